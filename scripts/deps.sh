@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Install what the tests and the local platform need on a Debian/Ubuntu machine:
+# distribution packages (only the missing ones) and the project's virtual environment.
+# Idempotent: a second run installs nothing.
+set -euo pipefail
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+
+PACKAGES=(
+  # servers the tests start on loopback
+  postgresql postgresql-contrib redis-server nginx
+  # container engine, local registry and the base-image builder
+  docker.io docker-registry debootstrap
+  # monitoring binaries: promtool/amtool checks and a real Prometheus in tests
+  prometheus prometheus-alertmanager prometheus-node-exporter
+  prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter
+  # browser tests and load tools
+  chromium chromium-driver wrk
+  # scripts and their tests
+  git curl jq python3-venv python3-pip zstd
+)
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    log "distribution packages: all present"
+    return
+  fi
+  need_root
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # policy-rc.d: packages must not start their system services; the scripts start what they need.
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    created_policy=1
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ "$created_policy" -eq 1 ] && rm -f "$policy"
+  return 0
+}
+
+install_venv() {
+  local stamp="$VENV/.driftless-stamp" want
+  want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    log "virtual environment: up to date ($VENV)"
+    return
+  fi
+  log "creating the virtual environment in $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -e "${ROOT}[dev]"
+  echo "$want" >"$stamp"
+}
+
+case "${1:-all}" in
+packages) install_packages ;;
+venv) install_venv ;;
+all)
+  install_packages
+  install_venv
+  ;;
+*) die "usage: $0 [packages|venv|all]" ;;
+esac

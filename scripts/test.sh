@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Run every test: installs what is missing, starts real PostgreSQL, Redis, Docker Swarm and a
+# local registry on loopback, runs the linters and the whole pytest suite, and cleans up.
+#
+#   sudo scripts/test.sh                  everything (what CI runs)
+#   sudo scripts/test.sh tests/unit -x    only these pytest arguments (linters still run)
+#   LINT=0 scripts/test.sh ...            skip the linters
+set -euo pipefail
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+need_root
+cd "$ROOT"
+
+"$ROOT/scripts/deps.sh"
+# shellcheck source=/dev/null
+. "$VENV/bin/activate"
+
+if [ "${LINT:-1}" = "1" ]; then
+  "$ROOT/scripts/lint.sh"
+fi
+
+cleanup() {
+  local rc=$?
+  "$ROOT/scripts/testenv.sh" down || true
+  exit "$rc"
+}
+trap cleanup EXIT INT TERM
+"$ROOT/scripts/testenv.sh" up
+# shellcheck source=/dev/null
+. "$CACHE_DIR/testenv/env"
+
+mkdir -p "$ROOT/.cache/artifacts"
+if [ "$#" -eq 0 ]; then
+  set -- tests
+fi
+log "pytest $*"
+python -m pytest --cov --cov-report=term:skip-covered --cov-report=xml:.cache/artifacts/coverage.xml "$@"

@@ -1,0 +1,18 @@
+"""The repository keeps the layout the README promises."""
+
+from pathlib import Path
+
+import api
+import reconciler
+
+
+def test_packages_have_versions() -> None:
+    assert api.__version__
+    assert reconciler.__version__
+
+
+def test_ci_runs_the_readme_test_command(repo_root: Path) -> None:
+    ci = (repo_root / ".ci" / "run").read_text()
+    readme = (repo_root / "README.md").read_text()
+    assert "scripts/test.sh" in ci
+    assert "scripts/test.sh" in readme
