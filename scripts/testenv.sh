@@ -17,7 +17,8 @@ STATE="$CACHE_DIR/testenv"
 ENV_FILE="$STATE/env"
 PG_BIN="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -1)"
 REGISTRY_ADDR="127.0.0.1:5000"
-TEST_STACK_PREFIX="dlt"
+# stacks, services and containers that tests create start with this prefix (one per checkout)
+TEST_STACK_PREFIX="dlt$(printf %s "$ROOT" | sha256sum | cut -c1-4)"
 
 env_set() { # env_set KEY VALUE: write KEY=VALUE into the env file, replacing an older value
   touch "$ENV_FILE"
@@ -122,7 +123,7 @@ remove_test_stacks() {
     done
   fi
   docker service ls --format '{{.Name}}' | grep "^$TEST_STACK_PREFIX" | xargs -r docker service rm >/dev/null || true
-  docker ps -aq --filter "label=driftless.test=1" | xargs -r docker rm -f >/dev/null || true
+  docker ps -aq --filter "label=driftless.test=$TEST_STACK_PREFIX" | xargs -r docker rm -f >/dev/null || true
 }
 
 docker_down() {
