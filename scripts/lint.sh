@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Static checks: ruff (lint and format), mypy (strict on reconciler/), shellcheck, hadolint, yamllint.
+# Static checks: ruff (lint and format), mypy (strict on reconciler/), shellcheck, hadolint, yamllint,
+# GitHub workflow linting (the workflow JSON schema and zizmor).
 # Run inside the project's virtual environment (scripts/test.sh activates it).
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
@@ -19,4 +20,10 @@ if [ -n "$dockerfiles" ]; then
   log "hadolint"
   # shellcheck disable=SC2086
   hadolint $dockerfiles
+fi
+if [ -d .github/workflows ]; then
+  log "GitHub workflows: JSON schema (check-jsonschema) and zizmor"
+  check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+  [ ! -f .github/dependabot.yml ] || check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+  zizmor --offline --quiet --config .github/zizmor.yml .github/
 fi

@@ -1,0 +1,304 @@
+"""The GitHub Actions workflows: least privilege, pinned actions, working shell, real linters.
+
+GitHub's runners are not available here, so the workflows are checked statically (the official
+workflow JSON schema, zizmor, shellcheck on every `run:` block) and the deploy workflow's own shell
+steps are executed for real against a throwaway git checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"uses: \S+@[0-9a-f]{40} # v\d+(\.\d+)*$")
+EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict)
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as a boolean
+    return data
+
+
+def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for job in workflow["jobs"].values() for s in job.get("steps", [])]
+
+
+def test_there_are_test_build_and_deploy_workflows() -> None:
+    assert {p.name for p in WORKFLOWS} >= {"test.yml", "build.yml", "deploy.yml"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_permissions_are_granted_per_job_only(path: Path) -> None:
+    workflow = load(path)
+    assert workflow["permissions"] == {}, "the workflow default must grant nothing"
+    for name, job in workflow["jobs"].items():
+        assert "permissions" in job, f"job {name} must say which permissions it needs"
+        perms = job["permissions"]
+        assert isinstance(perms, dict), f"job {name}: no read-all/write-all"
+        writes = {k for k, v in perms.items() if v == "write"}
+        allowed = {
+            "test.yml": set(),
+            "build.yml": {"packages", "contents", "pull-requests"},
+            "deploy.yml": {"contents", "pull-requests"},
+        }.get(path.name, set())
+        assert writes <= allowed, f"job {name} writes {writes - allowed}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_commit_with_its_version_in_a_comment(path: Path) -> None:
+    text = path.read_text()
+    for step in steps(load(path)):
+        uses = step.get("uses")
+        if uses is None or uses.startswith("./"):
+            continue
+        assert PINNED.match(uses), f"{uses} is not pinned to a full commit SHA"
+    for line in text.splitlines():
+        if re.search(r"uses: [\w-]+/", line):
+            assert VERSION_COMMENT.search(line.strip()), f"no version comment: {line.strip()}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_run_blocks_pass_shellcheck(path: Path, tmp_path: Path) -> None:
+    for i, step in enumerate(steps(load(path))):
+        if "run" not in step:
+            continue
+        script = tmp_path / f"step{i}.sh"
+        # expressions are replaced by GitHub before bash runs; stand in a plain word for them
+        script.write_text("#!/usr/bin/env bash\nset -e\n" + EXPRESSION.sub("X", step["run"]))
+        result = subprocess.run(
+            ["shellcheck", "--severity=warning", str(script)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, f"{path.name} step {step.get('name', i)}:\n{result.stdout}"
+
+
+def test_scripts_the_workflows_call_exist() -> None:
+    text = "\n".join(p.read_text() for p in WORKFLOWS)
+    for script in set(re.findall(r"scripts/[\w./-]+", text)):
+        assert (ROOT / script).exists(), f"a workflow calls {script}, which does not exist"
+
+
+def test_release_builds_publish_sbom_provenance_and_semver_tags() -> None:
+    build = load(ROOT / ".github/workflows/build.yml")
+    assert build["on"]["push"]["tags"] == ["v*.*.*"]
+    assert build["on"]["push"]["branches"] == ["main"]
+    push = next(s for s in steps(build) if "build-push-action" in s.get("uses", ""))
+    assert push["with"]["sbom"] is True
+    assert push["with"]["provenance"] == "mode=max"
+    assert "type=gha" in push["with"]["cache-from"]
+    meta = next(s for s in steps(build) if "metadata-action" in s.get("uses", ""))
+    assert "type=semver,pattern={{version}}" in meta["with"]["tags"]
+    assert "type=edge,branch=main" in meta["with"]["tags"]
+    assert "type=sha" in meta["with"]["tags"]
+    assert build["jobs"]["bump-production"]["uses"] == "./.github/workflows/deploy.yml"
+    assert build["jobs"]["bump-production"]["with"]["environment"] == "production"
+    assert build["jobs"]["images"]["needs"] == "test"
+
+
+# ---------------------------------------------------------------- the linters can fail
+
+BAD_WORKFLOWS = {
+    "unknown key": (
+        "schema",
+        """
+on: push
+permissions: {}
+jobs:
+  a:
+    runs-on: ubuntu-24.04
+    permissions: {}
+    stepz:
+      - run: echo hi
+""",
+    ),
+    "unpinned action": (
+        "zizmor",
+        """
+on: push
+permissions: {}
+jobs:
+  a:
+    runs-on: ubuntu-24.04
+    permissions: {}
+    steps:
+      - uses: actions/checkout@v4
+        with: {persist-credentials: false}
+""",
+    ),
+    "template injection": (
+        "zizmor",
+        """
+on: pull_request_target
+permissions: {}
+jobs:
+  a:
+    runs-on: ubuntu-24.04
+    permissions: {}
+    steps:
+      - run: echo "${{ github.event.pull_request.title }}"
+""",
+    ),
+}
+
+
+def lint_workflow(path: Path) -> dict[str, int]:
+    schema = subprocess.run(
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        check=False,
+    )
+    zizmor = subprocess.run(
+        ["zizmor", "--offline", "--quiet", "--config", str(ROOT / ".github/zizmor.yml"), str(path)],
+        capture_output=True,
+        check=False,
+    )
+    return {"schema": schema.returncode, "zizmor": zizmor.returncode}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WORKFLOWS))
+def test_the_workflow_linters_reject_a_broken_workflow(case: str, tmp_path: Path) -> None:
+    tool, text = BAD_WORKFLOWS[case]
+    path = tmp_path / ".github" / "workflows" / "bad.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    assert lint_workflow(path)[tool] != 0, f"{tool} accepted a workflow with {case}"
+
+
+def test_the_workflow_linters_accept_the_real_workflows() -> None:
+    for path in WORKFLOWS:
+        assert lint_workflow(path) == {"schema": 0, "zizmor": 0}, path.name
+
+
+# ---------------------------------------------------------------- the deploy steps, executed
+
+API_DIGEST = "sha256:" + "1f" * 32
+IMAGES = """\
+# production images: the deploy workflow's pull request changes one line
+api: ghcr.io/acme/driftless-api:1.3.0
+nginx: 127.0.0.1:5000/driftless/nginx:local
+"""
+
+
+def run_step(workflow: dict[str, Any], step_id: str, cwd: Path, env: dict[str, str]) -> str:
+    step = next(s for s in steps(workflow) if s.get("id") == step_id)
+    output = cwd / "github_output"
+    output.write_text("")
+    result = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        cwd=cwd,
+        env={**os.environ, **env, "GITHUB_OUTPUT": str(output)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return output.read_text()
+
+
+def parse_output(text: str) -> dict[str, str]:
+    """Read a $GITHUB_OUTPUT file (key=value and key<<EOF ... EOF blocks)."""
+    values: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            key, marker = line.split("<<", 1)
+            block = []
+            for inner in lines:
+                if inner == marker:
+                    break
+                block.append(inner)
+            values[key] = "\n".join(block)
+        else:
+            key, _, value = line.partition("=")
+            values[key] = value
+    return values
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "desired-state" / "production").mkdir(parents=True)
+    (repo / "desired-state" / "production" / "images.yaml").write_text(IMAGES)
+    (repo / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "bump_image.py", repo / "scripts")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    return repo
+
+
+def test_deploy_bump_step_changes_one_line_and_describes_the_release(checkout: Path) -> None:
+    deploy = load(ROOT / ".github/workflows/deploy.yml")
+    env = {
+        "ENVIRONMENT": "production",
+        "TAG": "1.4.0",
+        "API_DIGEST": API_DIGEST,
+        "RECONCILER_DIGEST": "",
+        "OWNER": "Acme",
+    }
+    out = parse_output(run_step(deploy, "bump", checkout, env))
+    assert out["changed"] == "true"
+    assert out["old_tag"] == "1.3.0"
+    diff = subprocess.run(
+        ["git", "-C", str(checkout), "diff", "--numstat"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert diff[:2] == ["1", "1"], "exactly one line changes"
+    images = yaml.safe_load((checkout / "desired-state/production/images.yaml").read_text())
+    assert images["api"] == f"ghcr.io/acme/driftless-api:1.4.0@{API_DIGEST}"
+    assert "+api: ghcr.io/acme/driftless-api:1.4.0@" in out["diff"]
+
+    text_env = {
+        **env,
+        "OLD_TAG": out["old_tag"],
+        "NEW_REF": out["new_ref"],
+        "DIFF": out["diff"],
+        "REPO_URL": "https://github.com/acme/driftless",
+        "RUN_URL": "https://github.com/acme/driftless/actions/runs/1",
+    }
+    body = parse_output(run_step(deploy, "text", checkout, text_env))["body"]
+    assert "https://github.com/acme/driftless/releases/tag/v1.4.0" in body
+    assert "https://github.com/acme/driftless/compare/v1.3.0...v1.4.0" in body
+    assert "**production**" in body
+    assert "+api: ghcr.io/acme/driftless-api:1.4.0@" in body
+
+    again = parse_output(run_step(deploy, "bump", checkout, env))
+    assert again["changed"] == "false", "a second run opens no second pull request"
+
+
+def test_deploy_bump_step_fails_clearly_for_an_unknown_environment(checkout: Path) -> None:
+    deploy = load(ROOT / ".github/workflows/deploy.yml")
+    step = next(s for s in steps(deploy) if s.get("id") == "bump")
+    result = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        cwd=checkout,
+        env={
+            **os.environ,
+            "ENVIRONMENT": "qa",
+            "TAG": "1.4.0",
+            "OWNER": "acme",
+            "GITHUB_OUTPUT": str(checkout / "out"),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "desired-state/qa/images.yaml does not exist" in result.stdout
