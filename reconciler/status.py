@@ -1,0 +1,186 @@
+"""The agent's status: one object that the CLI, the metrics, the status page and the JSON API read.
+
+``Status`` is a frozen dataclass; the agent replaces it after every phase and persists it in the
+state directory (``status.json``), so a restart knows the last applied revision, the quarantined
+revisions and the reverts already pushed. ``Status.to_dict()`` is the JSON form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from reconciler.models import CheckResult, FieldDiff, PassResult, Phase, RevisionInfo
+from reconciler.serialize import from_jsonable, to_jsonable
+
+HISTORY_SIZE = 50
+REVERTS_KEPT = 50
+QUARANTINE_KEPT = 200
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"  # live equals the desired revision and it is healthy
+    RECONCILING = "Reconciling"  # a pass is running
+    HEALTHY = "Healthy"  # every service runs all its replicas and passed its checks
+    STALLED = "Stalled"  # needs a human: retried only when the input changes
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: ConditionType
+    status: bool | None  # None = unknown
+    reason: str
+    message: str = ""
+    last_transition: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One line of the inventory: a service the agent manages."""
+
+    name: str
+    image: str | None  # desired image (live image if the service is no longer in git)
+    live_image: str | None
+    mode: str = "replicated"
+    replicas_desired: int = 0
+    replicas_running: int = 0
+    in_sync: bool = False
+    healthy: bool | None = None
+    revision: str | None = None  # ``driftless.revision`` label: revision that last changed it
+    spec_hash: str | None = None
+    action: str = "unchanged"  # what the last plan wanted: create/update/remove/unchanged/orphan
+    drift: tuple[FieldDiff, ...] = ()
+    last_check: CheckResult | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    revision: RevisionInfo | None
+    started_at: datetime
+    finished_at: datetime
+    duration_seconds: float
+    result: PassResult
+    reason: str
+    message: str = ""
+    services: tuple[str, ...] = ()  # services changed by this pass
+    trigger: str = "interval"  # interval | manual | startup | recovery | drift | webhook ...
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """A revision that failed to deploy. It is never applied again (nor any revision whose
+    rendered desired state is the same, ``desired_hash``)."""
+
+    revision: RevisionInfo
+    desired_hash: str | None
+    reason: str
+    message: str
+    quarantined_at: datetime
+
+
+@dataclass(frozen=True)
+class RevertEntry:
+    """A revert commit the agent pushed for a failed revision."""
+
+    revision: RevisionInfo  # the failed revision
+    reverted: tuple[str, ...]  # every commit the revert undoes (newest first)
+    commit: str  # the revert commit
+    reason: str
+    message: str
+    pushed_at: datetime
+
+
+@dataclass(frozen=True)
+class Status:
+    stack: str
+    environment: str
+    phase: Phase | None = None  # the phase running now, None when idle
+    progress: str = ""  # progress message of the running phase
+    paused: bool = False  # applying suspended (passes still fetch, plan and report)
+    paused_reason: str = ""
+    desired: RevisionInfo | None = None  # head of the branch at the last fetch
+    last_attempted: RevisionInfo | None = None
+    last_applied: RevisionInfo | None = None
+    last_applied_hash: str | None = None  # desired_hash of the last applied revision
+    conditions: tuple[Condition, ...] = ()
+    inventory: tuple[ServiceStatus, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()  # newest first, at most HISTORY_SIZE
+    quarantine: tuple[QuarantineEntry, ...] = ()
+    reverts: tuple[RevertEntry, ...] = ()  # newest first
+    last_pass_at: datetime | None = None
+    last_success_at: datetime | None = None
+    next_pass_at: datetime | None = None
+    last_result: PassResult | None = None
+    last_reason: str = ""
+    last_message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # -------------------------------------------------------------- reading
+
+    def condition(self, type_: ConditionType) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+    def is_true(self, type_: ConditionType) -> bool:
+        cond = self.condition(type_)
+        return bool(cond and cond.status)
+
+    def is_quarantined(self, sha: str, desired_hash: str | None = None) -> QuarantineEntry | None:
+        for entry in self.quarantine:
+            if entry.revision.sha == sha:
+                return entry
+            if desired_hash and entry.desired_hash == desired_hash:
+                return entry
+        return None
+
+    def revert_for(self, sha: str) -> RevertEntry | None:
+        return next((r for r in self.reverts if r.revision.sha == sha or sha in r.reverted), None)
+
+    @property
+    def out_of_sync(self) -> tuple[ServiceStatus, ...]:
+        return tuple(s for s in self.inventory if not s.in_sync)
+
+    # -------------------------------------------------------------- writing (return new objects)
+
+    def with_condition(
+        self, type_: ConditionType, status: bool | None, reason: str, message: str, now: datetime
+    ) -> Status:
+        old = self.condition(type_)
+        changed = old is None or old.status != status
+        cond = Condition(
+            type=type_,
+            status=status,
+            reason=reason,
+            message=message,
+            last_transition=now if changed or old is None else old.last_transition,
+        )
+        others = tuple(c for c in self.conditions if c.type != type_)
+        order = list(ConditionType)
+        conditions = tuple(sorted((*others, cond), key=lambda c: order.index(c.type)))
+        return replace(self, conditions=conditions)
+
+    def with_history(self, entry: HistoryEntry, size: int = HISTORY_SIZE) -> Status:
+        return replace(self, history=(entry, *self.history)[:size])
+
+    def with_quarantine(self, entry: QuarantineEntry) -> Status:
+        if self.is_quarantined(entry.revision.sha):
+            return self
+        return replace(self, quarantine=(entry, *self.quarantine)[:QUARANTINE_KEPT])
+
+    def without_quarantine(self, sha: str) -> Status:
+        kept = tuple(q for q in self.quarantine if q.revision.sha != sha and sha != "all")
+        return replace(self, quarantine=kept)
+
+    def with_revert(self, entry: RevertEntry) -> Status:
+        return replace(self, reverts=(entry, *self.reverts)[:REVERTS_KEPT])
+
+    # -------------------------------------------------------------- JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = to_jsonable(self)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Status:
+        return from_jsonable(cls, data)
