@@ -14,6 +14,7 @@ PACKAGES=(
   # monitoring binaries: promtool/amtool checks and a real Prometheus in tests
   prometheus prometheus-alertmanager prometheus-node-exporter
   prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter
+  prometheus-blackbox-exporter
   # browser tests and load tools
   chromium chromium-driver wrk
   # scripts and their tests

@@ -1,0 +1,105 @@
+"""Alertmanager configuration as Debian's Alertmanager 0.25 can load it.
+
+Production pins a newer Alertmanager (see observability/versions.yml) whose `discord_configs`
+accept `webhook_url_file`; 0.25 predates that key. For Debian's amtool and alertmanager the tests
+write a copy of the configuration that differs in exactly these ways, and nothing else:
+
+- every `*_file` credential path points at a file the test wrote (the secret's content);
+- Discord's `webhook_url_file: F` becomes `webhook_url: <content of F>` (0.25 has no file form);
+- the template glob points at the repository's templates;
+- optionally, the SMTP smarthost points at a local server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from obs_support import files
+
+SECRET_FILE_KEYS = (
+    "smtp_auth_password_file",
+    "slack_api_url_file",
+    "auth_password_file",
+    "api_url_file",
+    "webhook_url_file",
+)
+
+
+def secret_files(config: dict[str, Any]) -> set[str]:
+    """Every credential file path the configuration reads."""
+    paths: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in SECRET_FILE_KEYS and isinstance(value, str):
+                    paths.add(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(config)
+    return paths
+
+
+def write_variant(
+    directory: Path,
+    secrets: dict[str, str],
+    smarthost: str | None = None,
+) -> Path:
+    """Write the 0.25-loadable copy into DIRECTORY. SECRETS maps each secret's base name
+    (e.g. ``alertmanager_slack_webhook_url``) to its content."""
+    config = files.load_yaml(files.ALERTMANAGER_CONFIG)
+    directory.mkdir(parents=True, exist_ok=True)
+    local: dict[str, Path] = {}
+    for path in secret_files(config):
+        name = Path(path).name
+        if name not in secrets:
+            raise KeyError(f"no test content for secret {name}")
+        target = directory / name
+        target.write_text(secrets[name] + "\n")
+        target.chmod(0o600)
+        local[path] = target
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "discord_configs":
+                    out[key] = [
+                        {
+                            ("webhook_url" if k == "webhook_url_file" else k): (
+                                local[v].read_text().strip() if k == "webhook_url_file" else v
+                            )
+                            for k, v in item.items()
+                        }
+                        for item in value
+                    ]
+                elif key in SECRET_FILE_KEYS and isinstance(value, str):
+                    out[key] = str(local[value])
+                else:
+                    out[key] = rewrite(value)
+            return out
+        if isinstance(node, list):
+            return [rewrite(i) for i in node]
+        return node
+
+    variant = rewrite(config)
+    variant["templates"] = [str(files.ALERTMANAGER_TEMPLATES / "*.tmpl")]
+    if smarthost:
+        variant["global"]["smtp_smarthost"] = smarthost
+        variant["global"]["smtp_require_tls"] = False
+    path = directory / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(variant, sort_keys=False))
+    return path
+
+
+DEFAULT_SECRETS = {
+    "alertmanager_slack_webhook_url": "https://hooks.slack.invalid/services/T000/B000/XXXX",
+    "alertmanager_discord_webhook_url": "https://discord.invalid/api/webhooks/1/abc",
+    "alertmanager_smtp_password": "not-a-real-password",
+}
