@@ -19,6 +19,8 @@ PACKAGES=(
   chromium chromium-driver wrk
   # scripts and their tests
   git curl jq python3-venv python3-pip zstd
+  # systemd-analyze (unit checks), sqlite3 (Grafana backups)
+  systemd sqlite3
 )
 
 install_packages() {
