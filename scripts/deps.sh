@@ -21,6 +21,8 @@ PACKAGES=(
   git curl jq python3-venv python3-pip zstd
   # systemd-analyze (unit checks), sqlite3 (Grafana backups)
   systemd sqlite3
+  # the dev compose file is validated (and run) with Debian's docker-compose
+  docker-compose openssl
 )
 
 install_packages() {

@@ -1,0 +1,124 @@
+"""The production stack file keeps the promises its users rely on (no Docker needed).
+
+`tests/e2e/platform/` deploys the same file on a real Swarm; these checks catch, in milliseconds,
+the mistakes that would otherwise surface as a refused revision or an unsafe deployment.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+PROD = ROOT / "desired-state" / "production"
+
+
+@pytest.fixture(scope="module")
+def stack() -> dict[str, Any]:
+    return yaml.safe_load((PROD / "stack.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, str]:
+    return yaml.safe_load((PROD / "images.yaml").read_text())
+
+
+def test_every_service_gets_its_image_from_images_yaml(
+    stack: dict[str, Any], images: dict[str, str]
+) -> None:
+    services = set(stack["services"])
+    assert set(images) == services
+    assert not [name for name, svc in stack["services"].items() if "image" in svc]
+    assert images["api"] == images["migrate"], "migrate runs the API image's migrations"
+
+
+def test_the_service_names_are_the_documented_ones(stack: dict[str, Any]) -> None:
+    interfaces = (ROOT / "docs" / "interfaces.md").read_text()
+    for name in stack["services"]:
+        assert f"`{name}`" in interfaces, f"service {name} is not in docs/interfaces.md"
+
+
+def test_api_rolls_out_with_zero_downtime_and_rolls_back(stack: dict[str, Any]) -> None:
+    api = stack["services"]["api"]
+    deploy = api["deploy"]
+    assert deploy["replicas"] == 3
+    assert deploy["update_config"]["order"] == "start-first"
+    assert deploy["update_config"]["failure_action"] == "rollback"
+    assert deploy["update_config"]["parallelism"] == 1
+    assert deploy["rollback_config"]["order"] == "start-first"
+    assert deploy["restart_policy"]["condition"] == "any"
+    assert deploy["resources"]["limits"] and deploy["resources"]["reservations"]
+    assert "/health/ready" in " ".join(api["healthcheck"]["test"])
+    assert api["stop_grace_period"]
+    labels = deploy["labels"]
+    assert labels["driftless.health.expect-version"] == "{tag}"
+    assert stack["networks"][labels["driftless.health.network"]].get("attachable") is True
+
+
+def test_migrations_run_once_per_release(stack: dict[str, Any]) -> None:
+    migrate = stack["services"]["migrate"]
+    assert migrate["command"] == ["api", "migrate"]
+    assert migrate["deploy"]["mode"] == "replicated-job"
+
+
+def test_networks_separate_edge_data_and_monitoring(stack: dict[str, Any]) -> None:
+    services = stack["services"]
+    assert stack["networks"]["backend"]["internal"] is True
+    assert set(services["postgres"]["networks"]) == {"backend"}
+    assert set(services["redis"]["networks"]) == {"backend"}
+    assert "backend" not in services["nginx"]["networks"]
+    assert set(services["api"]["networks"]) == {"edge", "backend", "monitoring"}
+    for name, svc in services.items():
+        if name.endswith("exporter") or name in {"prometheus", "alertmanager", "grafana", "loki"}:
+            assert "monitoring" in svc["networks"], name
+            assert "edge" not in svc["networks"], name
+
+
+def test_state_lives_in_volumes_on_the_manager(stack: dict[str, Any]) -> None:
+    for name in ("postgres", "redis", "prometheus", "alertmanager", "grafana", "loki"):
+        svc = stack["services"][name]
+        named = [v.split(":")[0] for v in svc["volumes"]]
+        assert all(v in stack["volumes"] for v in named), name
+        assert "node.role == manager" in svc["deploy"]["placement"]["constraints"], name
+
+
+def test_nginx_publishes_in_host_mode_and_is_not_started_first(stack: dict[str, Any]) -> None:
+    nginx = stack["services"]["nginx"]
+    assert {p["target"] for p in nginx["ports"]} == {80, 443}
+    assert all(p["mode"] == "host" for p in nginx["ports"])
+    assert nginx["deploy"]["update_config"]["order"] == "stop-first"
+    assert not [n for n, s in stack["services"].items() if n != "nginx" and s.get("ports")]
+
+
+def test_every_credential_is_an_external_secret_the_secrets_script_creates(
+    stack: dict[str, Any],
+) -> None:
+    made = subprocess.run(
+        [str(ROOT / "scripts" / "make-secrets.sh"), "names"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    for key, spec in stack["secrets"].items():
+        assert spec["external"] is True, key
+        assert spec["name"] == "${DRIFTLESS_SECRETS_PREFIX:-driftless}_" + key
+        assert key in made, key
+    for name, svc in stack["services"].items():
+        for var in svc.get("environment", {}):
+            if any(w in var for w in ("PASSWORD", "TOKEN", "SECRET", "_URL")) and "ROOT_URL" not in var:
+                assert var.endswith("_FILE"), f"{name}: {var} must come from a secret file"
+
+
+def test_config_files_exist_inside_the_repository(stack: dict[str, Any]) -> None:
+    for key, spec in stack["configs"].items():
+        path = (PROD / spec["file"]).resolve()
+        assert path.is_file(), f"config {key}: {spec['file']} does not exist"
+        assert path.is_relative_to(ROOT), key
+    used = {
+        c["source"] for svc in stack["services"].values() for c in svc.get("configs", [])
+    }
+    assert used == set(stack["configs"]), "a config is defined but unused, or used but undefined"
