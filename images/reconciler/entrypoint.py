@@ -29,7 +29,7 @@ def main() -> None:
         os.setuid(user.pw_uid)
         os.environ["HOME"] = user.pw_dir
         os.environ["USER"] = USER
-    os.execvp(argv[0], argv)
+    os.execvp(argv[0], argv)  # noqa: S606 (exec the image's command, as any entrypoint does)
 
 
 if __name__ == "__main__":

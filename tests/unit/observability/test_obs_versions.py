@@ -24,7 +24,11 @@ def test_the_production_stack_uses_the_pinned_images() -> None:
     if not stack.exists():
         return  # the stack is written elsewhere; this check applies once it exists
     services = files.load_yaml(stack).get("services", {})
+    # images.yaml beside the stack wins over a service's own image: (desired-state/README.md)
+    images_file = stack.parent / "images.yaml"
+    images = files.load_yaml(images_file) if images_file.exists() else {}
     pinned = files.load_yaml(files.VERSIONS)["images"]
     for name, image in pinned.items():
         if name in services:
-            assert services[name].get("image") == image, f"stack pins {name} differently"
+            used = images.get(name, services[name].get("image"))
+            assert used == image, f"stack pins {name} differently"

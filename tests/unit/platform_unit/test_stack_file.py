@@ -51,7 +51,8 @@ def test_api_rolls_out_with_zero_downtime_and_rolls_back(stack: dict[str, Any]) 
     assert deploy["update_config"]["parallelism"] == 1
     assert deploy["rollback_config"]["order"] == "start-first"
     assert deploy["restart_policy"]["condition"] == "any"
-    assert deploy["resources"]["limits"] and deploy["resources"]["reservations"]
+    assert deploy["resources"]["limits"]
+    assert deploy["resources"]["reservations"]
     assert "/health/ready" in " ".join(api["healthcheck"]["test"])
     assert api["stop_grace_period"]
     labels = deploy["labels"]
@@ -109,7 +110,8 @@ def test_every_credential_is_an_external_secret_the_secrets_script_creates(
         assert key in made, key
     for name, svc in stack["services"].items():
         for var in svc.get("environment", {}):
-            if any(w in var for w in ("PASSWORD", "TOKEN", "SECRET", "_URL")) and "ROOT_URL" not in var:
+            sensitive = any(w in var for w in ("PASSWORD", "TOKEN", "SECRET", "_URL"))
+            if sensitive and "ROOT_URL" not in var:
                 assert var.endswith("_FILE"), f"{name}: {var} must come from a secret file"
 
 
@@ -118,7 +120,5 @@ def test_config_files_exist_inside_the_repository(stack: dict[str, Any]) -> None
         path = (PROD / spec["file"]).resolve()
         assert path.is_file(), f"config {key}: {spec['file']} does not exist"
         assert path.is_relative_to(ROOT), key
-    used = {
-        c["source"] for svc in stack["services"].values() for c in svc.get("configs", [])
-    }
+    used = {c["source"] for svc in stack["services"].values() for c in svc.get("configs", [])}
     assert used == set(stack["configs"]), "a config is defined but unused, or used but undefined"
