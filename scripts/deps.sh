@@ -64,12 +64,33 @@ install_venv() {
   echo "$want" >"$stamp"
 }
 
+# Node packages the tests use (Grafana's LogQL grammar for checking dashboard queries).
+install_node_tools() {
+  local dir="$ROOT/tests/obs_support/logql" stamp want
+  stamp="$dir/node_modules/.driftless-stamp"
+  want="$(sha256sum "$dir/package-lock.json" | cut -c1-16)"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    log "node packages: up to date"
+    return
+  fi
+  if ! command -v npm >/dev/null; then
+    need_root
+    log "installing Debian's nodejs and npm"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  log "installing node packages in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want" >"$stamp"
+}
+
 case "${1:-all}" in
 packages) install_packages ;;
 venv) install_venv ;;
+node) install_node_tools ;;
 all)
   install_packages
   install_venv
+  install_node_tools
   ;;
-*) die "usage: $0 [packages|venv|all]" ;;
+*) die "usage: $0 [packages|venv|node|all]" ;;
 esac
