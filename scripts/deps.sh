@@ -19,8 +19,9 @@ PACKAGES=(
   chromium chromium-driver wrk
   # scripts and their tests
   git curl jq python3-venv python3-pip zstd
-  # systemd-analyze (unit checks), sqlite3 (Grafana backups)
-  systemd sqlite3
+  # systemd-analyze (unit checks), sqlite3 (Grafana backups), and the real sshd, fail2ban and
+  # rclone that the VM bootstrap configures and the backups upload with
+  systemd sqlite3 openssh-server fail2ban rclone
   # the dev compose file is validated (and run) with Debian's docker-compose
   docker-compose openssl
 )
