@@ -210,12 +210,19 @@ upload() {
   export RCLONE_CONFIG_DLBACKUP_REGION="$BACKUP_S3_REGION" RCLONE_CONFIG_DLBACKUP_ENV_AUTH=false
   export RCLONE_CONFIG_DLBACKUP_ACCESS_KEY_ID="$key" RCLONE_CONFIG_DLBACKUP_SECRET_ACCESS_KEY="$secret"
   [ -z "$BACKUP_S3_ENDPOINT" ] || export RCLONE_CONFIG_DLBACKUP_ENDPOINT="$BACKUP_S3_ENDPOINT"
+  # rclone's S3 client cannot load AWS_CA_BUNDLE itself ("unsupported transport"); hand it the
+  # same bundle through its own flag instead
+  local tls=()
+  if [ -n "${AWS_CA_BUNDLE:-}" ]; then
+    tls=(--ca-cert "$AWS_CA_BUNDLE")
+    unset AWS_CA_BUNDLE
+  fi
   local rc=0
   for f in "${NEW_FILES[@]}"; do
     kind="$(kind_of "$f")"
     local dest="dlbackup:$BACKUP_S3_BUCKET/${BACKUP_S3_PREFIX:+$BACKUP_S3_PREFIX/}$kind"
-    if rclone copy --no-traverse --s3-no-check-bucket "$f" "$dest" &&
-      rclone copy --no-traverse --s3-no-check-bucket "$f.sha256" "$dest"; then
+    if rclone copy "${tls[@]}" --no-traverse --s3-no-check-bucket "$f" "$dest" &&
+      rclone copy "${tls[@]}" --no-traverse --s3-no-check-bucket "$f.sha256" "$dest"; then
       blog "uploaded $(basename "$f") to s3://$BACKUP_S3_BUCKET/${BACKUP_S3_PREFIX:+$BACKUP_S3_PREFIX/}$kind/"
     else
       blog "error: upload of $f failed"

@@ -1,0 +1,1 @@
+"""Test helpers for the delivery and operations parts (backups, bootstrap, runbooks)."""
