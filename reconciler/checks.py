@@ -1,0 +1,157 @@
+"""Health-check declarations and the pure rules of an HTTP check: parse ``driftless.health.*``
+labels, match a status code, find the expected version in a response body."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from reconciler.imageref import parse_image
+from reconciler.models import HealthCheck
+from reconciler.units import parse_duration
+
+LABEL_PREFIX = "driftless.health."
+KNOWN_LABELS = frozenset(
+    LABEL_PREFIX + k
+    for k in ("url", "status", "expect-version", "timeout", "soak", "interval", "network")
+)
+
+
+def parse_status_spec(spec: str) -> tuple[int, ...]:
+    """``"200"``, ``"200,204"``, ``"2xx"``, ``"200-299"`` → the accepted codes."""
+    codes: set[int] = set()
+    for raw in str(spec).split(","):
+        part = raw.strip().lower()
+        if re.fullmatch(r"[1-5]xx", part):
+            base = int(part[0]) * 100
+            codes.update(range(base, base + 100))
+        elif re.fullmatch(r"\d{3}-\d{3}", part):
+            lo, hi = (int(x) for x in part.split("-"))
+            if lo > hi:
+                raise ValueError(f"empty status range {part!r}")
+            codes.update(range(lo, hi + 1))
+        elif re.fullmatch(r"\d{3}", part):
+            codes.add(int(part))
+        else:
+            raise ValueError(f"not a status code list: {spec!r} (e.g. 200, 200,204, 2xx, 200-299)")
+    if not codes or min(codes) < 100 or max(codes) > 599:
+        raise ValueError(f"status codes must be between 100 and 599: {spec!r}")
+    return tuple(sorted(codes))
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    return url
+
+
+def expand_version(template: str, image: str) -> str:
+    """``{tag}`` → the image's tag, ``{image}`` → the whole reference."""
+    ref = parse_image(image)
+    return template.replace("{tag}", ref.tag or "latest").replace("{image}", image)
+
+
+def health_from_labels(
+    service: str,
+    labels: Mapping[str, str],
+    image: str,
+    *,
+    default_timeout: float,
+    default_interval: float,
+    resolve_network: Mapping[str, str],
+) -> tuple[HealthCheck | None, list[str]]:
+    """The service's HTTP check from its deploy labels, and the problems found (refusal reasons).
+    ``resolve_network`` maps the stack's network keys to their Swarm names."""
+    problems: list[str] = []
+    ours = {k: str(v) for k, v in labels.items() if k.startswith(LABEL_PREFIX)}
+    for key in sorted(set(ours) - KNOWN_LABELS):
+        problems.append(
+            f"service {service}: unknown label {key} (known: {', '.join(sorted(KNOWN_LABELS))})"
+        )
+    url = ours.get(LABEL_PREFIX + "url")
+    if url is None:
+        others = sorted(set(ours) & KNOWN_LABELS)
+        if others:
+            problems.append(
+                f"service {service}: {', '.join(others)} given without {LABEL_PREFIX}url"
+            )
+        return None, problems
+
+    def field(name: str, parse: type | object, default: object) -> object:
+        raw = ours.get(LABEL_PREFIX + name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)  # type: ignore[operator]
+        except ValueError as exc:
+            problems.append(f"service {service}: label {LABEL_PREFIX}{name}: {exc}")
+            return default
+
+    url_ok = field("url", _check_url, None)
+    status = field("status", parse_status_spec, (200,))
+    timeout = field("timeout", parse_duration, default_timeout)
+    soak = field("soak", parse_duration, 0.0)
+    interval = field("interval", parse_duration, default_interval)
+    network_key = ours.get(LABEL_PREFIX + "network")
+    network: str | None = None
+    if network_key is not None:
+        network = resolve_network.get(network_key)
+        if network is None:
+            problems.append(
+                f"service {service}: label {LABEL_PREFIX}network: {network_key!r} is not a "
+                "network of this stack"
+            )
+    expect = ours.get(LABEL_PREFIX + "expect-version")
+    if expect is not None:
+        try:
+            expect = expand_version(expect, image)
+        except ValueError as exc:
+            problems.append(f"service {service}: {LABEL_PREFIX}expect-version: {exc}")
+        if not expect or not expect.strip():
+            problems.append(f"service {service}: {LABEL_PREFIX}expect-version is empty")
+    if isinstance(interval, float) and interval <= 0:
+        problems.append(f"service {service}: {LABEL_PREFIX}interval must be positive")
+    if isinstance(timeout, float) and timeout <= 0:
+        problems.append(f"service {service}: {LABEL_PREFIX}timeout must be positive")
+    if problems or url_ok is None:
+        return None, problems
+    assert isinstance(status, tuple)
+    assert isinstance(timeout, float)
+    assert isinstance(soak, float)
+    assert isinstance(interval, float)
+    return (
+        HealthCheck(
+            name=service,
+            url=url,
+            expect_status=status,
+            expect_version=expect,
+            timeout=timeout,
+            soak=soak,
+            interval=interval,
+            network=network,
+            service=service,
+        ),
+        problems,
+    )
+
+
+def version_served(body: str, expected: str) -> bool:
+    """True when the response reports ``expected``: in a JSON object, a top-level value equal
+    to it; otherwise the string as a whole word of the body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        return any(str(v) == expected for v in data.values() if not isinstance(v, dict | list))
+    pattern = rf"(?<![\w.\-]){re.escape(expected)}(?![\w.\-])"
+    return re.search(pattern, body) is not None
+
+
+def excerpt(text: str, limit: int = 500) -> str:
+    """A short, single-paragraph excerpt of a response body for messages and commits."""
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,369 @@
+"""Render and validate a desired-state folder (``stack.yml`` + ``images.yaml`` [+ ``.env``]).
+
+``render()`` reads only the folder (and files it references inside the repository) and returns a
+``DesiredState`` or raises ``ValidationError`` listing every problem found, so one push gets one
+complete answer. Nothing here talks to Docker or git. Format: ``desired-state/README.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler import yamlio
+from reconciler.checks import health_from_labels
+from reconciler.errors import ValidationError
+from reconciler.fields import STAMP_LABELS, fields_from_compose
+from reconciler.imageref import parse_image
+from reconciler.interpolate import InterpolationError, interpolate, parse_env_file
+from reconciler.models import DesiredState, ServiceSpec
+from reconciler.types import JSONDict
+
+STACK_FILES = ("stack.yml", "stack.yaml")
+IMAGES_FILES = ("images.yaml", "images.yml")
+#: keys docker stack deploy ignores (it prints "Ignoring unsupported options")
+_IGNORED_KEYS = ("build", "container_name", "depends_on", "links", "restart", "network_mode")
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    stack: str
+    environment: str
+    variables: Mapping[str, str] = field(default_factory=dict)
+    default_timeout: float = 60.0
+    default_interval: float = 2.0
+    #: files referenced by the stack (configs, secrets, env_file) must be inside this folder
+    repo_root: Path | None = None
+
+
+def canonical_hash(value: Any, length: int = 20) -> str:
+    data = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(data.encode()).hexdigest()[:length]
+
+
+def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
+    return next((folder / n for n in names if (folder / n).is_file()), None)
+
+
+def _read_yaml(path: Path, problems: list[str]) -> Any:
+    try:
+        return yamlio.load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        problems.append(f"{path.name}: invalid YAML: {exc}")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path.name}: cannot read: {exc}")
+    return None
+
+
+class _Renderer:
+    def __init__(self, folder: Path, options: RenderOptions) -> None:
+        self.folder = folder.resolve()
+        self.options = options
+        self.root = (options.repo_root or self.folder).resolve()
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self.file_hashes: dict[str, str] = {}
+
+    def fail(self, message: str) -> None:
+        self.problems.append(message)
+
+    def inside_repo(self, ref: str, where: str) -> Path | None:
+        path = (self.folder / ref).resolve()
+        if not path.is_relative_to(self.root):
+            self.fail(f"{where}: {ref!r} points outside the repository")
+            return None
+        if not path.is_file():
+            self.fail(f"{where}: file {ref!r} does not exist")
+            return None
+        return path
+
+    # ---------------------------------------------------------------- steps
+
+    def load(self) -> tuple[JSONDict | None, dict[str, str]]:
+        stack_path = _find(self.folder, STACK_FILES)
+        if not self.folder.is_dir():
+            self.fail(f"{self.folder}: not a directory")
+            return None, {}
+        if stack_path is None:
+            self.fail(f"{self.folder}: no stack.yml")
+            return None, {}
+        doc = _read_yaml(stack_path, self.problems)
+        if doc is not None and not isinstance(doc, dict):
+            self.fail(f"{stack_path.name}: expected a mapping at the top, got {type(doc).__name__}")
+            doc = None
+        if doc is not None and not isinstance(doc.get("services"), dict):
+            self.fail(f"{stack_path.name}: no services: mapping")
+            doc = None
+        images: dict[str, str] = {}
+        images_path = _find(self.folder, IMAGES_FILES)
+        if images_path is not None:
+            raw = _read_yaml(images_path, self.problems)
+            if raw is None:
+                raw = {}
+            if not isinstance(raw, dict):
+                self.fail(f"{images_path.name}: expected 'service: image' lines")
+                raw = {}
+            for svc, ref in raw.items():
+                if not isinstance(ref, str):
+                    self.fail(
+                        f"{images_path.name}: {svc}: image must be a string, got {ref!r} (quote it)"
+                    )
+                    continue
+                images[str(svc)] = ref.strip()
+        return doc, images
+
+    def variables(self) -> dict[str, str]:
+        variables: dict[str, str] = {}
+        env_path = self.folder / ".env"
+        if env_path.is_file():
+            try:
+                variables.update(parse_env_file(env_path.read_text(encoding="utf-8"), ".env"))
+            except (InterpolationError, OSError, UnicodeDecodeError) as exc:
+                self.fail(str(exc))
+        variables.update({k: str(v) for k, v in self.options.variables.items()})
+        return variables
+
+    def objects(self, doc: JSONDict, kind: str) -> tuple[dict[str, str], list[str]]:
+        """Top-level configs/secrets: key → Swarm name, and the external names."""
+        names: dict[str, str] = {}
+        external: list[str] = []
+        section = doc.get(kind) or {}
+        if not isinstance(section, dict):
+            self.fail(f"{kind}: expected a mapping")
+            return names, external
+        for key, entry in section.items():
+            entry = entry or {}
+            where = f"{kind}.{key}"
+            if not isinstance(entry, dict):
+                self.fail(f"{where}: expected a mapping")
+                continue
+            if entry.get("external"):
+                name = str(entry.get("name") or key)
+                names[key] = name
+                external.append(name)
+                continue
+            if "file" in entry:
+                path = self.inside_repo(str(entry["file"]), where)
+                if path is None:
+                    continue
+                content_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+                entry["file"] = str(path)
+                if not entry.get("name"):
+                    entry["name"] = f"{self.options.stack}_{key}_{content_hash[:8]}"
+                self.file_hashes[where] = content_hash
+                names[key] = str(entry["name"])
+            else:
+                names[key] = str(entry.get("name") or f"{self.options.stack}_{key}")
+        return names, external
+
+    def networks(self, doc: JSONDict) -> tuple[dict[str, str], list[str]]:
+        names: dict[str, str] = {"default": f"{self.options.stack}_default"}
+        external: list[str] = []
+        section = doc.get("networks") or {}
+        if not isinstance(section, dict):
+            self.fail("networks: expected a mapping")
+            return names, external
+        for key, entry in section.items():
+            entry = entry or {}
+            if not isinstance(entry, dict):
+                self.fail(f"networks.{key}: expected a mapping")
+                continue
+            if entry.get("external"):
+                ext = entry["external"]
+                name = str(entry.get("name") or (ext.get("name") if isinstance(ext, dict) else key))
+                names[key] = name
+                external.append(name)
+            else:
+                names[key] = str(entry.get("name") or f"{self.options.stack}_{key}")
+        return names, external
+
+    def env_files(self, name: str, service: JSONDict) -> None:
+        raw = service.pop("env_file", None)
+        if raw is None:
+            return
+        files = [raw] if isinstance(raw, str) else list(raw)
+        merged: dict[str, str] = {}
+        for ref in files:
+            ref = ref.get("path") if isinstance(ref, dict) else ref
+            path = self.inside_repo(str(ref), f"services.{name}.env_file")
+            if path is None:
+                continue
+            try:
+                merged.update(parse_env_file(path.read_text(encoding="utf-8"), str(ref)))
+            except (InterpolationError, UnicodeDecodeError) as exc:
+                self.fail(f"services.{name}.env_file: {exc}")
+        env = service.get("environment") or {}
+        if isinstance(env, list):
+            env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+        merged.update({k: v for k, v in env.items() if v is not None})
+        service["environment"] = merged
+
+    def references(
+        self, name: str, service: JSONDict, kind: str, known: Mapping[str, str]
+    ) -> list[str]:
+        used: list[str] = []
+        for ref in service.get(kind) or []:
+            source = ref.get("source") if isinstance(ref, dict) else ref
+            if source not in known:
+                self.fail(f"services.{name}.{kind}: {source!r} is not defined under {kind}:")
+            else:
+                used.append(known[str(source)])
+        return used
+
+    def service_networks(self, name: str, service: JSONDict, known: Mapping[str, str]) -> None:
+        nets = service.get("networks") or []
+        keys = list(nets) if isinstance(nets, dict | list) else []
+        for key in keys:
+            if key not in known:
+                self.fail(f"services.{name}.networks: {key!r} is not defined under networks:")
+
+    # ---------------------------------------------------------------- the whole render
+
+    def render(self) -> DesiredState:
+        doc, images = self.load()
+        variables = self.variables()
+        if doc is None:
+            raise self.error()
+        try:
+            doc = interpolate(doc, variables)
+        except InterpolationError as exc:
+            self.fail(str(exc))
+            raise self.error() from None
+        assert isinstance(doc, dict)
+        version = doc.get("version")
+        if version is not None and not str(version).startswith("3"):
+            self.fail(f"version: {version!r}: docker stack deploy needs a 3.x compose file")
+        services: dict[str, Any] = doc["services"]
+        for svc in sorted(set(images) - set(services)):
+            self.fail(f"images.yaml: {svc!r} is not a service of stack.yml")
+        configs, ext_configs = self.objects(doc, "configs")
+        secrets, ext_secrets = self.objects(doc, "secrets")
+        networks, ext_networks = self.networks(doc)
+        specs: list[ServiceSpec] = []
+        for name, service in services.items():
+            if not isinstance(service, dict):
+                self.fail(f"services.{name}: expected a mapping")
+                continue
+            spec = self.service(name, service, images, configs, secrets, networks)
+            if spec is not None:
+                specs.append(spec)
+        if self.problems:
+            raise self.error()
+        desired_hash = canonical_hash({"doc": doc, "files": self.file_hashes}, 64)
+        return DesiredState(
+            stack=self.options.stack,
+            environment=self.options.environment,
+            services=tuple(sorted(specs, key=lambda s: s.name)),
+            document=doc,
+            desired_hash=desired_hash,
+            external_secrets=tuple(sorted(set(ext_secrets))),
+            external_configs=tuple(sorted(set(ext_configs))),
+            external_networks=tuple(sorted(set(ext_networks))),
+            warnings=tuple(self.warnings),
+        )
+
+    def service(
+        self,
+        name: str,
+        service: JSONDict,
+        images: Mapping[str, str],
+        configs: Mapping[str, str],
+        secrets: Mapping[str, str],
+        networks: Mapping[str, str],
+    ) -> ServiceSpec | None:
+        where = f"services.{name}"
+        for key in _IGNORED_KEYS:
+            if key in service:
+                self.warnings.append(f"{where}.{key} is ignored by docker stack deploy")
+        own = service.get("image")
+        image = images.get(name, own)
+        if name in images and own and own != image:
+            self.warnings.append(
+                f"{where}: image {own!r} in stack.yml is overridden by images.yaml"
+            )
+        if not image:
+            self.fail(f"{where}: no image (add '{name}: <image>' to images.yaml)")
+            return None
+        try:
+            parse_image(str(image))
+        except ValueError as exc:
+            self.fail(f"{where}: {exc}")
+            return None
+        service["image"] = str(image)
+        deploy = service.get("deploy") or {}
+        if not isinstance(deploy, dict):
+            self.fail(f"{where}.deploy: expected a mapping")
+            return None
+        labels = deploy.get("labels") or {}
+        if isinstance(labels, list):
+            labels = dict(str(item).partition("=")[::2] for item in labels)
+        for stamp in STAMP_LABELS:
+            if stamp in labels:
+                self.fail(f"{where}.deploy.labels: {stamp} is set by the reconciler, remove it")
+        self.env_files(name, service)
+        used = self.references(name, service, "configs", configs)
+        used += self.references(name, service, "secrets", secrets)
+        self.service_networks(name, service, networks)
+        health, problems = health_from_labels(
+            name,
+            {str(k): str(v) for k, v in labels.items()},
+            str(image),
+            default_timeout=self.options.default_timeout,
+            default_interval=self.options.default_interval,
+            resolve_network=networks,
+        )
+        self.problems.extend(problems)
+        try:
+            fields = fields_from_compose(service)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.fail(f"{where}: {exc}")
+            return None
+        definition = copy.deepcopy(service)
+        return ServiceSpec(
+            name=name,
+            image=str(image),
+            spec_hash=canonical_hash({"service": definition, "objects": sorted(used)}),
+            fields=fields,
+            definition=definition,
+            health=health,
+        )
+
+    def error(self) -> ValidationError:
+        count = len(self.problems)
+        where = self.folder.name
+        return ValidationError(
+            f"desired state {where!r} is invalid: {self.problems[0]}"
+            + (f" (and {count - 1} more)" if count > 1 else ""),
+            problems=tuple(self.problems),
+        )
+
+
+def render(folder: Path, options: RenderOptions) -> DesiredState:
+    """Render and validate ``folder``; raises ``ValidationError`` listing every problem."""
+    return _Renderer(folder, options).render()
+
+
+def stamped_document(
+    desired: DesiredState, revision: str, keep_revision: Mapping[str, str] | None = None
+) -> JSONDict:
+    """The document ``docker stack deploy`` gets: every service stamped with
+    ``driftless.spec-hash`` and ``driftless.revision`` (``keep_revision`` keeps the revision label
+    of services this pass does not change, so an unchanged service is not touched)."""
+    doc = copy.deepcopy(desired.document)
+    for spec in desired.services:
+        service = doc["services"][spec.name]
+        deploy = service.setdefault("deploy", {})
+        labels = deploy.get("labels") or {}
+        if isinstance(labels, list):
+            labels = dict(str(item).partition("=")[::2] for item in labels)
+        labels["driftless.spec-hash"] = spec.spec_hash
+        labels["driftless.revision"] = (keep_revision or {}).get(spec.name, revision)
+        deploy["labels"] = labels
+    return doc
