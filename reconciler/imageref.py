@@ -55,11 +55,9 @@ def parse_image(ref: str) -> ImageRef:
     if not match or len(match.group("name")) > 255:
         raise ValueError(f"not a valid image reference: {ref!r}")
     domain = match.group("domain")
-    if domain and not ("." in domain or ":" in domain or domain == "localhost"):
-        if not re.fullmatch(_COMPONENT, domain):  # then it is a path component: lowercase
-            raise ValueError(
-                f"not a valid image reference: {ref!r} (repository names are lowercase)"
-            )
+    is_host = domain and ("." in domain or ":" in domain or domain == "localhost")
+    if domain and not is_host and not re.fullmatch(_COMPONENT, domain):  # a path component
+        raise ValueError(f"not a valid image reference: {ref!r} (repository names are lowercase)")
     return ImageRef(name=match.group("name"), tag=match.group("tag"), digest=match.group("digest"))
 
 

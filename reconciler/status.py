@@ -66,6 +66,7 @@ class HistoryEntry:
     message: str = ""
     services: tuple[str, ...] = ()  # services changed by this pass
     trigger: str = "interval"  # interval | manual | startup | recovery | drift | webhook ...
+    count: int = 1  # consecutive passes with the same revision, result and reason
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,270 @@
+"""The git remote, through GitPython: fetch into the state directory, find the commits to
+revert, revert and push.
+
+Credentials never appear in URLs, config files or process arguments: an SSH deploy key goes
+through ``GIT_SSH_COMMAND``, an HTTPS token through a ``GIT_ASKPASS`` script that reads the token
+file when git asks. Every error is translated here (``GitError`` to retry, ``RevertError`` when a
+human is needed) with secrets masked. Blocking calls run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import stat
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import git
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+
+from reconciler.config import GitConfig, read_secret
+from reconciler.errors import GitError, RevertError, mask_secrets, register_secret
+from reconciler.models import RevisionInfo
+
+T = TypeVar("T")
+REVERT_TRAILER = "Driftless-Revert-Of"
+_ASKPASS = """#!/bin/sh
+# Answers git's credential prompts from the token file (the token is never in a URL or argv).
+case "$1" in
+  Username*) printf '%s\\n' "$DRIFTLESS_GIT_USERNAME" ;;
+  *) head -n 1 "$DRIFTLESS_GIT_TOKEN_FILE" ;;
+esac
+"""
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, GitCommandError):
+        stderr = (exc.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
+        return mask_secrets(stderr or str(exc))
+    return mask_secrets(str(exc))
+
+
+class GitRepo:
+    """The agent's checkout of the desired-state repository (``<state_dir>/checkout``)."""
+
+    def __init__(self, config: GitConfig, checkout_dir: Path) -> None:
+        self.config = config
+        self._dir = checkout_dir
+        self._lock = asyncio.Lock()
+        self._repo: git.Repo | None = None
+        if config.token_file is not None:
+            register_secret(read_secret(config.token_file))
+
+    @property
+    def workdir(self) -> Path:
+        return self._dir
+
+    @property
+    def _remote_ref(self) -> str:
+        return f"refs/remotes/origin/{self.config.branch}"
+
+    # ---------------------------------------------------------------- plumbing
+
+    async def _run(self, func: Callable[[], T]) -> T:
+        async with self._lock:
+            return await asyncio.to_thread(func)
+
+    def _env(self) -> dict[str, str]:
+        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASK_YESNO": "false"}
+        cfg = self.config
+        if cfg.ssh_key_file is not None:
+            known = cfg.known_hosts_file or self._dir.parent / "known_hosts"
+            strict = "yes" if cfg.known_hosts_file else "accept-new"
+            env["GIT_SSH_COMMAND"] = (
+                f"ssh -i {cfg.ssh_key_file} -o IdentitiesOnly=yes -o BatchMode=yes "
+                f"-o StrictHostKeyChecking={strict} -o UserKnownHostsFile={known}"
+            )
+        if cfg.token_file is not None:
+            askpass = self._dir.parent / "git-askpass.sh"
+            if not askpass.exists() or askpass.read_text() != _ASKPASS:
+                askpass.parent.mkdir(parents=True, exist_ok=True)
+                askpass.write_text(_ASKPASS)
+                askpass.chmod(stat.S_IRWXU)
+            env.update(
+                GIT_ASKPASS=str(askpass),
+                DRIFTLESS_GIT_TOKEN_FILE=str(cfg.token_file),
+                DRIFTLESS_GIT_USERNAME=cfg.username,
+            )
+        return env
+
+    def _open(self) -> git.Repo:
+        if self._repo is not None:
+            return self._repo
+        repo: git.Repo | None = None
+        try:
+            repo = git.Repo(self._dir)
+        except (InvalidGitRepositoryError, NoSuchPathError):
+            repo = None
+        if repo is None or repo.working_tree_dir is None:
+            if self._dir.exists():
+                shutil.rmtree(self._dir)
+            self._dir.mkdir(parents=True)
+            repo = git.Repo.init(self._dir, initial_branch="driftless")
+        repo.git.update_environment(**self._env())
+        remotes = {r.name: r for r in repo.remotes}
+        if "origin" not in remotes:
+            repo.create_remote("origin", self.config.url)
+        elif next(iter(remotes["origin"].urls), None) != self.config.url:
+            repo.git.remote("set-url", "origin", self.config.url)
+        with repo.config_writer() as writer:
+            writer.set_value("user", "name", self.config.author_name)
+            writer.set_value("user", "email", self.config.author_email)
+            writer.set_value("advice", "detachedHead", "false")
+        self._repo = repo
+        return repo
+
+    def _git_fetch(self, repo: git.Repo) -> None:
+        branch = self.config.branch
+        try:
+            repo.git.fetch(
+                "--prune",
+                "--no-tags",
+                "origin",
+                f"+refs/heads/{branch}:{self._remote_ref}",
+                kill_after_timeout=self.config.timeout,
+            )
+        except GitCommandError as exc:
+            raise GitError(
+                f"cannot fetch {branch} from {mask_secrets(self.config.url)}: {_error_text(exc)}"
+            ) from exc
+
+    @staticmethod
+    def _info(commit: git.Commit) -> RevisionInfo:
+        author = f"{commit.author.name} <{commit.author.email}>"
+        summary = commit.summary
+        return RevisionInfo(
+            sha=commit.hexsha,
+            subject=summary if isinstance(summary, str) else summary.decode(errors="replace"),
+            author=author,
+            committed_at=commit.committed_datetime,
+        )
+
+    def _checkout(self, repo: git.Repo, ref: str) -> RevisionInfo:
+        repo.git.checkout("--detach", "--force", ref)
+        repo.git.clean("-ffdx")
+        return self._info(repo.head.commit)
+
+    # ---------------------------------------------------------------- GitSource
+
+    async def fetch(self) -> RevisionInfo:
+        def work() -> RevisionInfo:
+            repo = self._open()
+            self._git_fetch(repo)
+            return self._checkout(repo, self._remote_ref)
+
+        try:
+            return await self._run(work)
+        except GitError:
+            raise
+        except (GitCommandError, OSError, ValueError) as exc:
+            self._repo = None
+            raise GitError(f"git checkout failed: {_error_text(exc)}") from exc
+
+    async def checkout(self, sha: str) -> RevisionInfo:
+        def work() -> RevisionInfo:
+            repo = self._open()
+            try:
+                repo.commit(sha)
+            except ValueError:
+                self._git_fetch(repo)
+            return self._checkout(repo, sha)
+
+        try:
+            return await self._run(work)
+        except (GitCommandError, ValueError) as exc:
+            raise GitError(f"cannot check out {sha[:12]}: {_error_text(exc)}") from exc
+
+    async def offending_commits(self, good: str | None, bad: str) -> tuple[RevisionInfo, ...]:
+        def work() -> tuple[RevisionInfo, ...]:
+            repo = self._open()
+            path = self.config.path
+            if good and good != bad and self._is_ancestor(repo, good, bad):
+                commits = list(repo.iter_commits(f"{good}..{bad}", paths=path))
+            else:
+                commits = list(repo.iter_commits(bad, paths=path, max_count=1))
+            return tuple(self._info(c) for c in commits)
+
+        return await self._run(work)
+
+    @staticmethod
+    def _is_ancestor(repo: git.Repo, older: str, newer: str) -> bool:
+        try:
+            return bool(repo.is_ancestor(repo.commit(older), repo.commit(newer)))
+        except (GitCommandError, ValueError):
+            return False
+
+    def _find_revert(self, repo: git.Repo, sha: str) -> str | None:
+        out = repo.git.log(
+            self._remote_ref, "--format=%H", "-F", f"--grep={REVERT_TRAILER}: {sha}", "-n", "1"
+        )
+        return out.strip() or None
+
+    async def find_revert(self, sha: str) -> str | None:
+        def work() -> str | None:
+            repo = self._open()
+            self._git_fetch(repo)
+            return self._find_revert(repo, sha)
+
+        return await self._run(work)
+
+    async def revert(
+        self, commits: Sequence[RevisionInfo], failed: RevisionInfo, subject: str, body: str
+    ) -> str | None:
+        shas = [c.sha for c in commits]
+        trailers = "\n".join(f"This reverts commit {s}." for s in shas)
+        message = f"{subject}\n\n{body.rstrip()}\n\n{trailers}\n\n{REVERT_TRAILER}: {failed.sha}\n"
+
+        def work() -> str | None:
+            repo = self._open()
+            attempts = max(1, self.config.push_retries + 1)
+            for attempt in range(1, attempts + 1):
+                self._git_fetch(repo)
+                done = self._find_revert(repo, failed.sha)
+                if done:
+                    return done
+                self._checkout(repo, self._remote_ref)
+                try:
+                    repo.git.revert("--no-commit", *shas)
+                except GitCommandError as exc:
+                    repo.git.revert("--abort")
+                    self._checkout(repo, self._remote_ref)
+                    raise RevertError(
+                        f"cannot revert {', '.join(s[:12] for s in shas)} cleanly on top of "
+                        f"{self.config.branch}: {_error_text(exc)}; nothing was pushed"
+                    ) from exc
+                if not repo.index.diff("HEAD"):
+                    self._checkout(repo, self._remote_ref)
+                    return None  # already undone upstream
+                repo.git.commit("--no-verify", "-m", message)
+                try:
+                    repo.git.push(
+                        "origin",
+                        f"HEAD:refs/heads/{self.config.branch}",
+                        kill_after_timeout=self.config.timeout,
+                    )
+                except GitCommandError as exc:
+                    text = _error_text(exc)
+                    moved = any(w in text for w in ("non-fast-forward", "fetch first", "rejected"))
+                    if moved and attempt < attempts:
+                        continue  # the remote moved: redo the revert on its new head
+                    if moved:
+                        raise RevertError(
+                            f"the remote kept moving: revert not pushed after {attempts} tries"
+                        ) from exc
+                    raise GitError(f"cannot push the revert: {text}") from exc
+                return str(repo.head.commit.hexsha)
+            return None  # pragma: no cover - the loop always returns or raises
+
+        try:
+            return await self._run(work)
+        except (RevertError, GitError):
+            raise
+        except (GitCommandError, OSError, ValueError) as exc:
+            raise RevertError(f"revert failed: {_error_text(exc)}") from exc
+
+
+def file_url(path: Path) -> str:
+    return Path(os.path.abspath(path)).as_uri()

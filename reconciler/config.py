@@ -1,0 +1,310 @@
+"""The agent's configuration: grouped frozen dataclasses, read at start-up (never at import).
+
+Sources, later ones win:
+
+1. defaults below;
+2. the YAML file (``--config``, ``$RECONCILER_CONFIG``, default ``/etc/reconciler/config.yaml``);
+3. environment variables ``RECONCILER_<KEY>`` for top-level keys and
+   ``RECONCILER_<SECTION>__<KEY>`` for nested ones (``RECONCILER_GIT__BRANCH=main``,
+   ``RECONCILER_SYNC__PRUNE=true``, ``RECONCILER_RENDER__VARIABLES__DOMAIN=example.org``).
+
+Secrets are never values in the file: they are paths (``*_file``) read when needed.
+``reconciler/config.example.yaml`` documents every key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+from reconciler import yamlio
+from reconciler.checks import parse_status_spec
+from reconciler.errors import ConfigError
+from reconciler.models import HealthCheck
+from reconciler.units import parse_duration
+
+DEFAULT_CONFIG = Path("/etc/reconciler/config.yaml")
+ENV_PREFIX = "RECONCILER_"
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class GitConfig:
+    url: str = ""
+    branch: str = "main"
+    path: str = "desired-state/production"
+    ssh_key_file: Path | None = None
+    known_hosts_file: Path | None = None
+    token_file: Path | None = None
+    username: str = "x-access-token"
+    push_reverts: bool = True
+    push_retries: int = 3
+    author_name: str = "Driftless reconciler"
+    author_email: str = "reconciler@driftless.invalid"
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    interval: float = 60.0
+    jitter: float = 10.0
+    retry_interval: float = 30.0
+    prune: bool = False
+    self_heal: bool = True
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class TimeoutsConfig:
+    apply: float = 300.0
+    verify: float = 600.0
+    rollback: float = 300.0
+    notify: float = 10.0
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    timeout: float = 60.0
+    interval: float = 2.0
+    request_timeout: float = 5.0
+    probe_image: str = ""
+    checks: tuple[HealthCheck, ...] = ()
+
+
+@dataclass(frozen=True)
+class DockerConfig:
+    cli: str = "docker"
+    host: str = ""
+    preflight_images: bool = True
+    validate_with_cli: bool = True
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "INFO"
+    format: str = "json"
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    bind: str = "127.0.0.1"
+    port: int = 9480
+
+
+@dataclass(frozen=True)
+class Config:
+    stack: str = "driftless"
+    environment: str = "production"
+    state_dir: Path = Path("/var/lib/reconciler")
+    history_size: int = 50
+    git: GitConfig = field(default_factory=GitConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    docker: DockerConfig = field(default_factory=DockerConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+
+    @property
+    def checkout_dir(self) -> Path:
+        return self.state_dir / "checkout"
+
+
+_DURATION_KEYS = {
+    "timeout",
+    "interval",
+    "jitter",
+    "retry_interval",
+    "apply",
+    "verify",
+    "rollback",
+    "notify",
+    "request_timeout",
+}
+
+
+# ------------------------------------------------------------------ loading
+
+
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    require_git: bool = True,
+) -> Config:
+    """Read the file (if any) and the environment; raise ``ConfigError`` naming the bad key."""
+    env = os.environ if env is None else env
+    if path is None:
+        env_path = env.get(ENV_PREFIX + "CONFIG")
+        path = Path(env_path) if env_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = yamlio.load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+        except Exception as exc:
+            raise ConfigError(f"config {path}: invalid YAML: {exc}") from exc
+        if raw is not None and not isinstance(raw, dict):
+            raise ConfigError(f"config {path}: expected a mapping at the top")
+        data = raw or {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
+            continue
+        parts = key[len(ENV_PREFIX) :].lower().split("__")
+        node = data
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{key}: {part} is not a section")
+            node = child
+        node[parts[-1]] = value
+    config: Config = _build(Config, data, "")
+    _validate(config, require_git=require_git)
+    return config
+
+
+def _build(cls: type[Any], data: Any, where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        key = str(key)
+        dotted = f"{where}.{key}" if where else key
+        if key not in names:
+            close = get_close_matches(key, names, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"unknown config key {dotted}{hint}")
+        kwargs[key] = _coerce(hints[key], value, dotted)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if value in (None, ""):
+            return None
+        return _coerce(inner[0], value, where)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)  # type: ignore[arg-type]
+    key = where.rsplit(".", 1)[-1]
+    try:
+        if tp is bool:
+            return _bool(value)
+        if tp is float:
+            return parse_duration(value) if key in _DURATION_KEYS else float(value)
+        if tp is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if tp is Path:
+            return Path(str(value)).expanduser()
+        if tp is str:
+            if isinstance(value, dict | list):
+                raise ValueError("expected a string")
+            return "" if value is None else str(value)
+        if origin is dict:
+            if isinstance(value, str):
+                value = json.loads(value)
+            if not isinstance(value, Mapping):
+                raise ValueError("expected a mapping")
+            return {str(k): str(v) for k, v in value.items()}
+        if origin is tuple and args and args[0] is HealthCheck:
+            if isinstance(value, str):
+                value = json.loads(value)
+            return tuple(_check(item, f"{where}[{i}]") for i, item in enumerate(value or []))
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"config {where}: invalid value {value!r}: {exc}") from exc
+    raise ConfigError(f"config {where}: unsupported type {tp}")  # pragma: no cover
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _check(item: Any, where: str) -> HealthCheck:
+    if not isinstance(item, Mapping) or "url" not in item:
+        raise ConfigError(f"config {where}: a check needs at least name and url")
+    known = {"name", "url", "status", "expect_version", "timeout", "soak", "interval", "network"}
+    unknown = set(item) - known
+    if unknown:
+        raise ConfigError(f"config {where}: unknown keys {sorted(unknown)}")
+    try:
+        return HealthCheck(
+            name=str(item.get("name") or item["url"]),
+            url=str(item["url"]),
+            expect_status=parse_status_spec(str(item.get("status", "200"))),
+            expect_version=str(item["expect_version"]) if item.get("expect_version") else None,
+            timeout=parse_duration(item.get("timeout", 60)),
+            soak=parse_duration(item.get("soak", 0)),
+            interval=parse_duration(item.get("interval", 2)),
+            network=str(item["network"]) if item.get("network") else None,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"config {where}: {exc}") from exc
+
+
+def _validate(config: Config, *, require_git: bool) -> None:
+    problems: list[str] = []
+    if not _NAME.match(config.stack):
+        problems.append(f"stack: {config.stack!r} is not a valid stack name")
+    if not _NAME.match(config.environment):
+        problems.append(f"environment: {config.environment!r} is not a valid name")
+    if require_git and not config.git.url:
+        problems.append("git.url is required (RECONCILER_GIT__URL)")
+    if config.git.path.startswith("/") or ".." in Path(config.git.path).parts:
+        problems.append("git.path must be a relative path inside the repository")
+    if config.sync.interval <= 0 or config.sync.retry_interval <= 0:
+        problems.append("sync.interval and sync.retry_interval must be positive")
+    if config.sync.jitter < 0:
+        problems.append("sync.jitter must not be negative")
+    if config.history_size < 1:
+        problems.append("history_size must be at least 1")
+    if config.log.format not in ("json", "text"):
+        problems.append("log.format must be json or text")
+    if config.log.level.upper() not in ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append("log.level must be DEBUG, INFO, WARNING or ERROR")
+    for name in ("ssh_key_file", "token_file", "known_hosts_file"):
+        secret = getattr(config.git, name)
+        if secret is not None and not secret.is_file():
+            problems.append(f"git.{name}: {secret} does not exist")
+    if config.git.ssh_key_file and config.git.token_file:
+        problems.append("git: give ssh_key_file or token_file, not both")
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+
+def read_secret(path: Path) -> str:
+    """A secret from its file (whitespace stripped); ``ConfigError`` without the content."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read secret file {path}: {exc.strerror}") from exc

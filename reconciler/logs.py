@@ -1,0 +1,64 @@
+"""Logging: loguru, one JSON object per line on stderr (``log.format: json``) or readable text.
+
+Every line carries ``stack``, ``revision`` and ``phase`` (bound with ``logger.contextualize`` by
+the pipeline, so they follow the pass across await points) and is masked for secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+from loguru import logger
+
+from reconciler.errors import mask_secrets
+
+if TYPE_CHECKING:
+    from loguru import Message, Record
+
+
+def _json_sink(stream: TextIO) -> Any:
+    def sink(message: Message) -> None:
+        record: Record = message.record
+        extra = dict(record["extra"])
+        payload: dict[str, Any] = {
+            "time": record["time"].isoformat(),
+            "level": record["level"].name,
+            "message": mask_secrets(record["message"]),
+            "stack": extra.pop("stack", None),
+            "revision": extra.pop("revision", None),
+            "phase": extra.pop("phase", None),
+            "logger": record["name"],
+        }
+        for key, value in extra.items():
+            payload[key] = mask_secrets(value) if isinstance(value, str) else value
+        if record["exception"] is not None:
+            exc = record["exception"]
+            payload["exception"] = mask_secrets(
+                f"{exc.type.__name__ if exc.type else ''}: {exc.value}"
+            )
+        stream.write(json.dumps(payload, default=str) + "\n")
+        stream.flush()
+
+    return sink
+
+
+def _text_format(record: Record) -> str:
+    extra = record["extra"]
+    rev = str(extra.get("revision") or "-")[:12]
+    phase = extra.get("phase") or "-"
+    record["extra"]["_masked"] = mask_secrets(record["message"])
+    return (
+        "<green>{time:YYYY-MM-DD HH:mm:ss}</green> <level>{level: <7}</level> "
+        f"[{rev} {phase}] " + "{extra[_masked]}\n{exception}"
+    )
+
+
+def setup_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
+    logger.remove()
+    out = stream or sys.stderr
+    if fmt == "json":
+        logger.add(_json_sink(out), level=level.upper(), backtrace=False, diagnose=False)
+    else:
+        logger.add(out, level=level.upper(), format=_text_format, backtrace=False, diagnose=False)

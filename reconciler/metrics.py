@@ -1,0 +1,174 @@
+"""The ``reconciler_*`` Prometheus metrics (names in docs/interfaces.md), in a registry of their
+own. Gauges are set from the one ``Status`` object; counters and histograms from pass outcomes.
+Every metric carries the ``stack`` and ``environment`` labels."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from reconciler.models import PassOutcome, PassResult
+from reconciler.status import ConditionType, Status
+
+_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200)
+
+
+class Metrics:
+    def __init__(self, stack: str, environment: str) -> None:
+        self.registry = CollectorRegistry()
+        self._base = {"stack": stack, "environment": environment}
+        base = ["stack", "environment"]
+        r = self.registry
+        self.passes = Counter(
+            "reconciler_passes_total",
+            "Reconciliation passes by result",
+            [*base, "result"],
+            registry=r,
+        )
+        self.pass_duration = Histogram(
+            "reconciler_pass_duration_seconds",
+            "Duration of a whole pass",
+            base,
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.apply_duration = Histogram(
+            "reconciler_apply_duration_seconds",
+            "Duration of docker stack deploy",
+            base,
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.verify_duration = Histogram(
+            "reconciler_verify_duration_seconds",
+            "Duration of the verify phase",
+            base,
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.last_pass = Gauge(
+            "reconciler_last_pass_timestamp_seconds", "End of the last pass", base, registry=r
+        )
+        self.last_success = Gauge(
+            "reconciler_last_success_timestamp_seconds",
+            "End of the last pass that left live equal to git",
+            base,
+            registry=r,
+        )
+        self.desired_revision = Gauge(
+            "reconciler_desired_revision_info",
+            "Head of the branch at the last fetch",
+            [*base, "revision"],
+            registry=r,
+        )
+        self.applied_revision = Gauge(
+            "reconciler_applied_revision_info",
+            "Revision live on the Swarm",
+            [*base, "revision"],
+            registry=r,
+        )
+        self.out_of_sync = Gauge(
+            "reconciler_services_out_of_sync",
+            "Services whose live spec differs from git",
+            base,
+            registry=r,
+        )
+        self.service_in_sync = Gauge(
+            "reconciler_service_in_sync",
+            "1 when the service equals git",
+            [*base, "service"],
+            registry=r,
+        )
+        self.service_healthy = Gauge(
+            "reconciler_service_healthy",
+            "1 when the service runs all replicas and passed its check",
+            [*base, "service"],
+            registry=r,
+        )
+        self.replicas_desired = Gauge(
+            "reconciler_service_replicas_desired",
+            "Replicas git asks for",
+            [*base, "service"],
+            registry=r,
+        )
+        self.replicas_running = Gauge(
+            "reconciler_service_replicas_running", "Tasks running", [*base, "service"], registry=r
+        )
+        self.rollbacks = Counter(
+            "reconciler_rollbacks_total", "Whole-stack rollbacks", base, registry=r
+        )
+        self.reverts = Counter(
+            "reconciler_reverts_pushed_total", "Revert commits pushed", base, registry=r
+        )
+        self.fetch_errors = Counter(
+            "reconciler_git_fetch_errors_total", "Failed git fetches", base, registry=r
+        )
+        self.quarantined = Gauge(
+            "reconciler_quarantined_revisions", "Revisions never applied again", base, registry=r
+        )
+        self.condition = Gauge(
+            "reconciler_condition", "Status conditions (1 = true)", [*base, "type"], registry=r
+        )
+        self.notifications = Counter(
+            "reconciler_notifications_total",
+            "Notifications by channel and result",
+            [*base, "channel", "result"],
+            registry=r,
+        )
+        for result in PassResult:
+            self.passes.labels(**self._base, result=result.value)
+        for metric in (self.rollbacks, self.reverts, self.fetch_errors):
+            metric.labels(**self._base)
+
+    def observe(self, outcome: PassOutcome) -> None:
+        self.passes.labels(**self._base, result=outcome.result.value).inc()
+        self.pass_duration.labels(**self._base).observe(outcome.duration_seconds)
+        if outcome.apply_seconds is not None:
+            self.apply_duration.labels(**self._base).observe(outcome.apply_seconds)
+        if outcome.verify_seconds is not None:
+            self.verify_duration.labels(**self._base).observe(outcome.verify_seconds)
+        if outcome.rolled_back:
+            self.rollbacks.labels(**self._base).inc()
+        if outcome.revert_commit:
+            self.reverts.labels(**self._base).inc()
+
+    def fetch_error(self) -> None:
+        self.fetch_errors.labels(**self._base).inc()
+
+    def notification(self, channel: str, ok: bool) -> None:
+        self.notifications.labels(
+            **self._base, channel=channel, result="sent" if ok else "failed"
+        ).inc()
+
+    def update(self, status: Status) -> None:
+        """Set every gauge from the status object."""
+        b = self._base
+        if status.last_pass_at:
+            self.last_pass.labels(**b).set(status.last_pass_at.timestamp())
+        if status.last_success_at:
+            self.last_success.labels(**b).set(status.last_success_at.timestamp())
+        for gauge, rev in (
+            (self.desired_revision, status.desired),
+            (self.applied_revision, status.last_applied),
+        ):
+            gauge.clear()
+            if rev is not None:
+                gauge.labels(**b, revision=rev.sha).set(1)
+        self.out_of_sync.labels(**b).set(len(status.out_of_sync))
+        for gauge in (
+            self.service_in_sync,
+            self.service_healthy,
+            self.replicas_desired,
+            self.replicas_running,
+        ):
+            gauge.clear()
+        for svc in status.inventory:
+            self.service_in_sync.labels(**b, service=svc.name).set(1 if svc.in_sync else 0)
+            self.service_healthy.labels(**b, service=svc.name).set(1 if svc.healthy else 0)
+            self.replicas_desired.labels(**b, service=svc.name).set(svc.replicas_desired)
+            self.replicas_running.labels(**b, service=svc.name).set(svc.replicas_running)
+        self.quarantined.labels(**b).set(len(status.quarantine))
+        for ctype in ConditionType:
+            self.condition.labels(**b, type=ctype.value).set(1 if status.is_true(ctype) else 0)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

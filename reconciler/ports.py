@@ -1,0 +1,89 @@
+"""The small protocols between the pipeline and the outside world. The adapters in
+``reconciler.adapters`` implement them against the real thing; tests may pass fakes for the
+parts that cannot run (and must say so)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from reconciler.models import CheckResult, HealthCheck, LiveState, RevisionInfo
+from reconciler.types import JSONDict
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class GitSource(Protocol):
+    @property
+    def workdir(self) -> Path: ...
+
+    async def fetch(self) -> RevisionInfo:
+        """Clone or fetch the branch and check out its head; return the head."""
+        ...
+
+    async def checkout(self, sha: str) -> RevisionInfo: ...
+
+    async def offending_commits(self, good: str | None, bad: str) -> tuple[RevisionInfo, ...]:
+        """Commits in ``good..bad`` that touch the desired-state folder, newest first."""
+        ...
+
+    async def find_revert(self, sha: str) -> str | None:
+        """The revert commit the agent already pushed for ``sha``, if any (remote history)."""
+        ...
+
+    async def revert(
+        self, commits: Sequence[RevisionInfo], failed: RevisionInfo, subject: str, body: str
+    ) -> str | None:
+        """Revert ``commits`` on top of the remote branch and push; the new commit, or None
+        when there was nothing left to revert."""
+        ...
+
+
+class Swarm(Protocol):
+    async def live_state(self, stack: str) -> LiveState: ...
+
+    async def image_exists(self, image: str) -> bool: ...
+
+    async def missing_objects(
+        self, secrets: Sequence[str], configs: Sequence[str], networks: Sequence[str]
+    ) -> list[str]: ...
+
+    async def validate_compose(self, path: Path) -> None: ...
+
+    async def deploy(self, stack: str, compose: Path, *, prune: bool, time_limit: float) -> str: ...
+
+    async def wait_converged(
+        self,
+        stack: str,
+        services: Sequence[str],
+        *,
+        since: datetime,
+        time_limit: float,
+        expected_gone: Sequence[str] = (),
+    ) -> dict[str, CheckResult]: ...
+
+    async def restore(
+        self, stack: str, previous: Mapping[str, JSONDict | None], *, time_limit: float
+    ) -> None: ...
+
+
+class ProxyProvider(Protocol):
+    """Gives the URL of an HTTP proxy that reaches into a Swarm network."""
+
+    async def proxy_for(self, network: str) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+class HealthChecker(Protocol):
+    async def run(
+        self, checks: Sequence[HealthCheck], proxies: ProxyProvider | None = None
+    ) -> list[CheckResult]: ...

@@ -1,0 +1,149 @@
+"""The state directory: single-instance lock, status file and apply journal.
+
+```
+<state_dir>/
+  lock            flock'ed by the running agent (holds its pid)
+  status.json     the last Status (conditions, revisions, history, quarantine, reverts)
+  journal.json    present only while a pass changes the live stack: what it changed and the
+                  previous spec of each service, so a restart finishes or rolls back the pass
+  rendered/       the stamped stack file given to docker stack deploy
+  checkout/       the git checkout
+```
+
+Writes are atomic (temporary file, fsync, rename), so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import LockError
+from reconciler.models import Phase, RevisionInfo
+from reconciler.serialize import from_jsonable, to_jsonable
+from reconciler.status import Status
+from reconciler.types import JSONDict
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class StateLock:
+    """An exclusive, non-blocking ``flock`` on ``<state_dir>/lock``; released when the process
+    ends, however it ends."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                holder = self.path.read_text().strip() or "unknown"
+                raise LockError(
+                    f"another reconciler (pid {holder}) holds {self.path}; "
+                    "only one agent may manage a state directory"
+                ) from exc
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> StateLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@dataclass(frozen=True)
+class Journal:
+    """What an in-flight pass is changing. Written before ``docker stack deploy``, updated at
+    each later phase, removed when the pass is recorded."""
+
+    revision: RevisionInfo
+    desired_hash: str
+    phase: Phase
+    started_at: datetime
+    changed: tuple[str, ...]  # services created/updated/removed by the pass
+    previous: dict[str, JSONDict | None]  # their Swarm specs before it (None = did not exist)
+    good_revision: str | None = None  # the last applied revision before the pass
+    definition_changed: bool = True  # False when the pass only corrected drift
+    failure_reason: str = ""
+    failure_message: str = ""
+    failure_detail: str = ""
+    rollback_done: bool = False
+    revert_commit: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StateStore:
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir
+        self.status_path = state_dir / "status.json"
+        self.journal_path = state_dir / "journal.json"
+        self.rendered_dir = state_dir / "rendered"
+
+    def load_status(self, stack: str, environment: str) -> Status:
+        if not self.status_path.exists():
+            return Status(stack=stack, environment=environment)
+        data = json.loads(self.status_path.read_text(encoding="utf-8"))
+        status = Status.from_dict(data)
+        if status.stack != stack or status.environment != environment:
+            raise LockError(
+                f"{self.status_path} belongs to stack {status.stack!r} ({status.environment}), "
+                f"not {stack!r} ({environment}): use another state directory"
+            )
+        return status
+
+    def save_status(self, status: Status) -> None:
+        write_atomic(self.status_path, json.dumps(status.to_dict(), indent=1) + "\n")
+
+    def load_journal(self) -> Journal | None:
+        if not self.journal_path.exists():
+            return None
+        return from_jsonable(Journal, json.loads(self.journal_path.read_text(encoding="utf-8")))
+
+    def save_journal(self, journal: Journal) -> None:
+        write_atomic(self.journal_path, json.dumps(to_jsonable(journal)) + "\n")
+
+    def clear_journal(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_path.unlink()
+
+    def rendered_path(self, stack: str) -> Path:
+        return self.rendered_dir / f"{stack}.yml"
