@@ -352,10 +352,10 @@ def _status_text(status: object, resuming: bool) -> str:
     if status.history:
         lines.append("history (newest first):")
         for h in status.history[:10]:
-            rev = h.revision.short if h.revision else "-"
+            short = h.revision.short if h.revision else "-"
             count = f" x{h.count}" if h.count > 1 else ""
             lines.append(
-                f"  {h.finished_at:%Y-%m-%d %H:%M:%S}  {rev}  {h.result.value:11} "
+                f"  {h.finished_at:%Y-%m-%d %H:%M:%S}  {short}  {h.result.value:11} "
                 f"{h.reason}{count}  {h.message}"
             )
     return "\n".join(lines)
