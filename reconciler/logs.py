@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
@@ -16,6 +17,21 @@ from reconciler.errors import mask_secrets
 
 if TYPE_CHECKING:
     from loguru import Message, Record
+
+#: set by the pipeline; every log line of the pass carries them
+current_revision: ContextVar[str | None] = ContextVar("current_revision", default=None)
+current_phase: ContextVar[str | None] = ContextVar("current_phase", default=None)
+current_stack: ContextVar[str | None] = ContextVar("current_stack", default=None)
+
+
+def _patch(record: Record) -> None:
+    extra = record["extra"]
+    if extra.get("revision") is None:
+        extra["revision"] = current_revision.get()
+    if extra.get("phase") is None:
+        extra["phase"] = current_phase.get()
+    if extra.get("stack") is None:
+        extra["stack"] = current_stack.get()
 
 
 def _json_sink(stream: TextIO) -> Any:
@@ -57,6 +73,7 @@ def _text_format(record: Record) -> str:
 
 def setup_logging(level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
     logger.remove()
+    logger.configure(patcher=_patch)
     out = stream or sys.stderr
     if fmt == "json":
         logger.add(_json_sink(out), level=level.upper(), backtrace=False, diagnose=False)

@@ -39,6 +39,7 @@ from reconciler.errors import (
     mask_secrets,
 )
 from reconciler.interpolate import escape_dollars
+from reconciler.logs import current_phase, current_revision, current_stack
 from reconciler.models import (
     Action,
     CheckResult,
@@ -147,8 +148,9 @@ class Pipeline:
         if self.stop_requested.is_set() and phase not in MUTATING | {Phase.VERIFY}:
             raise InterruptedPass(f"stop requested before {phase.value}")
         self.phase = phase
-        rev = self._revision.sha if self._revision else None
-        logger.bind(phase=phase.value, revision=rev).info(message)
+        current_phase.set(phase.value)
+        current_revision.set(self._revision.sha if self._revision else None)
+        logger.info(message)
         if self._on_phase is not None:
             self._on_phase(phase, message, self._revision)
 
@@ -194,6 +196,7 @@ class Pipeline:
     async def run(self, status: Status, trigger: str = "interval") -> PassReport:
         started = self.clock.now()
         self._revision = None
+        current_stack.set(self.config.stack)
         try:
             journal = self.store.load_journal()
             if journal is not None:
@@ -201,6 +204,7 @@ class Pipeline:
             return await self._pass(status, trigger, started)
         finally:
             self.phase = None
+            current_phase.set(None)
             if self._on_phase is not None:
                 self._on_phase(None, "", self._revision)
 
@@ -214,6 +218,7 @@ class Pipeline:
             out = self._outcome(PassResult.ERROR, exc.reason, exc.message, started)
             return PassReport(out, trigger, fetch_failed=True)
         self._revision = head
+        current_revision.set(head.sha)
         report = PassReport(
             self._outcome(PassResult.NOOP, Reason.IN_SYNC, "", started), trigger, desired=head
         )
@@ -625,7 +630,8 @@ class Pipeline:
 
     async def _resume(self, status: Status, journal: Journal, started: datetime) -> PassReport:
         self._revision = journal.revision
-        logger.bind(revision=journal.revision.sha, phase=journal.phase.value).warning(
+        current_revision.set(journal.revision.sha)
+        logger.bind(phase=journal.phase.value).warning(
             "resuming the pass interrupted in phase {}", journal.phase.value
         )
         report = PassReport(
