@@ -3,6 +3,7 @@
 #
 #   scripts/build-images.sh stand-ins        local stand-ins for upstream images (images/local/*)
 #   scripts/build-images.sh app [TAG]        Dockerfile.api and Dockerfile.reconciler as TAG
+#   scripts/build-images.sh api [TAG]        only Dockerfile.api
 #   scripts/build-images.sh all [TAG]        both (default)
 #
 # Images are tagged REGISTRY/driftless/<name>:<tag> (REGISTRY defaults to 127.0.0.1:5000; the
@@ -17,7 +18,7 @@ cd "$ROOT"
 
 REGISTRY="${REGISTRY:-127.0.0.1:5000}"
 STAND_INS=(nginx postgres redis prometheus alertmanager node-exporter postgres-exporter
-  redis-exporter nginx-exporter blackbox-exporter certbot docker-cli)
+  redis-exporter nginx-exporter blackbox-exporter certbot docker-cli unavailable)
 
 base_image() {
   if [ -n "${PYTHON_IMAGE:-}" ]; then
@@ -63,15 +64,28 @@ default_tag() {
   echo "$version-$revision"
 }
 
-build_app() {
-  local tag="${1:-$(default_tag)}" base revision version cli_image
-  base="$(base_image)"
+build_args() { # build_args TAG: the build arguments both application images take
+  local revision version
   revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
   version="$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)"
-  local common=(--build-arg "PYTHON_IMAGE=$base" --build-arg "VERSION=$version"
-    --build-arg "REVISION=$revision" --build-arg "IMAGE_TAG=$tag")
-  build "$REGISTRY/driftless/api:$tag" . -f Dockerfile.api "${common[@]}"
+  echo "--build-arg=PYTHON_IMAGE=$(base_image)"
+  echo "--build-arg=VERSION=$version"
+  echo "--build-arg=REVISION=$revision"
+  echo "--build-arg=IMAGE_TAG=$1"
+}
+
+build_api() {
+  local tag="${1:-$(default_tag)}" args
+  mapfile -t args < <(build_args "$tag")
+  build "$REGISTRY/driftless/api:$tag" . -f Dockerfile.api "${args[@]}"
   push "$REGISTRY/driftless/api:$tag"
+}
+
+build_app() {
+  local tag="${1:-$(default_tag)}" base cli_image args
+  base="$(base_image)"
+  build_api "$tag"
+  mapfile -t args < <(build_args "$tag")
   if [ -n "${DOCKER_CLI_IMAGE:-}" ]; then
     cli_image="$DOCKER_CLI_IMAGE"
   else
@@ -79,7 +93,7 @@ build_app() {
     docker image inspect "$cli_image" >/dev/null 2>&1 ||
       build "$cli_image" images/local/docker-cli --build-arg "BASE_IMAGE=$base"
   fi
-  build "$REGISTRY/driftless/reconciler:$tag" . -f Dockerfile.reconciler "${common[@]}" \
+  build "$REGISTRY/driftless/reconciler:$tag" . -f Dockerfile.reconciler "${args[@]}" \
     --build-arg "DOCKER_CLI_IMAGE=$cli_image"
   push "$REGISTRY/driftless/reconciler:$tag"
 }
@@ -87,10 +101,11 @@ build_app() {
 case "${1:-all}" in
 stand-ins) build_stand_ins ;;
 app) build_app "${2:-}" ;;
+api) build_api "${2:-}" ;;
 all)
   build_stand_ins
   build_app "${2:-}"
   ;;
 tag) default_tag ;;
-*) die "usage: $0 [stand-ins|app [TAG]|all [TAG]|tag]" ;;
+*) die "usage: $0 [stand-ins|app [TAG]|api [TAG]|all [TAG]|tag]" ;;
 esac
