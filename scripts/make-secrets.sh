@@ -18,7 +18,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 NAMES=(postgres_password database_url redis_password redis_acl redis_url redis_exporter_passwords
-  grafana_admin_password monitoring_password monitoring_htpasswd tls_fallback_cert tls_fallback_key
+  grafana_admin_password grafana_secret_key grafana_smtp_password monitoring_password monitoring_htpasswd tls_fallback_cert tls_fallback_key
   alertmanager_slack_webhook_url alertmanager_discord_webhook_url alertmanager_smtp_password
   reconciler_git_token reconciler_webhook_secret reconciler_api_token)
 # monitoring_password is only the plain form of monitoring_htpasswd, for the operator (not a secret
@@ -33,7 +33,7 @@ gen() {
   local name="$1" f="$DIR/$1"
   [ -s "$f" ] && return 0
   case "$name" in
-  postgres_password | redis_password | grafana_admin_password | monitoring_password | \
+  postgres_password | redis_password | grafana_admin_password | grafana_secret_key | monitoring_password | \
     reconciler_webhook_secret | reconciler_api_token)
     random_token >"$f"
     ;;
@@ -68,7 +68,7 @@ gen() {
     # not configured: a local address that refuses at once (Alertmanager reports the failure)
     printf '%s' http://127.0.0.1:9/unconfigured >"$f"
     ;;
-  alertmanager_smtp_password | reconciler_git_token)
+  alertmanager_smtp_password | grafana_smtp_password | reconciler_git_token)
     printf '%s' unconfigured >"$f"
     ;;
   *) die "no generator for secret $name" ;;
