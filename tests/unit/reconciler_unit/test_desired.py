@@ -124,7 +124,7 @@ def test_reconciler_labels_cannot_be_set_by_hand(folder: Path) -> None:
 
 
 def test_missing_folder_and_stack_file(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="no stack.yml"):
+    with pytest.raises(ValidationError, match=r"no stack\.yml"):
         render(tmp_path, OPTS)
     with pytest.raises(ValidationError, match="not a directory"):
         render(tmp_path / "nope", OPTS)

@@ -153,7 +153,8 @@ def test_manual_scale_env_and_label_changes_are_drift(desired: DesiredState) -> 
     specs["worker"]["UpdateConfig"]["Parallelism"] = 3  # not declared in git: not compared
     p = plan(desired, live_from(specs), prune=False)
     web, worker = p.change("web"), p.change("worker")
-    assert web is not None and worker is not None
+    assert web is not None
+    assert worker is not None
     assert (web.action, web.cause) == (Action.UPDATE, Cause.DRIFT)
     assert {(d.field, d.desired, d.live) for d in web.diffs} == {
         ("replicas", "2", "5"),
