@@ -30,6 +30,8 @@
 #   --environment NAME      production (default) or staging: the desired-state/ folder deployed
 #   --repo-url URL          git URL the reconciler polls (needed for the first config)
 #   --branch NAME           branch it follows (default main)
+#   --domain NAME           public host name (TLS certificate, Grafana's URL); repeat for more
+#   --acme-email ADDRESS    Let's Encrypt account e-mail
 #   --admin-user NAME       operator account whose SSH key must exist before passwords and root
 #                           logins are turned off (default: any sudo/admin member with a key)
 #   --deploy-authorized-keys FILE   public keys allowed to log in as `deploy`
@@ -53,6 +55,8 @@ SKIP=""
 ENVIRONMENT="production"
 REPO_URL=""
 BRANCH="main"
+DOMAINS=""
+ACME_EMAIL=""
 ADMIN_USER=""
 DEPLOY_KEYS_FILE=""
 GIT_KEY_FILE=""
@@ -82,6 +86,8 @@ while [ "$#" -gt 0 ]; do
   --environment) ENVIRONMENT="$2" && shift ;;
   --repo-url) REPO_URL="$2" && shift ;;
   --branch) BRANCH="$2" && shift ;;
+  --domain) DOMAINS="${DOMAINS:+$DOMAINS,}$2" && shift ;;
+  --acme-email) ACME_EMAIL="$2" && shift ;;
   --admin-user) ADMIN_USER="$2" && shift ;;
   --deploy-authorized-keys) DEPLOY_KEYS_FILE="$2" && shift ;;
   --git-deploy-key) GIT_KEY_FILE="$2" && shift ;;
@@ -103,6 +109,8 @@ for s in ${ONLY//,/ } ${SKIP//,/ }; do
   [[ " $STEPS " == *" $s "* ]] || fail "unknown step '$s' (steps: $STEPS)"
 done
 [[ "$ENVIRONMENT" =~ ^[a-z][a-z0-9-]*$ ]] || fail "--environment: lower-case name expected"
+[[ "$DOMAINS" =~ ^[A-Za-z0-9.,-]*$ ]] || fail "--domain: a host name expected"
+[ -z "$ACME_EMAIL" ] || [[ "$ACME_EMAIL" =~ ^[^@[:space:]]+@[^@[:space:]]+$ ]] || fail "--acme-email: an address expected"
 [ -z "$AUTO_REBOOT" ] || [[ "$AUTO_REBOOT" =~ ^([01][0-9]|2[0-3]):[0-5][0-9]$ ]] ||
   fail "--auto-reboot: HH:MM expected"
 [ -z "$SWARM_PEERS" ] || [[ "$SWARM_PEERS" =~ ^[0-9.]+/[0-9]+$ ]] || fail "--swarm-peers: CIDR expected"
@@ -633,7 +641,7 @@ step_reconciler() {
   ensure_dir "$etc/docker" 0750 "root:$group"
 
   # the git deploy key: given, kept, or generated (its public half goes to the repository)
-  local key="$etc/secrets/deploy_key"
+  local key="$etc/secrets/deploy-key"
   if [ -n "$GIT_KEY_FILE" ]; then
     ensure_file "$key" 0640 "root:$group" --secret <"$GIT_KEY_FILE"
   elif [ ! -s "$R$key" ]; then
@@ -649,7 +657,7 @@ step_reconciler() {
 
   # random secrets the agent needs, created once and never printed
   local name
-  for name in webhook_secret api_token; do
+  for name in webhook-secret api-token; do
     if [ ! -s "$R$etc/secrets/$name" ]; then
       if [ "$CHECK" -eq 1 ]; then
         change "generate $etc/secrets/$name"
@@ -712,7 +720,7 @@ write_reconciler_config() {
     ensure_file "$etc/reconciler.env" 0640 "root:deploy" <<EOF
 # Environment of reconciler.service (systemd EnvironmentFile). Keys: runbooks/CONFIGURATION.md.
 # Listen where Prometheus (on docker_gwbridge) can scrape /metrics; UFW admits only that bridge.
-RECONCILER_HTTP_BIND=$GWBRIDGE_GATEWAY
+RECONCILER_HTTP__BIND=$GWBRIDGE_GATEWAY
 EOF
   fi
   [ ! -e "$R$etc/config.yaml" ] || return 0
@@ -721,17 +729,26 @@ EOF
     return 0
   fi
   ensure_file "$etc/config.yaml" 0640 "root:deploy" <<EOF
-# Reconciler configuration, written once by scripts/bootstrap-vm.sh; edit it here.
-# Every key: runbooks/CONFIGURATION.md.
+# Reconciler configuration, written once by scripts/bootstrap-vm.sh; edit it here (then
+# systemctl restart reconciler). Every key: runbooks/CONFIGURATION.md.
 stack: driftless
 environment: $ENVIRONMENT
+state_dir: /var/lib/reconciler
 git:
   url: $REPO_URL
   branch: $BRANCH
   path: desired-state/$ENVIRONMENT
-  ssh_key_file: $etc/secrets/deploy_key
+  ssh_key_file: $etc/secrets/deploy-key
   known_hosts_file: $etc/known_hosts
-state_dir: /var/lib/reconciler
+health:
+  # checks through a stack network run in a short-lived container of this image (needs python3)
+  probe_image: python:3.12-slim
+render:
+  variables:
+    DRIFTLESS_DOMAINS: "$DOMAINS"
+    DRIFTLESS_PUBLIC_HOST: "${DOMAINS%%,*}"
+    DRIFTLESS_ACME_EMAIL: "$ACME_EMAIL"
+    DRIFTLESS_HOST_GATEWAY: "$GWBRIDGE_GATEWAY"
 EOF
 }
 
@@ -793,7 +810,7 @@ if [ "$GENERATED_KEY" -eq 1 ]; then
   say ""
   say "Add this public key to the repository as a deploy key WITH write access (the agent pushes"
   say "revert commits): GitHub → Settings → Deploy keys → Add deploy key."
-  say "  $(cat "$R/etc/reconciler/secrets/deploy_key.pub")"
+  say "  $(cat "$R/etc/reconciler/secrets/deploy-key.pub")"
 fi
 say ""
 if [ "$CHANGES" -eq 0 ]; then

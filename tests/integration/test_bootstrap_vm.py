@@ -87,7 +87,7 @@ def test_check_reports_drift_without_touching_it_and_apply_repairs_it(vm: Path) 
     assert bootstrap(vm, "--repo-url", REPO_URL).returncode == 0
     sysctl = vm / "etc/sysctl.d/60-driftless.conf"
     sysctl.write_text(sysctl.read_text() + "vm.swappiness = 60\n")
-    token = vm / "etc/reconciler/secrets/api_token"
+    token = vm / "etc/reconciler/secrets/api-token"
     token.chmod(0o644)
     drifted = tree_digest(vm)
 
@@ -96,7 +96,7 @@ def test_check_reports_drift_without_touching_it_and_apply_repairs_it(vm: Path) 
     lines = [line.strip() for line in check.stdout.splitlines() if "would change" in line]
     assert lines == [
         "would change: update /etc/sysctl.d/60-driftless.conf",
-        "would change: mode of /etc/reconciler/secrets/api_token to 0640",
+        "would change: mode of /etc/reconciler/secrets/api-token to 0640",
     ]
     assert tree_digest(vm) == drifted
 
@@ -119,16 +119,16 @@ def test_check_on_an_empty_machine_creates_nothing(vm: Path) -> None:
 def test_secrets_are_private_and_never_printed(vm: Path) -> None:
     result = bootstrap(vm, "--repo-url", REPO_URL)
     secrets = vm / "etc/reconciler/secrets"
-    for name in ("deploy_key", "webhook_secret", "api_token"):
+    for name in ("deploy-key", "webhook-secret", "api-token"):
         path = secrets / name
         assert path.stat().st_mode & 0o777 == 0o640, name
         value = path.read_text().strip()
         assert len(value) >= 40
         for line in value.splitlines()[1:-1] or [value]:
             assert line not in result.stdout + result.stderr, f"{name} was printed"
-    assert (secrets / "webhook_secret").read_text() != (secrets / "api_token").read_text()
+    assert (secrets / "webhook-secret").read_text() != (secrets / "api-token").read_text()
     # the public half of the generated key is printed: it goes to the repository's deploy keys
-    public = (secrets / "deploy_key.pub").read_text().strip()
+    public = (secrets / "deploy-key.pub").read_text().strip()
     assert public.startswith("ssh-ed25519 ")
     assert public in result.stdout
     assert (vm / "etc/reconciler").stat().st_mode & 0o777 == 0o750
@@ -148,11 +148,12 @@ def test_given_deploy_key_registry_login_and_extra_secrets_are_installed(
     result = bootstrap(
         vm, "--repo-url", REPO_URL, "--git-deploy-key", str(key),
         "--registry-user", "acme-bot", "--registry-token-file", str(token),
-        "--secrets-dir", str(extra),
+        "--secrets-dir", str(extra), "--domain", "shop.example.com",
+        "--domain", "www.shop.example.com", "--acme-email", "ops@example.com",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     etc = vm / "etc/reconciler"
-    assert (etc / "secrets/deploy_key").read_bytes() == key.read_bytes()
+    assert (etc / "secrets/deploy-key").read_bytes() == key.read_bytes()
     assert "Add this public key" not in result.stdout
     auth = json.loads((etc / "docker/config.json").read_text())["auths"]["ghcr.io"]["auth"]
     assert auth == "YWNtZS1ib3Q6Z2hwX2V4YW1wbGV0b2tlbg=="  # base64("acme-bot:ghp_exampletoken")
@@ -162,6 +163,10 @@ def test_given_deploy_key_registry_login_and_extra_secrets_are_installed(
     config = (etc / "config.yaml").read_text()
     assert REPO_URL in config
     assert "desired-state/production" in config
+    assert 'DRIFTLESS_DOMAINS: "shop.example.com,www.shop.example.com"' in config
+    assert 'DRIFTLESS_PUBLIC_HOST: "shop.example.com"' in config
+    assert 'DRIFTLESS_ACME_EMAIL: "ops@example.com"' in config
+    assert "RECONCILER_HTTP__BIND=172.18.0.1" in (etc / "reconciler.env").read_text()
 
 
 def test_operator_files_are_not_overwritten(vm: Path) -> None:
