@@ -7,7 +7,8 @@ write a copy of the configuration that differs in exactly these ways, and nothin
 - every `*_file` credential path points at a file the test wrote (the secret's content);
 - Discord's `webhook_url_file: F` becomes `webhook_url: <content of F>` (0.25 has no file form);
 - the template glob points at the repository's templates;
-- optionally, the SMTP smarthost points at a local server.
+- optionally, the SMTP smarthost points at a local server, and group_wait/group_interval are
+  shortened so a test sees notifications (and resolutions) in seconds.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def write_variant(
     directory: Path,
     secrets: dict[str, str],
     smarthost: str | None = None,
+    fast_groups: bool = False,
 ) -> Path:
     """Write the 0.25-loadable copy into DIRECTORY. SECRETS maps each secret's base name
     (e.g. ``alertmanager_slack_webhook_url``) to its content."""
@@ -93,6 +95,12 @@ def write_variant(
     if smarthost:
         variant["global"]["smtp_smarthost"] = smarthost
         variant["global"]["smtp_require_tls"] = False
+    if fast_groups:
+        routes = [variant["route"], *variant["route"].get("routes", [])]
+        for route in routes:
+            for key, value in (("group_wait", "1s"), ("group_interval", "2s")):
+                if key in route or route is variant["route"]:
+                    route[key] = value
     path = directory / "alertmanager.yml"
     path.write_text(yaml.safe_dump(variant, sort_keys=False))
     return path

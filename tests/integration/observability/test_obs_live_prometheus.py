@@ -1,0 +1,138 @@
+"""Every PromQL query of every dashboard panel and recording rule, run by a real Prometheus that
+scrapes the real exporters, Nginx, Alertmanager, the API and the reconciler after real traffic.
+
+The Prometheus here is Debian's 2.42 with the production prometheus.yml, where only the service
+discovery (Swarm DNS `tasks.<service>`) is replaced by the loopback addresses of the processes the
+lab started; job names, relabelling and rule files are the production ones. cAdvisor, Grafana,
+Loki and Alloy cannot run on this machine: queries over their metrics must parse but cannot
+return data, and the test says which ones those are.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from obs_support import files, queries, sources
+from obs_support.lab import Lab
+
+pytestmark = pytest.mark.slow
+
+# Services whose metrics cannot exist here (no build that runs on this machine).
+CANNOT_RUN = {"cadvisor": "cAdvisor has no Debian/PyPI build"}
+
+PANEL_QUERIES = [q for q in queries.all_queries() if q.language == "promql"]
+
+
+def running_jobs(lab: Lab) -> set[str]:
+    targets = lab.prom_api("targets")["data"]["activeTargets"]
+    return {t["labels"]["job"] for t in targets if t["health"] == "up"}
+
+
+def run(lab: Lab, q: queries.Query) -> dict[str, Any]:
+    if q.instant:
+        return lab.prom_api("query", query=q.expr)  # type: ignore[no-any-return]
+    now = time.time()
+    return lab.prom_api(  # type: ignore[no-any-return]
+        "query_range", query=q.expr, start=str(now - 120), end=str(now), step="2"
+    )
+
+
+def test_scrape_jobs_are_the_production_ones(monitoring_lab: Lab) -> None:
+    prod = {j["job_name"] for j in files.load_yaml(files.PROMETHEUS_CONFIG)["scrape_configs"]}
+    live = {t["labels"]["job"] for t in monitoring_lab.prom_api("targets")["data"]["activeTargets"]}
+    assert live <= prod
+    expected_here = {
+        "prometheus",
+        "node-exporter",
+        "postgres-exporter",
+        "redis-exporter",
+        "nginx-exporter",
+        "blackbox-exporter",
+        "blackbox-https",
+        "alertmanager",
+    }
+    assert expected_here <= running_jobs(monitoring_lab)
+
+
+def test_rules_load_and_evaluate_without_errors(monitoring_lab: Lab) -> None:
+    groups = monitoring_lab.prom_api("rules")["data"]["groups"]
+    loaded = {r.get("name") for g in groups for r in g["rules"]}
+    expected = {
+        r.get("record") or r.get("alert") for r in files.rules("record") + files.rules("alert")
+    }
+    assert expected <= loaded
+    failing = [
+        (r["name"], r.get("lastError"))
+        for g in groups
+        for r in g["rules"]
+        if r.get("health") == "err"
+    ]
+    assert failing == []
+
+
+@pytest.mark.parametrize("query", PANEL_QUERIES, ids=lambda q: q.source)
+def test_query_parses_and_returns_data_when_its_source_runs(
+    monitoring_lab: Lab, query: queries.Query
+) -> None:
+    result = run(monitoring_lab, query)
+    assert result["status"] == "success", f"{query.expr}\n{result.get('error')}"
+    needed = sources.sources(query.expr)
+    if " / annotation " in query.source:
+        return  # annotations mark events (a new revision, a rollback): empty until one happens
+    if query.source.startswith("alert rule"):
+        return  # alert expressions return series only while the alert fires; promtool tests them
+    missing = needed - running_jobs(monitoring_lab)
+    if missing:
+        cannot = missing & set(CANNOT_RUN)
+        assert cannot or missing <= {"api", "reconciler"}, (
+            f"{query.source}: {sorted(missing)} should run in the lab"
+        )
+        pytest.skip(f"source not running here: {', '.join(sorted(missing))}")
+    assert result["data"]["result"], (
+        f"{query.source} returned no data although {sorted(needed)} run:\n{query.expr}"
+    )
+
+
+def test_template_variables_find_values(monitoring_lab: Lab) -> None:
+    running = running_jobs(monitoring_lab)
+    checked = 0
+    for dashboard, name, text in queries.variable_queries():
+        selector, _, label = text.removeprefix("label_values(").removesuffix(")").rpartition(",")
+        label = label.strip()
+        result = monitoring_lab.prom_api("series", **{"match[]": selector.strip()})
+        assert result["status"] == "success", f"{dashboard} ${name}: {result.get('error')}"
+        if not sources.sources(selector) <= running:
+            continue
+        values = {s.get(label) for s in result["data"]}
+        assert values - {None}, f"{dashboard} ${name}: no value of {label} in {selector}"
+        checked += 1
+    assert checked >= 1
+
+
+def test_recording_rules_produce_series_for_running_sources(monitoring_lab: Lab) -> None:
+    running = running_jobs(monitoring_lab)
+    for rule in files.rules("record"):
+        if not sources.sources(rule["expr"]) <= running:
+            continue
+        result = monitoring_lab.prom_api("query", query=rule["record"])
+        assert result["data"]["result"], f"{rule['record']} has no series"
+
+
+def test_the_blackbox_probe_reads_the_certificate(monitoring_lab: Lab) -> None:
+    result = monitoring_lab.prom_api(
+        "query", query="(probe_ssl_earliest_cert_expiry - time()) / 86400"
+    )["data"]["result"]
+    assert result, "no certificate expiry from the HTTPS probe"
+    days = float(result[0]["value"][1])
+    assert 29 < days <= 30  # the lab's certificate is valid for 30 days
+    success = monitoring_lab.prom_api("query", query="probe_success")["data"]["result"]
+    assert [s["value"][1] for s in success] == ["1"]
+
+
+def test_prometheus_sends_alerts_to_the_alertmanager(monitoring_lab: Lab) -> None:
+    active = monitoring_lab.prom_api("alertmanagers")["data"]["activeAlertmanagers"]
+    assert [a["url"] for a in active] == [
+        f"http://{monitoring_lab.targets['alertmanager'][0]}/api/v2/alerts"
+    ]
