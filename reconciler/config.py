@@ -166,7 +166,7 @@ def load_config(
     for key, value in env.items():
         if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
             continue
-        parts = key[len(ENV_PREFIX) :].lower().split("__")
+        parts = _env_path(key[len(ENV_PREFIX) :].split("__"))
         node = data
         for part in parts[:-1]:
             child = node.setdefault(part, {})
@@ -177,6 +177,26 @@ def load_config(
     config: Config = _build(Config, data, "")
     _validate(config, require_git=require_git)
     return config
+
+
+def _env_path(raw: list[str]) -> list[str]:
+    """Lower-case the parts that name config keys; keys inside a mapping value (such as
+    ``render.variables``) keep their case."""
+    parts: list[str] = []
+    cls: Any = Config
+    for index, part in enumerate(raw):
+        if cls is None:
+            parts.append("__".join(raw[index:]))
+            break
+        name = part.lower()
+        parts.append(name)
+        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+        tp = hints.get(name)
+        cls = tp if tp is not None and dataclasses.is_dataclass(tp) else None
+        if tp is not None and typing.get_origin(tp) is dict and index + 1 < len(raw):
+            parts.append("__".join(raw[index + 1 :]))
+            break
+    return parts
 
 
 def _build(cls: type[Any], data: Any, where: str) -> Any:

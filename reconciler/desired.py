@@ -22,7 +22,7 @@ from reconciler.checks import health_from_labels
 from reconciler.errors import ValidationError
 from reconciler.fields import STAMP_LABELS, fields_from_compose
 from reconciler.imageref import parse_image
-from reconciler.interpolate import InterpolationError, interpolate, parse_env_file
+from reconciler.interpolate import InterpolationError, cast_types, interpolate, parse_env_file
 from reconciler.models import DesiredState, ServiceSpec
 from reconciler.types import JSONDict
 
@@ -232,7 +232,7 @@ class _Renderer:
         if doc is None:
             raise self.error()
         try:
-            doc = interpolate(doc, variables)
+            doc = cast_types(interpolate(doc, variables), self.problems)
         except InterpolationError as exc:
             self.fail(str(exc))
             raise self.error() from None

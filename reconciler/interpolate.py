@@ -110,3 +110,73 @@ def parse_env_file(text: str, where: str) -> dict[str, str]:
             val = val[1:-1]
         result[key] = val
     return result
+
+
+# Like docker's compose loader: after interpolation, strings at these paths become numbers or
+# booleans (``published: "${HTTP_PORT:-80}"`` is the integer 80). ``*`` = any key or list item.
+_CASTS: dict[tuple[str, ...], str] = {
+    ("services", "*", "configs", "*", "mode"): "int",
+    ("services", "*", "secrets", "*", "mode"): "int",
+    ("services", "*", "healthcheck", "retries"): "int",
+    ("services", "*", "healthcheck", "disable"): "bool",
+    ("services", "*", "deploy", "replicas"): "int",
+    ("services", "*", "deploy", "update_config", "parallelism"): "int",
+    ("services", "*", "deploy", "update_config", "max_failure_ratio"): "float",
+    ("services", "*", "deploy", "rollback_config", "parallelism"): "int",
+    ("services", "*", "deploy", "rollback_config", "max_failure_ratio"): "float",
+    ("services", "*", "deploy", "restart_policy", "max_attempts"): "int",
+    ("services", "*", "ports", "*", "target"): "int",
+    ("services", "*", "ports", "*", "published"): "int",
+    ("services", "*", "ulimits", "*"): "int",
+    ("services", "*", "ulimits", "*", "hard"): "int",
+    ("services", "*", "ulimits", "*", "soft"): "int",
+    ("services", "*", "privileged"): "bool",
+    ("services", "*", "read_only"): "bool",
+    ("services", "*", "stdin_open"): "bool",
+    ("services", "*", "tty"): "bool",
+    ("services", "*", "volumes", "*", "read_only"): "bool",
+    ("services", "*", "volumes", "*", "volume", "nocopy"): "bool",
+    ("networks", "*", "external"): "bool",
+    ("networks", "*", "internal"): "bool",
+    ("networks", "*", "attachable"): "bool",
+    ("volumes", "*", "external"): "bool",
+    ("secrets", "*", "external"): "bool",
+    ("configs", "*", "external"): "bool",
+}
+
+
+def _cast(kind: str, value: str, where: str) -> Any:
+    text = value.strip()
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+    except ValueError:
+        raise InterpolationError(f"{where}: {value!r} is not a number") from None
+    low = text.lower()
+    if low in ("true", "yes", "y", "on", "1"):
+        return True
+    if low in ("false", "no", "n", "off", "0"):
+        return False
+    raise InterpolationError(f"{where}: {value!r} is not true or false")
+
+
+def cast_types(doc: Any, problems: list[str], path: tuple[str, ...] = ()) -> Any:
+    """Apply docker's type casts to a document after interpolation (returns a new document);
+    values that cannot be cast are left as they are and reported in ``problems``."""
+    if isinstance(doc, dict):
+        return {k: cast_types(v, problems, (*path, str(k))) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [cast_types(v, problems, (*path, "*")) for v in doc]
+    if isinstance(doc, str):
+        for pattern, kind in _CASTS.items():
+            if len(pattern) == len(path) and all(
+                p in ("*", q) for p, q in zip(pattern, path, strict=True)
+            ):
+                try:
+                    return _cast(kind, doc, ".".join(path))
+                except InterpolationError as exc:
+                    problems.append(str(exc))
+                    return doc
+    return doc

@@ -120,3 +120,34 @@ def test_yaml_reads_ports_as_docker_does_and_refuses_duplicate_keys() -> None:
         yamlio.load("services:\n  api: {}\n  api: {}\n")
     text = yamlio.dump({"a": "1:30", "b": "yes", "c": "multi\nline"})
     assert yamlio.load(text) == {"a": "1:30", "b": "yes", "c": "multi\nline"}
+
+
+def test_types_are_cast_after_interpolation_like_docker() -> None:
+    from reconciler.interpolate import cast_types
+
+    doc = interpolate(
+        {
+            "services": {
+                "web": {
+                    "ports": [{"target": 80, "published": "${PORT:-8080}"}],
+                    "deploy": {"replicas": "${N}", "update_config": {"max_failure_ratio": "0.5"}},
+                    "read_only": "true",
+                    "environment": {"PORT": "${PORT:-8080}"},
+                }
+            },
+            "networks": {"back": {"attachable": "yes"}},
+        },
+        {"N": "3"},
+    )
+    problems: list[str] = []
+    out = cast_types(doc, problems)
+    web = out["services"]["web"]
+    assert web["ports"][0]["published"] == 8080
+    assert web["deploy"]["replicas"] == 3
+    assert web["deploy"]["update_config"]["max_failure_ratio"] == 0.5
+    assert web["read_only"] is True
+    assert web["environment"]["PORT"] == "8080"  # environment values stay strings
+    assert out["networks"]["back"]["attachable"] is True
+    assert problems == []
+    cast_types({"services": {"a": {"deploy": {"replicas": "many"}}}}, problems)
+    assert problems == ["services.a.deploy.replicas: 'many' is not a number"]

@@ -1,0 +1,95 @@
+"""Configuration: file, environment overrides, secrets from files, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.config import Config, load_config, read_secret
+from reconciler.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "reconciler" / "config.example.yaml"
+NO_SECRETS = {
+    "RECONCILER_GIT__SSH_KEY_FILE": "",
+    "RECONCILER_GIT__KNOWN_HOSTS_FILE": "",
+}
+
+
+def test_the_example_documents_every_key_and_loads() -> None:
+    config = load_config(EXAMPLE, NO_SECRETS)
+    assert config.git.url == "git@github.com:acme/driftless.git"
+    assert config.sync.interval == 60.0
+    assert config.timeouts.verify == 600.0
+    assert config.health.checks[0].expect_status == (200,)
+    text = EXAMPLE.read_text()
+    for section in ("git", "sync", "timeouts", "health", "docker", "render", "log", "http"):
+        sub = getattr(Config(), section)
+        for key in vars(sub):
+            assert f"{key}:" in text, f"{section}.{key} is not documented in the example"
+    for key in ("stack", "environment", "state_dir", "history_size"):
+        assert f"{key}:" in text
+
+
+def test_environment_overrides_every_level(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("git: {url: file:///x, branch: main}\nsync: {prune: false}\n")
+    env = {
+        "RECONCILER_STACK": "shop",
+        "RECONCILER_GIT__BRANCH": "release",
+        "RECONCILER_SYNC__PRUNE": "true",
+        "RECONCILER_SYNC__INTERVAL": "2m",
+        "RECONCILER_RENDER__VARIABLES__DOMAIN": "example.org",
+        "RECONCILER_HEALTH__CHECKS": '[{"name": "site", "url": "http://x/", "status": "2xx"}]',
+        "OTHER": "ignored",
+    }
+    config = load_config(path, env)
+    assert config.stack == "shop"
+    assert config.git.branch == "release"
+    assert config.sync.prune is True
+    assert config.sync.interval == 120.0
+    assert config.render.variables == {"DOMAIN": "example.org"}
+    assert config.health.checks[0].expect_status[0] == 200
+
+
+def test_config_path_from_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("stack: fromfile\ngit: {url: file:///x}\n")
+    assert load_config(None, {"RECONCILER_CONFIG": str(path)}).stack == "fromfile"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("git: {url: x}\nsync: {intervall: 5}\n", {}, "unknown config key sync.intervall"),
+        ("git: {url: x}\nsync: {interval: soon}\n", {}, "sync.interval: invalid value 'soon'"),
+        ("git: {url: x}\nsync: {prune: maybe}\n", {}, "expected true or false"),
+        ("stack: 'bad name'\ngit: {url: x}\n", {}, "not a valid stack name"),
+        ("sync: {}\n", {}, "git.url is required"),
+        ("git: {url: x, path: ../etc}\n", {}, "relative path inside the repository"),
+        ("git: {url: x, token_file: /nonexistent/token}\n", {}, "token_file"),
+        ("- a list\n", {}, "expected a mapping"),
+        ("git: {url: x}\n", {"RECONCILER_GIT__URL__X": "1"}, "is not a section"),
+    ],
+)
+def test_bad_config_is_a_clear_error(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        load_config(path, env)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.yaml", {})
+
+
+def test_secrets_come_from_files_and_errors_do_not_show_them(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cr3t-token\n")
+    assert read_secret(token) == "s3cr3t-token"
+    with pytest.raises(ConfigError) as info:
+        read_secret(tmp_path / "missing")
+    assert "s3cr3t" not in str(info.value)
