@@ -257,7 +257,7 @@ step_packages() {
   apt_update
   ensure_packages ca-certificates curl gnupg git openssh-client python3 python3-venv \
     ufw fail2ban python3-systemd unattended-upgrades apt-listchanges systemd-timesyncd \
-    rclone sqlite3 jq
+    rclone sqlite3 jq postgresql-client
 }
 
 DOCKER_KEY_FINGERPRINT="9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
@@ -697,6 +697,23 @@ step_reconciler() {
   fi
 
   write_reconciler_config
+
+  # `reconciler status`, `reconciler diff` ... for operators: as the service runs it (user deploy,
+  # its environment file), so a command run as root never leaves root-owned files in its state
+  ensure_file /usr/local/bin/reconciler 0755 root:root <<'EOF'
+#!/bin/sh
+# Managed by scripts/bootstrap-vm.sh: the reconciler's CLI with reconciler.service's user and
+# environment (HOME, DOCKER_CONFIG, /etc/reconciler/reconciler.env).
+set -a
+[ ! -r /etc/reconciler/reconciler.env ] || . /etc/reconciler/reconciler.env
+set +a
+export HOME=/var/lib/reconciler DOCKER_CONFIG=/etc/reconciler/docker
+if [ "$(id -u)" = 0 ]; then
+  exec setpriv --reuid=deploy --regid=deploy --init-groups /opt/driftless/venv/bin/reconciler "$@"
+else
+  exec /opt/driftless/venv/bin/reconciler "$@"
+fi
+EOF
 
   # the unit, from systemd/ in the project
   install_units reconciler.service

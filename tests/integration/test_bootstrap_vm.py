@@ -289,6 +289,11 @@ def test_units_and_project_are_installed_where_the_units_expect_them(vm: Path) -
     assert (src / "pyproject.toml").read_text() == (ROOT / "pyproject.toml").read_text()
     assert not (src / ".venv").exists()
     assert not (src / ".cache").exists()
+    wrapper = vm / "usr/local/bin/reconciler"
+    assert wrapper.stat().st_mode & 0o777 == 0o755
+    assert "setpriv --reuid=deploy" in wrapper.read_text()
+    lint = subprocess.run(["shellcheck", "-e", "SC1091", str(wrapper)], capture_output=True)
+    assert lint.returncode == 0, lint.stdout
 
 
 @pytest.mark.parametrize(
