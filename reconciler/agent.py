@@ -246,7 +246,9 @@ class Agent:
                     logger.warning("notifier {} failed on {}: {}", notifier.name, event.kind, exc)
                     self.metrics.notification(notifier.name, False)
                 else:
-                    self.metrics.notification(notifier.name, True)
+                    # a queueing notifier counts its deliveries itself (record_notification)
+                    if not getattr(notifier, "reports_delivery", False):
+                        self.metrics.notification(notifier.name, True)
 
         for event in found:
             logger.info("event {}: {}", event.kind.value, event.summary())

@@ -59,11 +59,12 @@ a double underscore). See reconciler/config.example.yaml for every key."""
 
 
 def _components(config: Config) -> list[Component]:
-    """What runs inside the agent next to the engine. The status page / JSON API server takes
-    the place of MetricsServer here (and serves /metrics itself)."""
-    from reconciler.adapters.metrics_http import MetricsServer
+    """What runs inside the agent next to the engine: the HTTP server (status page, JSON API,
+    push webhooks, /metrics, /healthz) and the chat notifications."""
+    from reconciler.notify import Notifications
+    from reconciler.web import StatusServer
 
-    return [MetricsServer(config.http.bind, config.http.port)]
+    return [Notifications.from_config(config), StatusServer.from_config(config)]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -51,6 +51,9 @@ class GitConfig:
     author_name: str = "Driftless reconciler"
     author_email: str = "reconciler@driftless.invalid"
     timeout: float = 120.0
+    #: web address of a commit, ``{sha}`` placeholder (status page and chat links); guessed for
+    #: GitHub, GitLab, Bitbucket and Codeberg clone URLs
+    commit_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,36 @@ class LogConfig:
 class HttpConfig:
     bind: str = "127.0.0.1"
     port: int = 9480
+    #: bearer token for POST /api/sync, /api/pause, /api/resume (no file: the API is read-only)
+    token_file: Path | None = None
+    #: GitHub push webhook secret (X-Hub-Signature-256); no file: /hooks/github is off
+    webhook_secret_file: Path | None = None
+    #: GitLab push webhook secret token (X-Gitlab-Token); no file: /hooks/gitlab is off
+    gitlab_token_file: Path | None = None
+    #: where people reach the status page (behind Nginx); linked from chat messages
+    public_url: str = ""
+    #: the status page refreshes itself this often
+    refresh: float = 5.0
+    #: /healthz is 503 when a pass runs longer than this (0 = derived from the timeouts)
+    stuck_after: float = 0.0
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    slack_url_file: Path | None = None
+    discord_url_file: Path | None = None
+    webhook_url_file: Path | None = None
+    #: announce successful deploys (failures, reverts, stalls, recoveries are always announced)
+    on_success: bool = True
+    #: announce drift that self-heal corrected (drift left in place is always announced)
+    on_drift_corrected: bool = False
+    #: the same alert is not repeated within this window
+    dedup_window: float = 3600.0
+    retries: int = 4
+    backoff: float = 2.0
+    max_backoff: float = 60.0
+    timeout: float = 10.0
+    username: str = "Driftless"
 
 
 @dataclass(frozen=True)
@@ -119,6 +152,7 @@ class Config:
     render: RenderConfig = field(default_factory=RenderConfig)
     log: LogConfig = field(default_factory=LogConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def checkout_dir(self) -> Path:
@@ -135,6 +169,11 @@ _DURATION_KEYS = {
     "rollback",
     "notify",
     "request_timeout",
+    "refresh",
+    "stuck_after",
+    "dedup_window",
+    "backoff",
+    "max_backoff",
 }
 
 
@@ -318,6 +357,18 @@ def _validate(config: Config, *, require_git: bool) -> None:
             problems.append(f"git.{name}: {secret} does not exist")
     if config.git.ssh_key_file and config.git.token_file:
         problems.append("git: give ssh_key_file or token_file, not both")
+    for section, names in (
+        ("http", ("token_file", "webhook_secret_file", "gitlab_token_file")),
+        ("notify", ("slack_url_file", "discord_url_file", "webhook_url_file")),
+    ):
+        for name in names:
+            secret = getattr(getattr(config, section), name)
+            if secret is not None and not secret.is_file():
+                problems.append(f"{section}.{name}: {secret} does not exist")
+    if config.http.refresh < 1:
+        problems.append("http.refresh must be at least 1s")
+    if config.notify.retries < 0 or config.notify.dedup_window < 0:
+        problems.append("notify.retries and notify.dedup_window must not be negative")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 

@@ -174,7 +174,11 @@ Event: TypeAlias = (
 class Notifier(Protocol):
     """Receives the agent's events. ``name`` is the ``channel`` label of
     ``reconciler_notifications_total``. ``notify`` should not take longer than a few seconds
-    (the agent gives up after ``notify_timeout``)."""
+    (the agent gives up after ``notify_timeout``).
+
+    A notifier that only queues the event and delivers it later (with retries) sets the class
+    attribute ``reports_delivery = True`` and reports each outcome itself with
+    ``AgentControl.record_notification``; the agent then counts only a ``notify`` that raised."""
 
     name: str
 

@@ -42,8 +42,8 @@ _SECRET_VALUES = [
     re.compile(
         r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL
     ),
-    re.compile(r"https://hooks\.slack\.com/\S+"),
-    re.compile(r"https://(?:\w+\.)?discord(?:app)?\.com/api/webhooks/\S+"),
+    re.compile(r"https://hooks\.slack\.com/[^\s;,'\"<>]+"),
+    re.compile(r"https://(?:\w+\.)?discord(?:app)?\.com/api/webhooks/[^\s;,'\"<>]+"),
 ]
 #: ``?token=…`` / ``&password=…`` in URLs
 _SECRET_QUERY = re.compile(
@@ -51,7 +51,7 @@ _SECRET_QUERY = re.compile(
     r"[^&\s#\"']+"
 )
 #: ``NAME=value`` pairs (environment lists, command lines, docker messages)
-_ASSIGNMENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_.-]*)=(\"[^\"]*\"|'[^']*'|[^\s,;)\]}\"']+)")
+_ASSIGNMENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_.-]*)=(\"[^\"]*\"|'[^']*'|[^\s,;&)\]}\"']+)")
 #: ``Authorization: Bearer …`` in copied headers or error output
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{12,}")
 

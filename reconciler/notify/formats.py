@@ -116,7 +116,7 @@ def slack(msg: Message, username: str = "") -> dict[str, Any]:
         }
     )
     payload: dict[str, Any] = {
-        "text": truncate(f"{msg.emoji} {msg.summary}", SLACK_TEXT),
+        "text": truncate(_slack_escape(f"{msg.emoji} {msg.summary}"), SLACK_TEXT),
         "blocks": blocks,
     }
     return payload

@@ -4,42 +4,19 @@ channels with the agent and runs their delivery workers for as long as the agent
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 from loguru import logger
 
 import reconciler
+from reconciler.config import Config, NotifyConfig
 from reconciler.control import AgentControl
 from reconciler.errors import ConfigError, register_secret
 from reconciler.links import RepoLinks
 from reconciler.notify.channel import Channel, Policy
 
 KINDS = ("slack", "discord", "webhook")
-
-
-@dataclass(frozen=True)
-class NotifySettings:
-    """The ``notify`` section of the agent's configuration."""
-
-    slack_url_file: Path | None = None
-    discord_url_file: Path | None = None
-    webhook_url_file: Path | None = None
-    #: announce successful deploys too (failures, reverts, stalls, recoveries always)
-    on_success: bool = True
-    #: announce drift that self-heal corrected (drift left alone is always announced)
-    on_drift_corrected: bool = False
-    #: the same alert (kind, revision, reason, services) is not repeated within this many seconds
-    dedup_window: float = 3600.0
-    #: delivery attempts after the first, with exponential backoff from ``backoff`` seconds
-    retries: int = 4
-    backoff: float = 2.0
-    max_backoff: float = 60.0
-    #: per request
-    timeout: float = 10.0
-    #: the name messages are sent as
-    username: str = "Driftless"
 
 
 def read_url(path: Path, what: str) -> str:
@@ -60,7 +37,7 @@ class Notifications:
 
     def __init__(
         self,
-        settings: NotifySettings,
+        settings: NotifyConfig,
         *,
         repo: RepoLinks,
         status_url: str = "",
@@ -70,6 +47,14 @@ class Notifications:
         self.status_url = status_url
         self.channels: list[Channel] = []
         self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> Notifications:
+        return cls(
+            config.notify,
+            repo=RepoLinks.from_url(config.git.url, config.git.commit_url),
+            status_url=config.http.public_url,
+        )
 
     @property
     def configured(self) -> bool:

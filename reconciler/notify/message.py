@@ -155,9 +155,9 @@ def build(event: Event, repo: RepoLinks, status_url: str = "") -> Message:
                 hidden = secret_field(d.field)
                 live = MASK if hidden and d.live is not None else d.live
                 want = MASK if hidden and d.desired is not None else d.desired
-                lines.append(f"{service}: {d.field}: {live} -> {want}")
+                lines.append(f"{service}: {d.field}: {live} \u2192 {want}")
         if lines:
-            details.append(Detail("Differences (live -> git)", "\n".join(lines)))
+            details.append(Detail("Differences (live \u2192 git)", "\n".join(lines)))
     elif isinstance(event, Recovered):
         tone, reason = "ok", "Recovered"
         title = f"Recovered: {where} is ready again"

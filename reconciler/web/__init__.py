@@ -1,6 +1,6 @@
 """The agent's HTTP server: status page, JSON API, push webhooks, ``/metrics``, ``/healthz``."""
 
 from reconciler.web.server import StatusServer
-from reconciler.web.settings import Site, WebSettings
+from reconciler.web.settings import Site
 
-__all__ = ["Site", "StatusServer", "WebSettings"]
+__all__ = ["Site", "StatusServer"]

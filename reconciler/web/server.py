@@ -33,6 +33,7 @@ from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import reconciler
+from reconciler.config import Config, HttpConfig
 from reconciler.control import AgentControl
 from reconciler.errors import ConfigError
 from reconciler.redact import mask_text, redact
@@ -41,7 +42,7 @@ from reconciler.web.auth import SecretFile, bearer_token, github_signature_ok, s
 from reconciler.web.health import judge
 from reconciler.web.metrics import ServerMetrics
 from reconciler.web.page import render_content, render_page
-from reconciler.web.settings import Site, WebSettings
+from reconciler.web.settings import Site
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATIC = files("reconciler.web") / "static"
@@ -63,7 +64,7 @@ class StatusServer:
 
     def __init__(
         self,
-        settings: WebSettings,
+        settings: HttpConfig,
         site: Site,
         *,
         clock: Callable[[], datetime] = _now,
@@ -79,6 +80,10 @@ class StatusServer:
         self._gitlab: SecretFile | None = None
         self._started_at = clock()
         self.port: int | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> StatusServer:
+        return cls(config.http, Site.from_config(config))
 
     # ---------------------------------------------------------------- Component
 
@@ -265,7 +270,7 @@ class StatusServer:
             status,
             self._clock(),
             started_at=self._started_at,
-            stuck_after=self.settings.stuck_after or 1800.0,
+            stuck_after=self.site.stuck_after,
             late_after=max(60.0, self.site.interval),
         )
         body = {

@@ -1,38 +1,15 @@
-"""What the HTTP server needs to know, gathered from the agent's configuration at start-up."""
+"""What the page shows about the agent and its source, gathered from the configuration."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+from reconciler.config import Config
 from reconciler.links import RepoLinks
 
 
 @dataclass(frozen=True)
-class WebSettings:
-    """The ``http`` section of the agent's configuration (``reconciler/config.example.yaml``)."""
-
-    bind: str = "127.0.0.1"
-    port: int = 9480
-    #: bearer token for POST /api/sync, /api/pause, /api/resume, /api/quarantine (file content)
-    token_file: Path | None = None
-    #: GitHub webhook secret (HMAC-SHA256 of the body, ``X-Hub-Signature-256``)
-    webhook_secret_file: Path | None = None
-    #: GitLab webhook secret token (``X-Gitlab-Token``)
-    gitlab_token_file: Path | None = None
-    #: the address people reach the page at (behind Nginx): linked from chat messages
-    public_url: str = ""
-    #: how often the page refreshes itself, seconds
-    refresh: float = 5.0
-    #: /healthz answers 503 when a pass runs longer than this, or the next pass is this late;
-    #: 0 = derived from the sync interval and the phase timeouts
-    stuck_after: float = 0.0
-
-
-@dataclass(frozen=True)
 class Site:
-    """What the page shows about the source of the desired state."""
-
     stack: str
     environment: str
     repo: RepoLinks
@@ -41,3 +18,22 @@ class Site:
     interval: float = 60.0
     self_heal: bool = True
     dry_run: bool = False
+    #: /healthz: a pass running longer than this is stuck
+    stuck_after: float = 1800.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> Site:
+        t = config.timeouts
+        # fetch + apply + verify + rollback + the revert's fetch and push, and a margin
+        derived = 3 * config.git.timeout + t.apply + t.verify + t.rollback + 120.0
+        return cls(
+            stack=config.stack,
+            environment=config.environment,
+            repo=RepoLinks.from_url(config.git.url, config.git.commit_url),
+            branch=config.git.branch,
+            path=config.git.path,
+            interval=config.sync.interval,
+            self_heal=config.sync.self_heal,
+            dry_run=config.sync.dry_run,
+            stuck_after=config.http.stuck_after or derived,
+        )

@@ -23,7 +23,17 @@ def test_the_example_documents_every_key_and_loads() -> None:
     assert config.timeouts.verify == 600.0
     assert config.health.checks[0].expect_status == (200,)
     text = EXAMPLE.read_text()
-    for section in ("git", "sync", "timeouts", "health", "docker", "render", "log", "http"):
+    for section in (
+        "git",
+        "sync",
+        "timeouts",
+        "health",
+        "docker",
+        "render",
+        "log",
+        "http",
+        "notify",
+    ):
         sub = getattr(Config(), section)
         for key in vars(sub):
             assert f"{key}:" in text, f"{section}.{key} is not documented in the example"

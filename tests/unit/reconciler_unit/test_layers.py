@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[3] / "reconciler"
 
 LAYERS: list[set[str]] = [
     {"errors", "types"},
-    {"serialize", "units", "imageref", "interpolate", "yamlio"},
+    {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links"},
     {"models"},
     {"status", "checks", "fields"},
     {"events", "plan", "desired", "config"},
@@ -25,6 +25,23 @@ LAYERS: list[set[str]] = [
         "adapters.metrics_http",
         "adapters.probe_proxy",
     },
+    {
+        # the HTTP server and the notifications: Components that see the agent only through
+        # control.AgentControl
+        "web",
+        "web.settings",
+        "web.html",
+        "web.auth",
+        "web.health",
+        "web.page",
+        "web.metrics",
+        "web.server",
+        "notify",
+        "notify.message",
+        "notify.formats",
+        "notify.channel",
+        "notify.hub",
+    },
     {"pipeline"},
     {"record"},
     {"agent"},
@@ -35,10 +52,23 @@ RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 CLIENTS = {
     "docker": {"adapters.swarm"},
     "git": {"adapters.git"},
-    "aiohttp": {"adapters.http", "adapters.metrics_http"},
+    "aiohttp": {
+        "adapters.http",
+        "adapters.metrics_http",
+        "web.server",
+        "notify.channel",
+        "notify.hub",
+    },
     "apscheduler": {"agent"},
     "requests": {"adapters.swarm"},
-    "prometheus_client": {"metrics", "adapters.metrics_http", "control", "agent"},
+    "prometheus_client": {
+        "metrics",
+        "adapters.metrics_http",
+        "control",
+        "agent",
+        "web.metrics",
+        "web.server",
+    },
 }
 #: the pure core: no I/O library at all
 PURE = {
@@ -55,6 +85,8 @@ PURE = {
     "record",
     "errors",
     "types",
+    "redact",
+    "links",
 }
 
 
