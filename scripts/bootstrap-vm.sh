@@ -37,7 +37,8 @@
 #   --deploy-authorized-keys FILE   public keys allowed to log in as `deploy`
 #   --git-deploy-key FILE   private SSH key for git (default: generate one, print the public half)
 #   --registry-user NAME --registry-token-file FILE   pull credentials for ghcr.io
-#   --secrets-dir DIR       files copied into /etc/reconciler/secrets/ (notification URLs, ...)
+#   --secrets-dir DIR       files copied into /etc/reconciler/secrets/ (slack-webhook-url and
+#                           discord-webhook-url turn the reconciler's chat notifications on)
 #   --advertise-addr ADDR   Swarm advertise address (default: address of the default route)
 #   --swarm-peers CIDR      allow Swarm traffic (2377/tcp, 7946/tcp+udp, 4789/udp) from CIDR
 #   --auto-reboot HH:MM     let unattended-upgrades reboot at that time when a kernel needs it
@@ -730,6 +731,20 @@ EOF
   fi
 }
 
+notify_config() { # the notify section, for the chat webhook files present in secrets/
+  local key file any=0
+  for key in slack discord; do
+    file="/etc/reconciler/secrets/$key-webhook-url"
+    if [ -s "$R$file" ]; then
+      [ "$any" -eq 1 ] || echo "notify:"
+      any=1
+      echo "  ${key}_url_file: $file"
+    fi
+  done
+  [ "$any" -eq 1 ] || echo "# notify: put slack-webhook-url / discord-webhook-url into secrets/, then set
+#   notify.slack_url_file / notify.discord_url_file (runbooks/CONFIGURATION.md)"
+}
+
 write_reconciler_config() {
   local etc=/etc/reconciler
   # environment overrides: created once, then the operator's file
@@ -760,6 +775,11 @@ git:
 health:
   # checks through a stack network run in a short-lived container of this image (needs python3)
   probe_image: python:3.12-slim
+http:
+  # POST /api/sync, /api/pause, /api/resume need this bearer token; /hooks/github this secret
+  token_file: $etc/secrets/api-token
+  webhook_secret_file: $etc/secrets/webhook-secret
+$(notify_config)
 render:
   variables:
     DRIFTLESS_DOMAINS: "$DOMAINS"

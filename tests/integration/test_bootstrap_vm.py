@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.config import load_config
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "bootstrap-vm.sh"
 REPO_URL = "git@github.com:acme/driftless.git"
@@ -144,7 +146,7 @@ def test_given_deploy_key_registry_login_and_extra_secrets_are_installed(
     token.write_text("ghp_exampletoken\n")
     extra = tmp_path / "secrets"
     extra.mkdir()
-    (extra / "slack_webhook_url").write_text("https://hooks.slack.com/services/T/B/x\n")
+    (extra / "slack-webhook-url").write_text("https://hooks.slack.com/services/T/B/x\n")
     result = bootstrap(
         vm, "--repo-url", REPO_URL, "--git-deploy-key", str(key),
         "--registry-user", "acme-bot", "--registry-token-file", str(token),
@@ -158,7 +160,7 @@ def test_given_deploy_key_registry_login_and_extra_secrets_are_installed(
     auth = json.loads((etc / "docker/config.json").read_text())["auths"]["ghcr.io"]["auth"]
     assert auth == "YWNtZS1ib3Q6Z2hwX2V4YW1wbGV0b2tlbg=="  # base64("acme-bot:ghp_exampletoken")
     assert "ghp_exampletoken" not in result.stdout + result.stderr
-    assert (etc / "secrets/slack_webhook_url").stat().st_mode & 0o777 == 0o640
+    assert (etc / "secrets/slack-webhook-url").stat().st_mode & 0o777 == 0o640
     assert "github.com ssh-ed25519 " in (etc / "known_hosts").read_text()
     config = (etc / "config.yaml").read_text()
     assert REPO_URL in config
@@ -167,6 +169,44 @@ def test_given_deploy_key_registry_login_and_extra_secrets_are_installed(
     assert 'DRIFTLESS_PUBLIC_HOST: "shop.example.com"' in config
     assert 'DRIFTLESS_ACME_EMAIL: "ops@example.com"' in config
     assert "RECONCILER_HTTP__BIND=172.18.0.1" in (etc / "reconciler.env").read_text()
+    # the reconciler's own loader accepts the file, with every secret path it names present
+    loaded = load_config(
+        path=as_root(vm, etc / "config.yaml"),
+        env=as_root_env(vm, etc / "reconciler.env"),
+    )
+    assert loaded.git.url == REPO_URL
+    assert loaded.git.path == "desired-state/production"
+    assert loaded.http.bind == "172.18.0.1"
+    assert loaded.http.token_file == vm / "etc/reconciler/secrets/api-token"
+    assert loaded.notify.slack_url_file == vm / "etc/reconciler/secrets/slack-webhook-url"
+    assert loaded.notify.discord_url_file is None
+    assert loaded.render.variables["DRIFTLESS_PUBLIC_HOST"] == "shop.example.com"
+    assert loaded.health.probe_image
+
+
+def test_the_first_config_without_options_is_valid_for_the_reconciler(vm: Path) -> None:
+    assert bootstrap(vm, "--repo-url", REPO_URL).returncode == 0
+    etc = vm / "etc/reconciler"
+    loaded = load_config(path=as_root(vm, etc / "config.yaml"), env={})
+    assert loaded.notify.slack_url_file is None
+    assert loaded.git.ssh_key_file == vm / "etc/reconciler/secrets/deploy-key"
+    assert loaded.git.known_hosts_file == vm / "etc/reconciler/known_hosts"
+
+
+def as_root(vm: Path, config: Path) -> Path:
+    """The config with its /etc/reconciler paths moved under the test's root."""
+    moved = config.with_name("config.rooted.yaml")
+    moved.write_text(config.read_text().replace("/etc/reconciler/", f"{vm}/etc/reconciler/"))
+    return moved
+
+
+def as_root_env(vm: Path, env_file: Path) -> dict[str, str]:
+    env = {}
+    for line in env_file.read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key] = value
+    return env
 
 
 def test_operator_files_are_not_overwritten(vm: Path) -> None:

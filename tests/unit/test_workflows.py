@@ -302,3 +302,11 @@ def test_deploy_bump_step_fails_clearly_for_an_unknown_environment(checkout: Pat
     )
     assert result.returncode == 1
     assert "desired-state/qa/images.yaml does not exist" in result.stdout
+
+
+def test_deploy_bump_step_skips_a_missing_staging_folder_when_asked(checkout: Path) -> None:
+    deploy = load(ROOT / ".github/workflows/deploy.yml")
+    env = {"ENVIRONMENT": "staging", "TAG": "sha-abc", "OWNER": "acme", "SKIP_MISSING": "true"}
+    out = parse_output(run_step(deploy, "bump", checkout, env))
+    assert out["changed"] == "false"
+    assert not (checkout / "desired-state/staging").exists()
