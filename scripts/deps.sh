@@ -84,14 +84,46 @@ install_node_tools() {
   echo "$want" >"$stamp"
 }
 
+# Debian 13's Alertmanager 0.28 (the version production pins) and Prometheus/promtool 2.53, for
+# the observability tests. Unpacked under .cache/debian13, never installed: the host keeps
+# Debian 12's packages. apt reads Debian 13's index into a private directory for this.
+DEBIAN13_PACKAGES=(prometheus-alertmanager promtool prometheus)
+install_debian13_monitoring() {
+  local dir="$CACHE_DIR/debian13" stamp
+  stamp="$dir/.stamp-$(echo "${DEBIAN13_PACKAGES[*]}" | sha256sum | cut -c1-12)"
+  if [ -e "$stamp" ]; then
+    log "Debian 13 monitoring tools: present ($dir)"
+    return
+  fi
+  local sources=/etc/apt/sources.list.d/debian.sources
+  [ -f "$sources" ] || die "no $sources to derive Debian 13's package sources from"
+  log "fetching ${DEBIAN13_PACKAGES[*]} from Debian 13 into $dir"
+  rm -rf "$dir"
+  mkdir -p "$dir/etc" "$dir/lists/partial" "$dir/archives/partial" "$dir/root"
+  sed -E 's/\b(bookworm|trixie)\b/trixie/g' "$sources" >"$dir/etc/debian13.sources"
+  local opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$dir/etc"
+    -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache::Archives=$dir/archives"
+    -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  apt-get "${opts[@]}" update -qq >/dev/null
+  (cd "$dir/archives" && apt-get "${opts[@]}" download -qq "${DEBIAN13_PACKAGES[@]}" >/dev/null)
+  local deb
+  for deb in "$dir"/archives/*.deb; do
+    dpkg-deb -x "$deb" "$dir/root"
+  done
+  rm -rf "$dir/lists" "$dir/archives"
+  touch "$stamp"
+}
+
 case "${1:-all}" in
 packages) install_packages ;;
 venv) install_venv ;;
 node) install_node_tools ;;
+debian13) install_debian13_monitoring ;;
 all)
   install_packages
   install_venv
   install_node_tools
+  install_debian13_monitoring
   ;;
-*) die "usage: $0 [packages|venv|node|all]" ;;
+*) die "usage: $0 [packages|venv|node|debian13|all]" ;;
 esac

@@ -1,11 +1,13 @@
-"""Alertmanager configuration as Debian's Alertmanager 0.25 can load it.
+"""Alertmanager configuration as the tests load it.
 
-Production pins a newer Alertmanager (see observability/versions.yml) whose `discord_configs`
-accept `webhook_url_file`; 0.25 predates that key. For Debian's amtool and alertmanager the tests
-write a copy of the configuration that differs in exactly these ways, and nothing else:
+Production pins Alertmanager 0.28.1, whose `discord_configs` accept `webhook_url_file`. Debian 13's
+0.28.1 (unpacked by scripts/deps.sh) loads the production file as it is; for a live server the
+tests point the credential files at files they wrote. Debian 12's 0.25 predates Discord's
+`webhook_url_file`, so for it (`for_025=True`) the copy also swaps that one key. The copy differs
+from production in exactly these ways, and nothing else:
 
 - every `*_file` credential path points at a file the test wrote (the secret's content);
-- Discord's `webhook_url_file: F` becomes `webhook_url: <content of F>` (0.25 has no file form);
+- with for_025: Discord's `webhook_url_file: F` becomes `webhook_url: <content of F>`;
 - the template glob points at the repository's templates;
 - optionally, the SMTP smarthost points at a local server, and group_wait/group_interval are
   shortened so a test sees notifications (and resolutions) in seconds.
@@ -52,8 +54,9 @@ def write_variant(
     secrets: dict[str, str],
     smarthost: str | None = None,
     fast_groups: bool = False,
+    for_025: bool = False,
 ) -> Path:
-    """Write the 0.25-loadable copy into DIRECTORY. SECRETS maps each secret's base name
+    """Write the test copy into DIRECTORY. SECRETS maps each secret's base name
     (e.g. ``alertmanager_slack_webhook_url``) to its content."""
     config = files.load_yaml(files.ALERTMANAGER_CONFIG)
     directory.mkdir(parents=True, exist_ok=True)
@@ -71,7 +74,7 @@ def write_variant(
         if isinstance(node, dict):
             out = {}
             for key, value in node.items():
-                if key == "discord_configs":
+                if key == "discord_configs" and for_025:
                     out[key] = [
                         {
                             ("webhook_url" if k == "webhook_url_file" else k): (

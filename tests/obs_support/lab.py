@@ -1,7 +1,8 @@
-"""A monitoring lab on loopback: the real exporters, Nginx, Alertmanager and Prometheus from
-Debian's packages, and the project's own API and reconciler when they are installed, all started
-as child processes on free ports and scraped by a Prometheus whose configuration is the production
-prometheus.yml with only the service discovery swapped for loopback addresses.
+"""A monitoring lab on loopback: the real exporters and Nginx from Debian 12's packages,
+Alertmanager 0.28.1 and Prometheus 2.53 from Debian 13's (see obs_support.tools), and the
+project's own API and reconciler when they are installed, all started as child processes on free
+ports and scraped by a Prometheus whose configuration is the production prometheus.yml with only
+the service discovery swapped for loopback addresses.
 
 Used by tests/integration/observability and bench/observability. Everything it starts is a child
 process of the caller, stopped by `close()`.
@@ -30,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from obs_support import alertmanager, files
+from obs_support import alertmanager, files, tools
 
 
 def free_port() -> int:
@@ -325,7 +326,7 @@ http {{
         proc = self.start(
             "alertmanager",
             [
-                _binary("prometheus-alertmanager"),
+                tools.newest("alertmanager"),
                 f"--config.file={config}",
                 f"--storage.path={self.workdir / 'alertmanager' / 'data'}",
                 f"--web.listen-address=127.0.0.1:{p['alertmanager']}",
@@ -386,7 +387,7 @@ http {{
         proc = self.start(
             "prometheus",
             [
-                _binary("prometheus"),
+                tools.newest("prometheus"),
                 f"--config.file={path}",
                 f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
                 f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
