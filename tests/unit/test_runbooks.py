@@ -1,0 +1,287 @@
+"""The runbooks only tell people to run what exists.
+
+Every shell command in a runbook code block, and every project command in inline code, is checked:
+project scripts exist (with the subcommands and options used), `make` targets exist, `reconciler`
+subcommands and options exist in its CLI, systemd units and stack services are spelled as they are
+defined, and any other program is a known system tool. Links between documents and their anchors
+resolve, and every alert has its row in TROUBLESHOOTING.md pointing at its section in alerts.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOKS = sorted((ROOT / "runbooks").glob("*.md"))
+SHELL_FENCE = re.compile(r"^```(sh|bash|shell|console)\s*$(.*?)^```", re.M | re.S)
+INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+PLACEHOLDER = re.compile(r"<[^<>]+>")
+
+# Programs that come with Ubuntu, Docker, or the packages scripts/bootstrap-vm.sh installs.
+SYSTEM_TOOLS = {
+    ".", "source", "amtool", "apt", "apt-get", "awk", "base64", "cat", "cd", "chmod", "chown", "cp",
+    "curl", "date", "df", "dig", "do", "docker", "done", "du", "echo", "export", "fail2ban-client",
+    "false", "fi", "for", "free", "getent", "gh", "git", "grep", "head", "htop", "id", "if",
+    "install", "ip", "iptables", "jq", "journalctl", "last", "less", "ls", "mkdir", "mv", "openssl",
+    "ping", "printf", "promtool", "psql", "pytest", "python3", "rclone", "reboot", "rm", "sed",
+    "set",
+    "sha256sum", "sleep", "sort", "ssh", "ssh-keygen", "sudo", "sysctl", "systemctl", "tail", "tar",
+    "tee", "then", "time", "timedatectl", "top", "true", "ufw", "until", "uptime", "watch", "while",
+}  # fmt: skip
+PROJECT_PREFIXES = ("scripts/", "./scripts/", "/opt/driftless/src/scripts/", "~/driftless/scripts/")
+
+
+@functools.cache
+def stack_names() -> set[str]:
+    stack = yaml.safe_load((ROOT / "desired-state/production/stack.yml").read_text())
+    names: set[str] = set()
+    for section in ("services", "volumes", "networks", "secrets", "configs"):
+        names |= set(stack.get(section) or {})
+    return names
+
+
+@functools.cache
+def unit_names() -> set[str]:
+    return {p.name for p in (ROOT / "systemd").iterdir()}
+
+
+@functools.cache
+def make_targets() -> set[str]:
+    return set(re.findall(r"^([A-Za-z0-9_-]+):", (ROOT / "Makefile").read_text(), re.M))
+
+
+@functools.cache
+def reconciler_parser() -> argparse.ArgumentParser:
+    from reconciler.cli import _parser
+
+    return _parser()
+
+
+def shell_lines(text: str) -> list[str]:
+    """Commands of the shell code blocks, continuation lines joined, comments dropped."""
+    out: list[str] = []
+    for block in SHELL_FENCE.finditer(text):
+        joined = block.group(2).replace("\\\n", " ")
+        for line in joined.splitlines():
+            line = line.strip()
+            if line.startswith("$ "):
+                line = line[2:]
+            if line and not line.startswith("#"):
+                out.append(line)
+    return out
+
+
+def commands(line: str) -> list[list[str]]:
+    """Split a shell line into simple commands (pipes, lists, $(...) bodies) of words."""
+    line = PLACEHOLDER.sub("PLACEHOLDER", line)
+    line = re.sub(r"\$\(", " ; ", line).replace(")", " ; ")
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|<>")
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    result: list[list[str]] = [[]]
+    try:
+        tokens = list(lexer)
+    except ValueError:  # an unbalanced quote inside an example value
+        tokens = line.split()
+    redirect = False
+    for token in tokens:
+        if token and set(token) <= set(";&|"):
+            result.append([])
+            continue
+        if token and set(token) <= set("<>"):
+            redirect = True
+            continue
+        if redirect:
+            redirect = False
+            continue
+        result[-1].append(token)
+    return [c for c in result if c]
+
+
+def strip_prefixes(words: list[str]) -> list[str]:
+    while words and (
+        words[0] in {"sudo", "time", "exec", "until", "do", "then", "if", "!", "while"}
+        or re.match(r"^[A-Z_][A-Z0-9_]*=", words[0])
+    ):
+        words = words[1:]
+    return words
+
+
+def check_project_script(words: list[str], where: str) -> None:
+    path = words[0]
+    for prefix in PROJECT_PREFIXES:
+        if path.startswith(prefix):
+            rel = "scripts/" + path[len(prefix) :]
+            break
+    script = ROOT / rel
+    assert script.is_file(), f"{where}: {path} does not exist ({rel})"
+    assert script.stat().st_mode & 0o111, f"{where}: {rel} is not executable"
+    source = script.read_text()
+    args = [w for w in words[1:] if w != "PLACEHOLDER"]
+    for arg in args:
+        if arg.startswith("--"):
+            option = arg.split("=", 1)[0]
+            assert option in source, f"{where}: {rel} has no option {option}"
+    positional = [a for a in args if not a.startswith("-")]
+    if positional and re.search(r"^\s*case \"\$(cmd|1|\{1:-\})", source, re.M):
+        sub = positional[0]
+        if re.match(r"^[a-z][a-z-]*$", sub):
+            assert re.search(rf"^\s*{re.escape(sub)}( \||\))", source, re.M), (
+                f"{where}: {rel} has no subcommand {sub!r}"
+            )
+
+
+def check_reconciler(words: list[str], where: str) -> None:
+    parser = reconciler_parser()
+    sub_actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert sub_actions
+    choices = sub_actions[0].choices
+    top_options = {s for a in parser._actions for s in a.option_strings}
+    args = [w for w in words[1:] if w != "PLACEHOLDER"]
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        assert args[i].split("=")[0] in top_options, f"{where}: reconciler has no option {args[i]}"
+        i += 2 if args[i] in {"--config", "--log-level", "--log-format"} else 1
+    if i == len(args):
+        return
+    sub = args[i]
+    assert sub in choices, f"{where}: reconciler has no subcommand {sub!r} ({sorted(choices)})"
+    options = {s for a in choices[sub]._actions for s in a.option_strings}
+    for arg in args[i + 1 :]:
+        if arg.startswith("-"):
+            assert arg.split("=")[0] in options, f"{where}: reconciler {sub} has no option {arg}"
+
+
+def check_names(words: list[str], where: str) -> None:
+    stack = stack_names()
+    units = unit_names()
+    for word in words:
+        for name in re.findall(r"\bdriftless_([a-z][a-z0-9_-]*[a-z0-9])", word):
+            assert name in stack, f"{where}: no service/volume/secret {name!r} in stack.yml"
+        for unit in re.findall(
+            r"\b((?:driftless-[a-z-]+(?:@[^\s.]*)?|reconciler)\.(?:service|timer))", word
+        ):
+            base = re.sub(r"@[^.]*\.", "@.", unit)
+            assert base in units, f"{where}: no systemd unit {unit} in systemd/"
+
+
+def check_command(words: list[str], where: str) -> None:
+    words = strip_prefixes(words)
+    if not words:
+        return
+    program = words[0]
+    check_names(words, where)
+    if program.startswith(PROJECT_PREFIXES):
+        check_project_script(words, where)
+    elif program == "make":
+        for target in words[1:]:
+            if not target.startswith("-"):
+                assert target in make_targets(), f"{where}: no make target {target!r}"
+    elif program == "reconciler":
+        check_reconciler(words, where)
+    elif program in {"systemctl", "journalctl"}:
+        for word in words[1:]:
+            if word in {"reconciler", "ssh", "docker", "fail2ban", "unattended-upgrades"}:
+                continue
+    else:
+        assert program in SYSTEM_TOOLS or program == "PLACEHOLDER", (
+            f"{where}: `{program}` is neither a project command nor a known system tool"
+        )
+
+
+@pytest.mark.parametrize("path", RUNBOOKS, ids=lambda p: p.name)
+def test_every_command_in_code_blocks_exists(path: Path) -> None:
+    for line in shell_lines(path.read_text()):
+        for words in commands(line):
+            check_command(words, f"{path.name}: {line}")
+
+
+@pytest.mark.parametrize("path", RUNBOOKS, ids=lambda p: p.name)
+def test_project_commands_in_inline_code_exist(path: Path) -> None:
+    text = SHELL_FENCE.sub("", path.read_text())
+    for span in INLINE.findall(text):
+        words = strip_prefixes(span.split())
+        if not words:
+            continue
+        first = words[0]
+        if first.startswith(PROJECT_PREFIXES) or first in {"make", "reconciler"}:
+            for command in commands(span):
+                check_command(command, f"{path.name}: `{span}`")
+        elif re.fullmatch(r"[\w-]+\.sh", first) and (ROOT / "scripts" / first).exists():
+            check_project_script(["scripts/" + first, *span.split()[1:]], f"{path.name}: `{span}`")
+        elif first in {"docker", "systemctl", "journalctl"}:
+            check_names(words, f"{path.name}: `{span}`")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"[`*_]", lambda m: "_" if m.group(0) == "_" else "", heading.strip().lower())
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+@functools.cache
+def anchors(path: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.M | re.S)
+    return {slug(h) for h in re.findall(r"^#{1,6} (.+)$", text, re.M)}
+
+
+@pytest.mark.parametrize("path", RUNBOOKS, ids=lambda p: p.name)
+def test_links_and_anchors_resolve(path: Path) -> None:
+    text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.M | re.S)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if target.startswith(("http://", "https://", "mailto:")):
+            continue
+        file_part, _, anchor = target.partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        assert linked.exists(), f"{path.name}: link to missing {target}"
+        if anchor and linked.suffix == ".md":
+            assert anchor in anchors(linked), f"{path.name}: no section #{anchor} in {file_part}"
+
+
+def test_every_alert_is_in_troubleshooting_with_its_runbook_section() -> None:
+    rules = yaml.safe_load((ROOT / "observability/prometheus/rules/alerts.yml").read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts
+    troubleshooting = (ROOT / "runbooks/TROUBLESHOOTING.md").read_text()
+    sections = anchors(ROOT / "runbooks/alerts.md")
+    for alert in alerts:
+        assert slug(alert) in sections, f"alerts.md has no section for {alert}"
+        assert f"| {alert} |" in troubleshooting, f"TROUBLESHOOTING.md has no row for {alert}"
+        assert f"(alerts.md#{slug(alert)})" in troubleshooting, f"no link for {alert}"
+
+
+def test_the_checker_catches_what_does_not_exist() -> None:
+    bad = [
+        "sudo scripts/no-such-script.sh",
+        "scripts/backup.sh postgres --no-such-option",
+        "scripts/restore.sh unrestore FILE",
+        "make no-such-target",
+        "reconciler teleport",
+        "reconciler status --no-such-flag",
+        "docker service logs driftless_no-such-service",
+        "systemctl start driftless-no-such.timer",
+        "driftlessctl deploy",
+    ]
+    for line in bad:
+        with pytest.raises(AssertionError):
+            check_line(line)
+    for line in (
+        "sudo /opt/driftless/src/scripts/backup.sh postgres --label before-upgrade",
+        "reconciler --config /etc/reconciler/config.yaml status --json",
+        "docker service scale driftless_api=0 && systemctl stop reconciler",
+        'IP="$(docker inspect -f x dr-drill)"',
+    ):
+        check_line(line)
+
+
+def check_line(line: str) -> None:
+    for words in commands(line):
+        check_command(words, line)
