@@ -119,6 +119,17 @@ class Lab:
     targets: dict[str, list[str]] = field(default_factory=dict)
     sink: WebhookSink | None = None
     nginx_access_log: Path | None = None
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+    def webhook_sink(self) -> WebhookSink:
+        """The lab's one webhook sink (Slack, Discord and generic webhooks post here)."""
+        if self.sink is None:
+            self.sink = WebhookSink()
+        return self.sink
+
+    def on_close(self, cleanup: Callable[[], None]) -> None:
+        """Run CLEANUP when the lab closes, after its processes have stopped."""
+        self.cleanups.append(cleanup)
 
     # ------------------------------------------------------------ processes
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
@@ -159,6 +170,9 @@ class Lab:
         self.procs.clear()
         if self.sink:
             self.sink.close()
+        for cleanup in reversed(self.cleanups):
+            cleanup()
+        self.cleanups.clear()
 
     # ------------------------------------------------------------ exporters
     def start_exporters(self) -> None:
@@ -312,12 +326,12 @@ http {{
         obs_support.alertmanager). Slack and Discord post to a local webhook sink; with SMARTHOST,
         e-mail goes to that SMTP server; FAST_GROUPS shortens group_wait/group_interval so a test
         sees notifications and their resolution in seconds."""
-        self.sink = WebhookSink()
+        sink = self.webhook_sink()
         p = self.ports
         p["alertmanager"] = free_port()
         secrets = {
-            "alertmanager_slack_webhook_url": self.sink.url("/slack"),
-            "alertmanager_discord_webhook_url": self.sink.url("/discord"),
+            "alertmanager_slack_webhook_url": sink.url("/slack"),
+            "alertmanager_discord_webhook_url": sink.url("/discord"),
             "alertmanager_smtp_password": "not-used-in-tests",
         }
         config = alertmanager.write_variant(
