@@ -1,0 +1,1 @@
+"""PostgreSQL: the schema, the connection pool and the migrations."""

@@ -1,0 +1,44 @@
+"""Run and inspect the Alembic migrations shipped inside the package."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+# pg_advisory_xact_lock key that serialises concurrent migrators ("driftmig" as an integer)
+MIGRATION_LOCK_KEY = int.from_bytes(b"driftmig", "big") & 0x7FFF_FFFF_FFFF_FFFF
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def asyncpg_url(url: str) -> str:
+    """The SQLAlchemy URL that drives ``url`` (``postgresql://...``) through asyncpg."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        return f"postgresql+asyncpg{sep}{rest}"
+    return url
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if database_url is not None:
+        config.attributes["database_url"] = database_url
+    return config
+
+
+@cache
+def head_revision() -> str:
+    """The newest revision this code ships (what the schema must be at to serve requests)."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations found in {MIGRATIONS_DIR}")
+    return head
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Migrate the database to ``revision``; blocking (run it in a thread from async code)."""
+    command.upgrade(alembic_config(database_url), revision)

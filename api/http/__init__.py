@@ -1,0 +1,1 @@
+"""The HTTP edge: endpoint declarations, middleware, error bodies and the OpenAPI document."""

@@ -1,0 +1,1 @@
+"""Request and response bodies (pydantic). The OpenAPI document is generated from these."""

@@ -1,0 +1,1 @@
+"""Queries, one module per table group. Each takes the ``Db`` adapter and returns plain rows."""
