@@ -79,6 +79,7 @@ async def get(call: Call) -> Response:
         response=Product,
         body=ProductIn,
         auth=Auth.USER,
+        errors=(409,),
     )
 )
 async def create(call: Call) -> Product:
@@ -119,7 +120,7 @@ def _may_change(user: Principal, row: Row) -> bool:
         path=ProductPath,
         body=ProductIn,
         auth=Auth.USER,
-        errors=(403, 404),
+        errors=(403, 404, 409),
     )
 )
 async def update(call: Call) -> Product:

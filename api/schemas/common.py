@@ -4,13 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
 _NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 _SOME_TEXT = r"^[^\x00]*[^\x00\s][^\x00]*$"  # ... and a name needs a visible character
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+def _whole_number(value: object) -> object:
+    """JSON Schema counts 2.0 as an integer; so do we (2.5 stays an error)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = BeforeValidator(_whole_number)
+Id = Annotated[int, Field(ge=1, le=MAX_ID), WholeNumber]
 Name = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, pattern=_SOME_TEXT),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -15,6 +16,7 @@ from api.schemas.common import (
     RequestBody,
     ResponseBody,
     SearchTerm,
+    WholeNumber,
 )
 
 
@@ -53,7 +55,9 @@ class CategoryQuery(Pagination):
 class ProductIn(RequestBody):
     name: Name
     description: Description = ""
-    price_cents: int = Field(ge=0, le=10**12, description="price in cents (minor units)")
+    price_cents: Annotated[
+        int, Field(ge=0, le=10**12, description="price in cents (minor units)"), WholeNumber
+    ]
     category_id: Id
 
 

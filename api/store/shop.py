@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from api.db.database import Db, Row
 from api.db.tables import categories, products
-from api.errors import Conflict, IntegrityViolation, ValidationFailed
+from api.errors import Conflict, IntegrityViolation
 from api.errors import FieldIssue as Issue
 
 
@@ -89,7 +89,8 @@ async def delete_category(db: Db, category_id: int) -> bool:
 
 def _unknown_category(exc: IntegrityViolation) -> Exception:
     if exc.kind == "foreign_key":
-        return ValidationFailed(
+        # 409, not 422: the body is well-formed; it refers to something that is not there (now)
+        return Conflict(
             "the category does not exist",
             fields=(Issue("body.category_id", "no category with this id"),),
         )
