@@ -1072,6 +1072,9 @@ def business_dashboard() -> dict[str, Any]:
 
 NGINX_LOGS = '{stack="driftless", service=~".+_nginx"}'
 APP_ERRORS = '{stack="driftless", level=~"error|critical"}'
+# the exception type on the last line of a traceback ("ValueError: ...") or of a one-line
+# "ApplyError: ..." (RE2; $ is the end of the text, so only the last line can match)
+EXCEPTION_TYPE = r"(?P<error_type>[A-Za-z_][A-Za-z0-9_.]*): [^\n]*\n?$"
 
 
 def security_dashboard() -> dict[str, Any]:
@@ -1213,19 +1216,33 @@ def security_dashboard() -> dict[str, Any]:
             loki=True,
         ),
         P(
-            "Error log lines by type",
-            "Error and critical log lines per minute, grouped by "
-            "service and error type (the error_type field of the JSON log line).",
+            "Error lines by logger",
+            "Error and critical log lines per minute, by service and by the logger (module) "
+            "that wrote them.",
             "short",
             [
                 Q(
-                    f'sum by (service, error_type) (count_over_time({APP_ERRORS} |= "error"'
+                    f'sum by (service, logger) (count_over_time({APP_ERRORS} |= "level"'
                     ' | json | __error__="" [1m]))',
+                    "{{service}} {{logger}}",
+                )
+            ],
+            loki=True,
+        ),
+        P(
+            "Error log lines by type",
+            "Error and critical lines that carry an exception, per minute, grouped by service "
+            "and exception type (the last line of the traceback in the JSON field exception).",
+            "short",
+            [
+                Q(
+                    f'sum by (service, error_type) (count_over_time({APP_ERRORS} |= "exception"'
+                    ' | json | exception != "" | line_format "{{.exception}}"'
+                    f" | regexp `{EXCEPTION_TYPE}` [1m]))",
                     "{{service}} {{error_type}}",
                 )
             ],
             loki=True,
-            w=24,
         ),
         P(
             "Recent errors",
