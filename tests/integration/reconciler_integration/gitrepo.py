@@ -1,0 +1,60 @@
+"""A real bare git repository as the remote, and a developer's clone to push to it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+class Remote:
+    """``bare`` is the remote (``url`` is its file:// URL); ``work`` is a developer's clone."""
+
+    def __init__(self, root: Path, path: str = "desired-state/test") -> None:
+        self.bare = root / "remote.git"
+        self.work = root / "dev"
+        self.path = path
+        git(root, "init", "-q", "--bare", "-b", "main", str(self.bare))
+        git(root, "clone", "-q", str(self.bare), str(self.work))
+        git(self.work, "config", "user.name", "Dev")
+        git(self.work, "config", "user.email", "dev@example.org")
+        git(self.work, "checkout", "-q", "-b", "main")
+
+    @property
+    def url(self) -> str:
+        return self.bare.as_uri()
+
+    def write(self, files: dict[str, str], message: str, push: bool = True) -> str:
+        for rel, text in files.items():
+            target = self.work / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-q", "-m", message)
+        if push:
+            self.push()
+        return git(self.work, "rev-parse", "HEAD")
+
+    def push(self) -> None:
+        git(self.work, "pull", "-q", "--rebase", "origin", "main") if self.head() else None
+        git(self.work, "push", "-q", "origin", "HEAD:main")
+
+    def head(self) -> str | None:
+        try:
+            return git(self.bare, "rev-parse", "refs/heads/main")
+        except subprocess.CalledProcessError:
+            return None
+
+    def log(self, fmt: str = "%H %s") -> list[str]:
+        return git(self.bare, "log", f"--format={fmt}", "main").splitlines()
+
+    def message(self, ref: str = "main") -> str:
+        return git(self.bare, "log", "-1", "--format=%B", ref)
+
+    def show(self, path: str, ref: str = "main") -> str:
+        return git(self.bare, "show", f"{ref}:{path}") + "\n"
