@@ -74,7 +74,10 @@ class Agent:
             if probes is None:
                 adapter = self._swarm_adapter
                 probes = lambda: ProbeProxies(  # noqa: E731
-                    adapter, stack=config.stack, image=config.health.probe_image, labels={}
+                    adapter,
+                    stack=config.stack,
+                    image=config.health.probe_image,
+                    labels=config.docker.probe_labels,
                 )
         self.swarm = swarm
         self.git = git or GitRepo(config.git, config.checkout_dir)

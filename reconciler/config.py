@@ -89,6 +89,7 @@ class DockerConfig:
     host: str = ""
     preflight_images: bool = True
     validate_with_cli: bool = True
+    probe_labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from reconciler_support.gitrepo import Remote, git
 
 from reconciler.adapters.git import REVERT_TRAILER, GitRepo
 from reconciler.config import GitConfig
 from reconciler.errors import GitError, RevertError
 from reconciler.models import RevisionInfo
-
-from .gitrepo import Remote, git
 
 IMAGES = "desired-state/test/images.yaml"
 STACK = "desired-state/test/stack.yml"

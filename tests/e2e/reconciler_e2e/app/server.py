@@ -5,6 +5,8 @@ considers the task healthy and only the reconciler's HTTP check catches it)."""
 
 import json
 import os
+import signal
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = os.environ.get("APP_VERSION", "0")
@@ -31,4 +33,5 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop at once: Swarm's updates wait for it
 ThreadingHTTPServer(("", 8080), Handler).serve_forever()

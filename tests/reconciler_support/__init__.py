@@ -1,0 +1,1 @@
+"""Helpers of the reconciler tests (git remotes, the e2e harness)."""
