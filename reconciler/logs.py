@@ -1,7 +1,9 @@
 """Logging: loguru, one JSON object per line on stderr (``log.format: json``) or readable text.
 
 Every line carries ``stack``, ``revision`` and ``phase`` (bound with ``logger.contextualize`` by
-the pipeline, so they follow the pass across await points) and is masked for secrets.
+the pipeline, so they follow the pass across await points) and is masked for secrets
+(``reconciler.redact.mask_text``: registered secrets, URL credentials, token shapes and the
+values of secret-looking variables in field diffs).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
 
-from reconciler.errors import mask_secrets
+from reconciler.redact import mask_text as mask_secrets
 
 if TYPE_CHECKING:
     from loguru import Message, Record

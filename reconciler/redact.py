@@ -52,6 +52,8 @@ _SECRET_QUERY = re.compile(
 )
 #: ``NAME=value`` pairs (environment lists, command lines, docker messages)
 _ASSIGNMENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_.-]*)=(\"[^\"]*\"|'[^']*'|[^\s,;&)\]}\"']+)")
+#: a field diff as the plan prints it: ``env.DB_PASSWORD: old -> new``
+_FIELD_DIFF = re.compile(r"\b((?:env|labels|container_labels)\.([\w.-]+)): (.*?) -> ([^\n;,]*)")
 #: ``Authorization: Bearer …`` in copied headers or error output
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{12,}")
 
@@ -70,6 +72,10 @@ def mask_text(text: str) -> str:
         masked = pattern.sub(MASK, masked)
     masked = _SECRET_QUERY.sub(lambda m: m.group(1) + MASK, masked)
     masked = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", masked)
+    masked = _FIELD_DIFF.sub(
+        lambda m: f"{m.group(1)}: {MASK} -> {MASK}" if secret_name(m.group(2)) else m.group(0),
+        masked,
+    )
     return _ASSIGNMENT.sub(
         lambda m: f"{m.group(1)}={MASK}" if secret_name(m.group(1)) else m.group(0), masked
     )

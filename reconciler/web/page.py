@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from reconciler.web.html import Html, duration, esc, join, tag, when
+from reconciler.web.html import Html, duration, join, tag, when
 from reconciler.web.settings import Site
 
 Doc = Mapping[str, Any]
@@ -138,7 +138,8 @@ def _revision(site: Site, rev: Doc | None, now: datetime, empty: str) -> Html:
         return tag("p", empty, class_="muted")
     meta = []
     if rev.get("author"):
-        meta.append(esc(rev["author"]))
+        author = str(rev["author"])
+        meta.append(tag("span", author.split(" <", 1)[0], title=author))
     if rev.get("committed_at"):
         meta.append(when(rev["committed_at"], now))
     return join(
@@ -381,7 +382,18 @@ def _history(data: Doc, site: Site, now: datetime, limit: int = 15) -> Html:
                 "tr",
                 tag("td", when(entry.get("finished_at") or entry.get("started_at"), now)),
                 tag("td", _sha(site, entry.get("revision"))),
-                tag("td", _badge(result.replace("_", " "), _RESULT_TONE.get(result, "idle"))),
+                tag(
+                    "td",
+                    _badge(result.replace("_", " "), _RESULT_TONE.get(result, "idle")),
+                    tag(
+                        "span",
+                        f" \u00d7{entry['count']}",
+                        class_="muted small",
+                        title=f"{entry['count']} passes in a row since",
+                    )
+                    if int(entry.get("count") or 1) > 1
+                    else "",
+                ),
                 tag("td", duration(entry.get("duration_seconds"))),
                 tag("td", entry.get("trigger", "")),
                 tag(

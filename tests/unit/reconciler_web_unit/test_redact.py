@@ -82,3 +82,15 @@ def test_repo_links_drop_credentials_and_know_the_forges() -> None:
     assert RepoLinks.from_url("file:///srv/git/x.git").commit("1") is None
     custom = RepoLinks.from_url("git@git.internal:ops/x.git", "https://web.internal/ops/x/c/{sha}")
     assert custom.commit("beef") == "https://web.internal/ops/x/c/beef"
+
+
+def test_plan_lines_hide_secret_variables_but_not_others() -> None:
+    text = (
+        "~ web: update (drift)\n    env.DB_PASSWORD: live-pw -> git-pw\n"
+        "    env.LOG_LEVEL: info -> debug"
+    )
+    masked = mask_text(text)
+    assert "live-pw" not in masked
+    assert "git-pw" not in masked
+    assert "env.DB_PASSWORD: *** -> ***" in masked
+    assert "env.LOG_LEVEL: info -> debug" in masked
