@@ -67,21 +67,24 @@ install_venv() {
 
 # Node packages the tests use (Grafana's LogQL grammar for checking dashboard queries).
 install_node_tools() {
-  local dir="$ROOT/tests/obs_support/logql" stamp want
-  stamp="$dir/node_modules/.driftless-stamp"
-  want="$(sha256sum "$dir/package-lock.json" | cut -c1-16)"
-  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-    log "node packages: up to date"
-    return
-  fi
-  if ! command -v npm >/dev/null; then
-    need_root
-    log "installing Debian's nodejs and npm"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-  fi
-  log "installing node packages in $dir"
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  echo "$want" >"$stamp"
+  # test helpers that run JavaScript parsers: LogQL (observability), Mermaid (runbooks)
+  local dir stamp want
+  for dir in "$ROOT/tests/obs_support/logql" "$ROOT/tests/ops_support/mermaid"; do
+    stamp="$dir/node_modules/.driftless-stamp"
+    want="$(sha256sum "$dir/package-lock.json" | cut -c1-16)"
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+      log "node packages: up to date (${dir#"$ROOT"/})"
+      continue
+    fi
+    if ! command -v npm >/dev/null; then
+      need_root
+      log "installing Debian's nodejs and npm"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    fi
+    log "installing node packages in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$want" >"$stamp"
+  done
 }
 
 # Debian 13's Alertmanager 0.28 (the version production pins) and Prometheus/promtool 2.53, for

@@ -13,6 +13,7 @@ import argparse
 import functools
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -285,3 +286,35 @@ def test_the_checker_catches_what_does_not_exist() -> None:
 def check_line(line: str) -> None:
     for words in commands(line):
         check_command(words, line)
+
+
+MERMAID = ROOT / "tests" / "ops_support" / "mermaid"
+
+
+def mermaid_parse(*files: Path) -> subprocess.CompletedProcess[str]:
+    if not (MERMAID / "node_modules" / "mermaid").is_dir():
+        pytest.fail("Mermaid is not installed: run scripts/deps.sh node", pytrace=False)
+    return subprocess.run(
+        ["node", str(MERMAID / "parse.mjs"), *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_every_mermaid_diagram_parses() -> None:
+    """With Mermaid's own parser, the one GitHub renders the diagrams with."""
+    documents = [p for p in RUNBOOKS if "```mermaid" in p.read_text()]
+    assert ROOT / "runbooks" / "ARCHITECTURE.md" in documents
+    result = mermaid_parse(*documents)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("ok ") >= 5
+
+
+def test_the_mermaid_check_rejects_a_broken_diagram(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.md"
+    broken.write_text("```mermaid\nflowchart LR\n  a --> b[unclosed\n```\n")
+    result = mermaid_parse(broken)
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout
