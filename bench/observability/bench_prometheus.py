@@ -132,6 +132,12 @@ def main() -> int:
     parser.add_argument("--hours", type=float, default=1.0, help="history to query (default 1)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per dashboard (median kept)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="copy each API replica's series N times (as N times as many replicas) in the history",
+    )
     args = parser.parse_args()
     load_testenv()
     work = Path(tempfile.mkdtemp(prefix="bench-obs-"))
@@ -165,6 +171,14 @@ def main() -> int:
         jobs = sorted({labels["job"] for labels, _ in series})
 
     # 2. an hour of history as TSDB blocks, recording rules backfilled over it
+    if args.scale > 1:
+        copies = []
+        for labels, value in series:
+            if labels.get("job") == "api":
+                for k in range(1, args.scale):
+                    copies.append(({**labels, "instance": f"{labels['instance']}-copy{k}"}, value))
+        series += copies
+        print(f"scale x{args.scale}: {len(copies)} copied API series")
     om = work / "history.om"
     samples = write_history(om, series, types, start, end)
     blocks = work / "query-prometheus" / "data"

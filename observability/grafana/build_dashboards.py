@@ -1152,9 +1152,10 @@ def security_dashboard() -> dict[str, Any]:
             "average over the previous hour: 100 % is normal, spikes and drops stand out.",
             "percentunit",
             [
+                # job:http_requests:rate5m is one series per job: no subquery needed
                 Q(
-                    f"sum(job:http_requests:rate5m{{{API}}}) / "
-                    f"avg_over_time(sum(job:http_requests:rate5m{{{API}}})[1h:1m])",
+                    f"job:http_requests:rate5m{{{API}}}"
+                    f" / avg_over_time(job:http_requests:rate5m{{{API}}}[1h])",
                     "now / 1h mean",
                 )
             ],
@@ -1167,10 +1168,9 @@ def security_dashboard() -> dict[str, Any]:
             "short",
             [
                 Q(
-                    f"(sum(job:http_requests:rate5m{{{API}}})"
-                    " - avg_over_time(sum(job:http_requests:"
-                    f"rate5m{{{API}}})[1d:5m])) / stddev_over_time(sum(job:http_requests:rate5m"
-                    f"{{{API}}})[1d:5m])",
+                    f"(job:http_requests:rate5m{{{API}}}"
+                    f" - avg_over_time(job:http_requests:rate5m{{{API}}}[1d]))"
+                    f" / stddev_over_time(job:http_requests:rate5m{{{API}}}[1d])",
                     "z-score",
                 )
             ],

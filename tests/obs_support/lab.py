@@ -120,6 +120,7 @@ class Lab:
     sink: WebhookSink | None = None
     nginx_access_log: Path | None = None
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    api: Any = None  # obs_support.traffic.ApiLab once the API runs
 
     def webhook_sink(self) -> WebhookSink:
         """The lab's one webhook sink (Slack, Discord and generic webhooks post here)."""

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -21,11 +26,117 @@ def api_available() -> bool:
     return importlib.util.find_spec("api.cli") is not None
 
 
+ADMIN_EMAIL = "admin@lab.example.org"
+ADMIN_PASSWORD = "lab-admin-password-1"
+
+
+@dataclass
+class ApiLab:
+    replicas: list[str]  # host:port of each `api serve`
+    redis_port: int
+    redis_dir: Path
+
+
 def start_api(lab: Lab, replicas: int = 2) -> list[str]:
-    """Start REPLICAS of `api serve` against the test PostgreSQL and Redis; their addresses."""
+    """REPLICAS of the real `api serve` (as Swarm would run several tasks), on a fresh database
+    of the test PostgreSQL and a Redis of the lab's own (so a test can stop it to produce real
+    server errors). Migrated with `api migrate`, an administrator made with `api create-admin`.
+    Returns their addresses; the lab's Prometheus scrapes each one as its own target."""
     if not api_available():
         return []
-    raise NotImplementedError("the API's serve command is not wired into the lab yet")
+    api = str(Path(sys.executable).with_name("api"))
+    database = f"obslab_{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["psql", lab.pg_url, "-qAtc", f'CREATE DATABASE "{database}"'],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    lab.on_close(lambda: _drop_database(lab.pg_url, database))
+    base, _, _ = lab.pg_url.rpartition("/")
+    redis_port = lab_module.free_port()
+    redis_dir = lab.workdir / "redis"
+    redis_dir.mkdir()
+    _start_redis(lab, redis_port, redis_dir)
+    env = {
+        "DATABASE_URL": f"{base}/{database}",
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "ENVIRONMENT": "development",
+        "LOG_LEVEL": "INFO",
+        "MIGRATE_ON_START": "false",
+        "APP_VERSION": "0.0.0-lab",
+        "GIT_REVISION": "lab",
+        "IMAGE_TAG": "lab",
+        "REDIS_TIMEOUT_SECONDS": "0.3",
+        # every request of the lab comes from 127.0.0.1: the per-address login limit would hide
+        # the per-e-mail one, which the traffic exercises
+        "LOGIN_LIMIT_PER_IP": "200",
+    }
+    full_env = {**os.environ, **env}
+    for argv in ([api, "migrate"],):
+        done = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"api migrate failed: {done.stderr[-2000:]}")
+    secret = lab.workdir / "admin-password"
+    secret.write_text(ADMIN_PASSWORD + "\n")
+    done = subprocess.run(
+        [api, "create-admin", "--email", ADMIN_EMAIL, "--password-file", str(secret)],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"api create-admin failed: {done.stderr[-2000:]}")
+    addresses = []
+    for i in range(replicas):
+        port = lab_module.free_port()
+        proc = lab.start(
+            f"api-{i}", [api, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env
+        )
+        lab.wait_http(proc, f"http://127.0.0.1:{port}/health/ready", timeout=60)
+        addresses.append(f"127.0.0.1:{port}")
+    lab.targets["api"] = addresses
+    lab.api = ApiLab(addresses, redis_port, redis_dir)
+    return addresses
+
+
+def _start_redis(lab: Lab, port: int, directory: Path) -> None:
+    proc = lab.start(
+        f"redis-{port}",
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+    )
+    lab_module.wait_until(
+        "the lab's Redis",
+        lambda: (
+            subprocess.run(
+                ["redis-cli", "-p", str(port), "ping"], capture_output=True, timeout=5
+            ).returncode
+            == 0
+            and proc.popen.poll() is None
+        ),
+        timeout=20,
+    )
+
+
+def _drop_database(pg_url: str, database: str) -> None:
+    subprocess.run(
+        ["psql", pg_url, "-qAtc", f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'],
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def reconciler_available() -> bool:
@@ -149,10 +260,185 @@ def _remove_stack(stack: str) -> None:
 
 
 def drive(lab: Lab) -> None:
-    """Real requests: through Nginx to the API replicas (every route), and straight at Nginx."""
+    """Real requests: through Nginx to the API replicas on every route, as users would send them
+    (registrations, logins that succeed and fail, products in several categories, countries),
+    and real server errors while the API's Redis is stopped."""
     base = f"http://127.0.0.1:{lab.ports['nginx']}"
-    for _ in range(20):
+    for _ in range(10):
         http_get(f"{base}/health/live")
+    api: ApiLab | None = lab.api
+    if api is None:
+        return
+    client = Client(base)
+    for path in ("/health/live", "/health/ready", "/version", "/openapi.json"):
+        client.call("GET", path)
+    for replica in api.replicas:  # /metrics is scraped directly, not through Nginx
+        http_get(f"http://{replica}/metrics")
+    admin = client.call("POST", "/auth/login", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})[
+        1
+    ]["access_token"]
+    categories = []
+    for name in ("Books", "Garden", "Kitchen"):
+        _, body = client.call(
+            "POST",
+            "/categories",
+            {"name": f"{name} {uuid.uuid4().hex[:4]}"},
+            token=admin,
+            expect=201,
+        )
+        categories.append(body["id"])
+    client.call("GET", "/categories")
+    for cid in categories:
+        client.call("GET", f"/categories/{cid}")
+        client.call("GET", f"/categories/{cid}")  # the second read is a cache hit
+    client.call("PUT", f"/categories/{categories[0]}", {"name": "Books and more"}, token=admin)
+    _, spare = client.call(
+        "POST", "/categories", {"name": f"Spare {uuid.uuid4().hex[:4]}"}, token=admin, expect=201
+    )
+    client.call("DELETE", f"/categories/{spare['id']}", token=admin, expect=204)
+
+    countries = ["DE", "FR", "US", "BR", "JP"]
+    tokens = []
+    for i, country in enumerate(countries):
+        email = f"user{i}-{uuid.uuid4().hex[:6]}@lab.example.org"
+        password = f"password-{i}-lab"
+        client.call(
+            "POST",
+            "/auth/register",
+            {"email": email, "password": password, "name": f"User {i}"},
+            country=country,
+            expect=201,
+        )
+        _, token = client.call(
+            "POST", "/auth/login", {"email": email, "password": password}, country=country
+        )
+        tokens.append((token["access_token"], country))
+    products = []
+    for n, (token, country) in enumerate(tokens):
+        client.call("GET", "/users/me", token=token, country=country)
+        for cid in categories[n % 3 :] + categories[: n % 3][:1]:
+            _, product = client.call(
+                "POST",
+                "/products",
+                {"name": f"Item {n}-{cid}", "price_cents": 100 * (n + 1), "category_id": cid},
+                token=token,
+                country=country,
+                expect=201,
+            )
+            products.append((product["id"], token))
+    client.call("GET", "/products")
+    client.call("GET", f"/products?category_id={categories[1]}")
+    for pid, _ in products[:4]:
+        client.call("GET", f"/products/{pid}")
+        client.call("GET", f"/products/{pid}")
+    pid, token = products[0]
+    client.call(
+        "PUT",
+        f"/products/{pid}",
+        {"name": "Renamed", "price_cents": 999, "category_id": categories[0]},
+        token=token,
+    )
+    pid, token = products[-1]
+    client.call("DELETE", f"/products/{pid}", token=token, expect=204)
+    client.call("POST", "/auth/logout", token=tokens[0][0], expect=204)
+
+    # client errors: unknown product, no token, invalid body
+    client.call("GET", "/products/999999", expect=404)
+    client.call("POST", "/products", {"name": "x", "price_cents": 1, "category_id": 1}, expect=401)
+    client.call("POST", "/auth/register", {"email": "not-an-email"}, expect=422)
+    # password guessing: 15 failures over two accounts, then the per-e-mail limit answers 429
+    victim = f"victim-{uuid.uuid4().hex[:6]}@lab.example.org"
+    client.call(
+        "POST",
+        "/auth/register",
+        {"email": victim, "password": "right-password", "name": "Victim"},
+        expect=201,
+    )
+    for _ in range(10):
+        client.call(
+            "POST",
+            "/auth/login",
+            {"email": victim, "password": "wrong-guess"},
+            expect=401,
+            country="CN",
+        )
+    client.call(
+        "POST",
+        "/auth/login",
+        {"email": victim, "password": "wrong-guess"},
+        expect=429,
+        country="CN",
+    )
+    for _ in range(5):
+        client.call(
+            "POST", "/auth/login", {"email": ADMIN_EMAIL, "password": "wrong-guess"}, expect=401
+        )
+    # server errors: the API's Redis goes away for a moment
+    server_errors(lab, api, client)
+
+
+def server_errors(lab: Lab, api: ApiLab, client: Client) -> None:
+    (proc,) = [p for p in lab.procs if p.name == f"redis-{api.redis_port}"]
+    proc.popen.terminate()
+    proc.popen.wait(timeout=10)
+    lab.procs.remove(proc)
+    # reads degrade gracefully (no cache, no rate limit); readiness reports the outage as 503
+    reads = [client.call("GET", "/products", expect=None)[0] for _ in range(3)]
+    ready = [client.call("GET", "/health/ready", expect=None)[0] for _ in range(8)]
+    _start_redis(lab, api.redis_port, api.redis_dir)
+    assert set(ready) == {503}, f"/health/ready without Redis answered {ready}"
+    assert set(reads) == {200}, f"/products without Redis answered {reads}"
+    lab_module.wait_until(
+        "the API ready again",
+        lambda: all(_status(f"http://{r}/health/ready") == 200 for r in api.replicas),
+        timeout=30,
+    )
+
+
+def _status(url: str) -> int:
+    try:
+        http_get(url, timeout=5)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    return 200
+
+
+class Client:
+    """JSON over HTTP through Nginx, with the headers Nginx's clients would send."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        country: str | None = None,
+        expect: int | None = 200,
+    ) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if country:
+            headers["X-Country-Code"] = country
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(  # noqa: S310 (loopback)
+            self.base + path, data=data, method=method, headers=headers
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        if expect is not None and status != expect:
+            raise AssertionError(f"{method} {path}: {status} (expected {expect}): {raw[:300]!r}")
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw
 
 
 def wait_for_rules(lab: Lab) -> None:

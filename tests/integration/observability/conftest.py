@@ -21,7 +21,7 @@ def monitoring_lab(
         api_addresses = traffic.start_api(the_lab, replicas=2)
         traffic.start_reconciler(the_lab)
         the_lab.start_nginx(api_addresses)
-        the_lab.start_alertmanager()
+        the_lab.start_alertmanager(fast_groups=True)
         the_lab.start_prometheus()
         the_lab.wait_for_targets_up(sorted({*the_lab.targets, "prometheus", "blackbox-https"}))
         traffic.drive(the_lab)

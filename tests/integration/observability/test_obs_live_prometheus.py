@@ -136,3 +136,57 @@ def test_prometheus_sends_alerts_to_the_alertmanager(monitoring_lab: Lab) -> Non
     assert [a["url"] for a in active] == [
         f"http://{monitoring_lab.targets['alertmanager'][0]}/api/v2/alerts"
     ]
+
+
+def test_each_api_replica_is_its_own_target(monitoring_lab: Lab) -> None:
+    if "api" not in monitoring_lab.targets:
+        pytest.skip("the API is not installed in this checkout")
+    up = monitoring_lab.prom_api("query", query='up{job="api"}')["data"]["result"]
+    instances = sorted(r["metric"]["instance"] for r in up)
+    assert instances == sorted(monitoring_lab.targets["api"])
+    assert len(instances) == 2
+    per_replica = monitoring_lab.prom_api(
+        "query", query='sum by (instance) (rate(http_requests_total{job="api"}[1m]))'
+    )["data"]["result"]
+    assert len(per_replica) == 2, "Nginx spreads the traffic over both replicas"
+    assert all(float(r["value"][1]) > 0 for r in per_replica)
+
+
+def test_api_series_per_replica_stay_bounded(monitoring_lab: Lab) -> None:
+    """Every route was exercised (tests/obs_support/traffic.py); labels are route templates."""
+    if "api" not in monitoring_lab.targets:
+        pytest.skip("the API is not installed in this checkout")
+    result = monitoring_lab.prom_api(
+        "query", query='scrape_samples_post_metric_relabeling{job="api"}'
+    )["data"]["result"]
+    counts = {r["metric"]["instance"]: float(r["value"][1]) for r in result}
+    assert len(counts) == 2
+    assert all(0 < n < 2000 for n in counts.values()), counts
+    routes = monitoring_lab.prom_api("label/route/values", **{"match[]": "http_requests_total"})
+    assert not [r for r in routes["data"] if r[0] == "/" and any(c.isdigit() for c in r)], (
+        "raw paths with ids leaked into the route label"
+    )
+
+
+def test_real_failed_logins_fire_the_alert_and_reach_slack(monitoring_lab: Lab) -> None:
+    """15 wrong passwords sent to the real API (traffic.drive) -> api_login_attempts_total ->
+    the TooManyFailedLogins rule -> Alertmanager -> the Slack and Discord webhooks."""
+    if "api" not in monitoring_lab.targets:
+        pytest.skip("the API is not installed in this checkout")
+    from obs_support import lab as lab_module
+
+    def firing() -> bool:
+        result = monitoring_lab.prom_api(
+            "query", query='ALERTS{alertname="TooManyFailedLogins", alertstate="firing"}'
+        )["data"]["result"]
+        return bool(result)
+
+    lab_module.wait_until("TooManyFailedLogins firing", firing, timeout=30)
+    sink = monitoring_lab.sink
+    assert sink is not None
+
+    def delivered() -> bool:
+        paths = {p for p, body in sink.requests if "TooManyFailedLogins" in str(body)}
+        return {"/slack", "/discord"} <= paths
+
+    lab_module.wait_until("TooManyFailedLogins on Slack and Discord", delivered, timeout=30)
