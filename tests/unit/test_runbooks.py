@@ -59,7 +59,11 @@ def make_targets() -> set[str]:
 
 
 @functools.cache
-def reconciler_parser() -> argparse.ArgumentParser:
+def cli_parser(program: str) -> argparse.ArgumentParser:
+    if program == "api":
+        from api.cli import _parser as api_parser
+
+        return api_parser()
     from reconciler.cli import _parser
 
     return _parser()
@@ -139,8 +143,10 @@ def check_project_script(words: list[str], where: str) -> None:
             )
 
 
-def check_reconciler(words: list[str], where: str) -> None:
-    parser = reconciler_parser()
+def check_cli(words: list[str], where: str) -> None:
+    """`reconciler ...` or `api ...`: the subcommand and every option exist in its argparse CLI."""
+    program = words[0]
+    parser = cli_parser(program)
     sub_actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert sub_actions
     choices = sub_actions[0].choices
@@ -148,16 +154,16 @@ def check_reconciler(words: list[str], where: str) -> None:
     args = [w for w in words[1:] if w != "PLACEHOLDER"]
     i = 0
     while i < len(args) and args[i].startswith("-"):
-        assert args[i].split("=")[0] in top_options, f"{where}: reconciler has no option {args[i]}"
+        assert args[i].split("=")[0] in top_options, f"{where}: {program} has no option {args[i]}"
         i += 2 if args[i] in {"--config", "--log-level", "--log-format"} else 1
     if i == len(args):
         return
     sub = args[i]
-    assert sub in choices, f"{where}: reconciler has no subcommand {sub!r} ({sorted(choices)})"
+    assert sub in choices, f"{where}: {program} has no subcommand {sub!r} ({sorted(choices)})"
     options = {s for a in choices[sub]._actions for s in a.option_strings}
     for arg in args[i + 1 :]:
         if arg.startswith("-"):
-            assert arg.split("=")[0] in options, f"{where}: reconciler {sub} has no option {arg}"
+            assert arg.split("=")[0] in options, f"{where}: {program} {sub} has no option {arg}"
 
 
 def check_names(words: list[str], where: str) -> None:
@@ -185,8 +191,14 @@ def check_command(words: list[str], where: str) -> None:
         for target in words[1:]:
             if not target.startswith("-"):
                 assert target in make_targets(), f"{where}: no make target {target!r}"
-    elif program == "reconciler":
-        check_reconciler(words, where)
+    elif program in {"reconciler", "api"}:
+        check_cli(words, where)
+    elif program == "docker" and "exec" in words:
+        # `docker exec [options] CONTAINER api ...`: the project's CLI inside a task
+        for i, word in enumerate(words[2:], start=2):
+            if word in {"api", "reconciler"} and not words[i - 1].startswith("-"):
+                check_cli(words[i:], where)
+                break
     elif program in {"systemctl", "journalctl"}:
         for word in words[1:]:
             if word in {"reconciler", "ssh", "docker", "fail2ban", "unattended-upgrades"}:
@@ -212,7 +224,7 @@ def test_project_commands_in_inline_code_exist(path: Path) -> None:
         if not words:
             continue
         first = words[0]
-        if first.startswith(PROJECT_PREFIXES) or first in {"make", "reconciler"}:
+        if first.startswith(PROJECT_PREFIXES) or first in {"make", "reconciler", "api"}:
             for command in commands(span):
                 check_command(command, f"{path.name}: `{span}`")
         elif re.fullmatch(r"[\w-]+\.sh", first) and (ROOT / "scripts" / first).exists():
@@ -270,6 +282,8 @@ def test_the_checker_catches_what_does_not_exist() -> None:
         "docker service logs driftless_no-such-service",
         "systemctl start driftless-no-such.timer",
         "driftlessctl deploy",
+        'docker exec -i "$API" api make-admin --email a@b',
+        "api serve --workers 4",
     ]
     for line in bad:
         with pytest.raises(AssertionError):
@@ -279,6 +293,7 @@ def test_the_checker_catches_what_does_not_exist() -> None:
         "reconciler --config /etc/reconciler/config.yaml status --json",
         "docker service scale driftless_api=0 && systemctl stop reconciler",
         'IP="$(docker inspect -f x dr-drill)"',
+        'docker exec -i "$API" api create-admin --email a@example.org --password-file /dev/stdin',
     ):
         check_line(line)
 
