@@ -451,30 +451,41 @@ class Pipeline:
     async def _verify(
         self, desired: DesiredState, journal: Journal, since: datetime
     ) -> list[CheckResult]:
+        """Wait for Swarm to converge, then run the HTTP checks. A probe container that some
+        checks need is started while Swarm converges, so it costs no time of its own."""
         cfg = self.config
         present = [n for n in journal.changed if desired.service(n) is not None]
         gone = [n for n in journal.changed if desired.service(n) is None]
-        swarm_results = await self.swarm.wait_converged(
-            cfg.stack, present, since=since, time_limit=cfg.timeouts.verify, expected_gone=gone
-        )
-        results = [swarm_results[n] for n in (*present, *gone) if n in swarm_results]
-        if any(not r.ok for r in results):
-            return results
         checks: list[HealthCheck] = []
         for name in present:
             spec = desired.service(name)
             if spec is not None and spec.health is not None:
                 checks.append(spec.health)
         checks += [replace(c, network=self._network_name(c.network)) for c in cfg.health.checks]
-        if not checks:
-            return results
-        proxies = self._probes() if self._probes else None
+        networks = sorted({c.network for c in checks if c.network})
+        proxies = self._probes() if self._probes and networks else None
+        warm: asyncio.Future[list[str | BaseException]] | None = None
+        if proxies is not None:
+            warm = asyncio.gather(*(proxies.proxy_for(n) for n in networks), return_exceptions=True)
         try:
-            results += await self.checker.run(checks, proxies)
+            swarm_results = await self.swarm.wait_converged(
+                cfg.stack,
+                present,
+                since=since,
+                time_limit=cfg.timeouts.verify,
+                expected_gone=gone,
+            )
+            results = [swarm_results[n] for n in (*present, *gone) if n in swarm_results]
+            if warm is not None:
+                await warm  # errors surface again, per check, from proxy_for
+            if any(not r.ok for r in results) or not checks:
+                return results
+            return results + await self.checker.run(checks, proxies)
         finally:
+            if warm is not None and not warm.done():
+                warm.cancel()
             if proxies is not None:
                 await proxies.close()
-        return results
 
     def _network_name(self, network: str | None) -> str | None:
         if network is None or "_" in network:

@@ -75,7 +75,7 @@ class SwarmAdapter:
         clock: Clock,
         cli: str = "docker",
         host: str = "",
-        poll_interval: float = 1.0,
+        poll_interval: float = 0.25,
     ) -> None:
         self._clock = clock
         self._cli = cli
