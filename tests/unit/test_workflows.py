@@ -109,6 +109,31 @@ def test_release_builds_publish_sbom_provenance_and_semver_tags() -> None:
     assert build["jobs"]["images"]["needs"] == "test"
 
 
+def test_images_are_built_from_dockerfiles_that_take_the_build_args() -> None:
+    build = load(ROOT / ".github/workflows/build.yml")
+    push = next(s for s in steps(build) if "build-push-action" in s.get("uses", ""))
+    args = [line.split("=", 1)[0] for line in push["with"]["build-args"].splitlines() if line]
+    assert "IMAGE_TAG" in args
+    for image in build["jobs"]["images"]["strategy"]["matrix"]["image"]:
+        dockerfile = ROOT / push["with"]["file"].replace("${{ matrix.image }}", image)
+        assert dockerfile.is_file(), dockerfile
+        declared = set(re.findall(r"^ARG (\w+)", dockerfile.read_text(), re.M))
+        assert set(args) <= declared, f"{dockerfile.name} has no ARG for {set(args) - declared}"
+
+
+def test_the_bumped_tag_is_the_tag_the_image_reports() -> None:
+    """The health check expects GET /version to report the tag images.yaml names."""
+    build = load(ROOT / ".github/workflows/build.yml")
+    push = next(s for s in steps(build) if "build-push-action" in s.get("uses", ""))
+    image_tag = next(
+        line for line in push["with"]["build-args"].splitlines() if line.startswith("IMAGE_TAG=")
+    )
+    assert "steps.meta.outputs.version" in image_tag  # releases: bump-production's tag
+    assert "format('sha-{0}', github.sha)" in image_tag  # main: bump-staging's tag
+    assert build["jobs"]["bump-production"]["with"]["tag"] == "${{ needs.images.outputs.version }}"
+    assert build["jobs"]["bump-staging"]["with"]["tag"] == "sha-${{ github.sha }}"
+
+
 # ---------------------------------------------------------------- the linters can fail
 
 BAD_WORKFLOWS = {
