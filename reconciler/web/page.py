@@ -217,7 +217,12 @@ def _cards(data: Doc, site: Site, now: datetime) -> Html:
         tag("dt", "Repository"),
         tag(
             "dd",
-            tag("a", site.repo.display_url, href=site.repo.web_url)
+            tag(
+                "a",
+                site.repo.web_url.removeprefix("https://"),
+                href=site.repo.web_url,
+                title=site.repo.display_url,
+            )
             if site.repo.web_url
             else tag("code", site.repo.display_url),
         ),
@@ -520,42 +525,52 @@ def _actions(data: Doc, can_act: bool) -> Html:
             class_="actions",
         )
     paused = bool(data.get("paused"))
-    token = tag(
-        "label",
-        tag("span", "API token", class_="sr-only"),
-        tag(
-            "input",
-            type="password",
-            name="token",
-            placeholder="API token",
-            autocomplete="off",
-            id="token",
-            form="sync-form",
-        ),
-        class_="token-field",
-        id="token-field",
-    )
-    sync = tag(
+    pause_api = "api/resume" if paused else "api/pause"
+    # one form, one token field: each button posts to its own route (formaction), so the
+    # actions work with JavaScript off too; with it, the page script sends the same requests
+    # with an Authorization header and remembers the token
+    form = tag(
         "form",
-        tag("button", "Sync now", type="submit", class_="primary", id="sync-now"),
+        tag(
+            "label",
+            tag("span", "API token", class_="sr-only"),
+            tag(
+                "input",
+                type="password",
+                name="token",
+                placeholder="API token",
+                autocomplete="off",
+                id="token",
+            ),
+            class_="token-field",
+            id="token-field",
+        ),
+        tag(
+            "button",
+            "Sync now",
+            type="submit",
+            class_="primary",
+            id="sync-now",
+            formaction="api/sync",
+            data_api="api/sync",
+        ),
+        tag(
+            "button",
+            "Resume" if paused else "Pause",
+            type="submit",
+            id="pause-resume",
+            formaction=pause_api,
+            data_api=pause_api,
+            data_confirm=None if paused else "Pause applying? Passes keep fetching and reporting.",
+        ),
         method="post",
         action="api/sync",
+        id="actions-form",
         data_api="api/sync",
-        id="sync-form",
-    )
-    pause = tag(
-        "form",
-        tag("button", "Resume" if paused else "Pause", type="submit", id="pause-resume"),
-        method="post",
-        action="api/resume" if paused else "api/pause",
-        data_api="api/resume" if paused else "api/pause",
-        data_confirm=None if paused else "Pause applying? Passes keep fetching and reporting.",
     )
     return tag(
         "div",
-        token,
-        sync,
-        pause,
+        form,
         tag("button", "Forget token", type="button", id="forget-token", class_="link", hidden=True),
         tag("span", "", id="action-result", class_="small", role="status"),
         class_="actions",

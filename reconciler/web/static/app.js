@@ -55,13 +55,14 @@
     const icon = document.getElementById("favicon");
     if (icon && fresh.dataset.tone) icon.setAttribute("href", "static/icon-" + fresh.dataset.tone + ".svg");
     const pr = document.getElementById("pause-resume");
-    if (pr && pr.form) {
+    if (pr) {
       const paused = fresh.dataset.paused === "true";
+      const api = paused ? "api/resume" : "api/pause";
       pr.textContent = paused ? "Resume" : "Pause";
-      pr.form.setAttribute("action", paused ? "api/resume" : "api/pause");
-      pr.form.dataset.api = paused ? "api/resume" : "api/pause";
-      if (paused) delete pr.form.dataset.confirm;
-      else pr.form.dataset.confirm = "Pause applying? Passes keep fetching and reporting.";
+      pr.setAttribute("formaction", api);
+      pr.dataset.api = api;
+      if (paused) delete pr.dataset.confirm;
+      else pr.dataset.confirm = "Pause applying? Passes keep fetching and reporting.";
     }
     tickTimes();
   }
@@ -89,7 +90,7 @@
     }
   }
 
-  async function act(form) {
+  async function act(form, button) {
     const input = document.getElementById("token");
     let secret = token();
     if (!secret && input) secret = input.value.trim();
@@ -98,11 +99,12 @@
       if (input) input.focus();
       return;
     }
-    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
-    const button = form.querySelector("button");
+    const confirmText = (button && button.dataset.confirm) || form.dataset.confirm;
+    if (confirmText && !window.confirm(confirmText)) return;
+    const api = (button && button.dataset.api) || form.dataset.api;
     if (button) button.disabled = true;
     try {
-      const res = await fetch(form.dataset.api, {
+      const res = await fetch(api, {
         method: "POST",
         headers: { "Authorization": "Bearer " + secret, "Accept": "application/json" },
         cache: "no-store",
@@ -131,7 +133,8 @@
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.dataset.api) return;
     event.preventDefault();
-    act(form);
+    const button = event.submitter || form.querySelector("button[type=submit]");
+    act(form, button);
   });
   const forget = document.getElementById("forget-token");
   if (forget) forget.addEventListener("click", function () { forgetToken(); showTokenState(); say("token forgotten", true); });
