@@ -33,7 +33,7 @@ from reconciler.adapters.http import HttpChecker
 from reconciler.adapters.swarm import ProbeProxies, SwarmAdapter
 from reconciler.config import Config
 from reconciler.control import AgentControl, Component
-from reconciler.errors import DockerError, InterruptedPass, Reason
+from reconciler.errors import DockerError, InterruptedPass, Reason, mask_secrets
 from reconciler.events import Event, Notifier
 from reconciler.metrics import Metrics
 from reconciler.models import PassOutcome, PassResult, Phase, RevisionInfo
@@ -199,11 +199,23 @@ class Agent:
         """Run one pass now (waits for a running one to end first) and record it."""
         self.open()
         async with self._pass_lock:
+            started = self.clock.now()
             try:
                 report = await self.pipeline.run(self._status, trigger)
             except (asyncio.CancelledError, InterruptedPass):
                 self._interrupted(trigger)
                 raise
+            except Exception as exc:  # a bug: record it, so the status shows it, and go on
+                logger.exception("the pass crashed")
+                message = f"internal error: {type(exc).__name__}: {exc}"
+                outcome = PassOutcome(
+                    PassResult.ERROR,
+                    Reason.INTERNAL_ERROR,
+                    mask_secrets(message),
+                    started_at=started,
+                    finished_at=self.clock.now(),
+                )
+                report = PassReport(outcome, trigger)
             await self._record(report)
             return report
 
