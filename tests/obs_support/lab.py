@@ -41,11 +41,24 @@ def free_port() -> int:
         return port
 
 
+class HttpError(Exception):
+    """A non-2xx answer, with its body read (the connection is closed)."""
+
+    def __init__(self, url: str, code: int, body: bytes) -> None:
+        super().__init__(f"{url}: HTTP {code}")
+        self.code = code
+        self.body = body
+
+
 def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> bytes:
     req = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback http only)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-        body: bytes = resp.read()
-        return body
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            body: bytes = resp.read()
+            return body
+    except urllib.error.HTTPError as exc:
+        with exc:
+            raise HttpError(url, exc.code, exc.read()) from None
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -425,8 +438,8 @@ http {{
             url += "?" + urllib.parse.urlencode(params)
         try:
             body = http_get(url, timeout=30)
-        except urllib.error.HTTPError as exc:
-            body = exc.read()
+        except HttpError as exc:
+            body = exc.body
         return json.loads(body)
 
     def wait_for_targets_up(self, jobs: list[str], timeout: float = 30.0) -> None:

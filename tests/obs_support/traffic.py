@@ -398,7 +398,7 @@ def server_errors(lab: Lab, api: ApiLab, client: Client) -> None:
 def _status(url: str) -> int:
     try:
         http_get(url, timeout=5)
-    except urllib.error.HTTPError as exc:
+    except lab_module.HttpError as exc:
         return exc.code
     return 200
 
@@ -432,7 +432,8 @@ class Client:
             with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
-            status, raw = exc.code, exc.read()
+            with exc:
+                status, raw = exc.code, exc.read()
         if expect is not None and status != expect:
             raise AssertionError(f"{method} {path}: {status} (expected {expect}): {raw[:300]!r}")
         try:
