@@ -1,0 +1,421 @@
+"""What the platform end-to-end tests drive: the real stack file, a git remote, the reconciler.
+
+Nothing here is a mock. The production stack (`desired-state/production/stack.yml`) is deployed as
+committed; what differs on this machine is only what `images.yaml` and the reconciler's render
+variables change: local image names (stand-ins built from Debian packages, see images/local/),
+published port numbers, the secrets' name prefix, and 0 replicas for the four services that have no
+image here (Grafana, Loki, Alloy, cAdvisor).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+PRODUCTION = ROOT / "desired-state" / "production"
+#: services whose upstream image has no Debian build: pointed at a placeholder, 0 replicas
+UNAVAILABLE = ("grafana", "loki", "alloy", "cadvisor")
+#: tracked folders the stack reads config files from (relative to the repository root)
+STACK_SOURCES = ("desired-state/production", "nginx", "observability")
+
+
+def run(*cmd: str | Path, check: bool = True, timeout: float = 600, **kw: Any) -> str:
+    proc = subprocess.run(
+        [str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, check=False, **kw
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, cmd))} exited {proc.returncode}\n{proc.stdout[-3000:]}\n"
+            f"{proc.stderr[-3000:]}"
+        )
+    return proc.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(what: str, predicate: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except Exception as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+# ---------------------------------------------------------------------------------------- images
+@dataclass(frozen=True)
+class Images:
+    registry: str
+    api_v1: str
+    api_v2: str
+    api_bad: str
+    reconciler: str
+
+    def local(self, api: str) -> dict[str, str]:
+        """images.yaml for this machine: every service on a local image, the API on ``api``."""
+        services = yaml.safe_load((PRODUCTION / "images.yaml").read_text())
+        out = {name: f"{self.registry}/driftless/{name}:local" for name in services}
+        for name in UNAVAILABLE:
+            out[name] = f"{self.registry}/driftless/unavailable:local"
+        out["api"] = out["migrate"] = api
+        out["reconciler"] = self.reconciler
+        return out
+
+
+def build_images(registry: str) -> Images:
+    """Build (cached layers: seconds when nothing changed) and push every image the stack needs."""
+    build = ROOT / "scripts" / "build-images.sh"
+    env = {**os.environ, "REGISTRY": registry}
+    run(build, "stand-ins", env=env, timeout=1800)
+    api = f"{registry}/driftless/api"
+    run(build, "api", "e2e-v1", env=env, timeout=1200)
+    run(build, "api", "e2e-v2", env=env, timeout=1200)
+    run(
+        build, "app", "e2e", env=env, timeout=1200
+    )  # the reconciler image, for the optional service
+    bad = f"{api}:e2e-bad"
+    run(
+        "docker", "build", "-q", "--build-arg", f"API_IMAGE={api}:e2e-v2", "-t", bad,
+        ROOT / "tests" / "e2e" / "platform" / "bad-api",
+        env={**env, "DOCKER_BUILDKIT": "0"},
+    )  # fmt: skip
+    run("docker", "push", "-q", bad)
+    return Images(
+        registry, f"{api}:e2e-v1", f"{api}:e2e-v2", bad, f"{registry}/driftless/reconciler:e2e"
+    )
+
+
+# ------------------------------------------------------------------------------------ git remote
+class DesiredRepo:
+    """A bare git remote holding this repository's stack sources, and a clone to commit from."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.bare = workdir / "remote.git"
+        self.clone = workdir / "clone"
+        self.images_file = self.clone / "desired-state" / "production" / "images.yaml"
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.bare}"
+
+    def git(self, *args: str) -> str:
+        return run("git", "-C", self.clone, *args).strip()
+
+    def init(self, images: dict[str, str]) -> str:
+        run("git", "init", "-q", "--bare", "-b", "main", self.bare)
+        run("git", "clone", "-q", self.url, self.clone)
+        self.git("config", "user.name", "Platform tests")
+        self.git("config", "user.email", "platform-tests@driftless.invalid")
+        for rel in STACK_SOURCES:
+            shutil.copytree(ROOT / rel, self.clone / rel)
+        self.images_file.write_text(self._images_text(images))
+        self.git("add", "-A")
+        self.git("commit", "-qm", "Deploy the platform with local images")
+        self.git("push", "-q", "origin", "main")
+        return self.head()
+
+    def _images_text(self, images: dict[str, str]) -> str:
+        return "".join(f"{name}: {ref}\n" for name, ref in images.items())
+
+    def bump(self, changes: dict[str, str], message: str) -> str:
+        """Change image lines the way CI's tag-bump pull request does, commit, push."""
+        self.git("pull", "-q", "--rebase", "origin", "main")
+        lines = self.images_file.read_text().splitlines()
+        out = []
+        for line in lines:
+            name = line.split(":", 1)[0]
+            out.append(f"{name}: {changes[name]}" if name in changes else line)
+        self.images_file.write_text("\n".join(out) + "\n")
+        self.git("commit", "-qam", message)
+        self.git("push", "-q", "origin", "main")
+        return self.head()
+
+    def head(self) -> str:
+        return run("git", "-C", self.bare, "rev-parse", "main").strip()
+
+    def remote_subjects(self, n: int = 10) -> list[str]:
+        out = run("git", "-C", self.bare, "log", f"-{n}", "--format=%s", "main")
+        return out.splitlines()
+
+    def remote_images(self) -> dict[str, str]:
+        text = run("git", "-C", self.bare, "show", "main:desired-state/production/images.yaml")
+        return dict(yaml.safe_load(text))
+
+
+# ---------------------------------------------------------------------------------- the reconciler
+@dataclass
+class Reconciler:
+    """The agent as the systemd unit runs it: a host process with a config file."""
+
+    workdir: Path
+    stack: str
+    repo: DesiredRepo
+    variables: dict[str, str]
+    probe_image: str
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.state_dir = self.workdir / "state"
+        self.config = self.workdir / "reconciler.yaml"
+        self.log_path = self.workdir / "reconciler.log"
+        config = {
+            "stack": self.stack,
+            "environment": "production",
+            "state_dir": str(self.state_dir),
+            "git": {"url": self.repo.url, "branch": "main", "path": "desired-state/production"},
+            "sync": {"interval": "3s", "jitter": "1s", "retry_interval": "3s", "prune": False},
+            "timeouts": {"apply": "300s", "verify": "300s", "rollback": "300s"},
+            "health": {"probe_image": self.probe_image},
+            "render": {"variables": self.variables},
+            "log": {"format": "json", "level": "INFO"},
+            "http": {"bind": "127.0.0.1", "port": free_port()},
+        }
+        self.config.write_text(yaml.safe_dump(config))
+
+    def start(self) -> None:
+        reconciler = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "reconciler"
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [str(reconciler), "--config", str(self.config), "run"], stdout=log, stderr=log
+        )
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def status(self) -> dict[str, Any]:
+        path = self.state_dir / "status.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def wait_applied(self, sha: str, timeout: float) -> dict[str, Any]:
+        def applied() -> dict[str, Any] | None:
+            self._assert_running()
+            status = self.status()
+            if (status.get("last_applied") or {}).get("sha") == sha and status.get("phase") is None:
+                return status
+            return None
+
+        return wait_until(f"revision {sha[:12]} applied", applied, timeout)  # type: ignore[no-any-return]
+
+    def wait_history(self, sha: str, result: str, timeout: float) -> dict[str, Any]:
+        def entry() -> dict[str, Any] | None:
+            self._assert_running()
+            for item in self.status().get("history", []):
+                if (
+                    str(item.get("revision", "")).startswith(sha[:12])
+                    and item.get("result") == result
+                ):
+                    return item  # type: ignore[no-any-return]
+            return None
+
+        return wait_until(f"a {result} pass of {sha[:12]}", entry, timeout)  # type: ignore[no-any-return]
+
+    def _assert_running(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"the reconciler exited {self.proc.returncode}: {self.tail()}")
+
+    def tail(self, n: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+
+# ------------------------------------------------------------------------------------- the stack
+@dataclass
+class Stack:
+    name: str
+    https_port: int
+    cacert: Path
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    def client(self, **kw: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, verify=str(self.cacert), timeout=10.0, **kw)
+
+    def tasks(self, service: str) -> list[dict[str, Any]]:
+        out = run(
+            "docker", "service", "ps", f"{self.name}_{service}", "--no-trunc",
+            "--filter", "desired-state=running", "--format", "{{json .}}",
+        )  # fmt: skip
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def running_images(self, service: str) -> Counter[str]:
+        """Image of each running task of the service (tag only, digest stripped)."""
+        return Counter(
+            t["Image"].split("@")[0]
+            for t in self.tasks(service)
+            if t["CurrentState"].startswith("Running")
+        )
+
+    def container(self, service: str) -> str:
+        out = run(
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.swarm.service.name={self.name}_{service}",
+        )
+        ids = out.split()
+        assert ids, f"no running container of {self.name}_{service}"
+        return ids[0]
+
+    def remove(self, secrets_script: Path) -> None:
+        run("docker", "stack", "rm", self.name, check=False)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            left = run(
+                "docker",
+                "network",
+                "ls",
+                "-q",
+                "--filter",
+                f"label=com.docker.stack.namespace={self.name}",
+            )
+            if not left.strip():
+                break
+            time.sleep(1)
+        for _ in range(30):  # volumes are released a moment after their containers are gone
+            vols = run(
+                "docker",
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                f"label=com.docker.stack.namespace={self.name}",
+            )
+            if not vols.split():
+                break
+            run("docker", "volume", "rm", *vols.split(), check=False)
+            time.sleep(1)
+        run(secrets_script, "remove", self.name, check=False)
+
+
+# ----------------------------------------------------------------------------------------- load
+@dataclass
+class LoadResult:
+    sent: int
+    failed: int
+    failures: list[str]
+    versions: Counter[str]
+    duration: float
+    #: (monotonic time, image_tag) of every /version answer, to see when the new release took over
+    timeline: list[tuple[float, str]]
+
+
+class Load:
+    """A bounded load generator: ``workers`` threads, each at most ``rate`` requests/s, through
+    nginx over TLS, alternating a cached product listing and ``/version``. It stops by itself
+    after ``max_seconds`` even if nobody stops it."""
+
+    def __init__(self, stack: Stack, workers: int = 4, rate: float = 6.0, max_seconds: float = 600):
+        self.stack, self.workers, self.rate, self.max_seconds = stack, workers, rate, max_seconds
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.sent = 0
+        self.failures: list[str] = []
+        self.versions: Counter[str] = Counter()
+        self.timeline: list[tuple[float, str]] = []
+        self._threads: list[threading.Thread] = []
+        self._started = 0.0
+
+    def _worker(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        paths = ("/products?limit=5", "/version")
+        i = 0
+        with self.stack.client() as client:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                t0 = time.monotonic()
+                path = paths[i % 2]
+                i += 1
+                try:
+                    r = client.get(path)
+                    ok = r.status_code == 200
+                    problem = f"{path}: HTTP {r.status_code} {r.text[:200]}"
+                    tag = r.json().get("image_tag", "") if ok and path == "/version" else ""
+                except httpx.HTTPError as exc:
+                    ok, problem, tag = False, f"{path}: {type(exc).__name__}: {exc}", ""
+                with self._lock:
+                    self.sent += 1
+                    if not ok:
+                        self.failures.append(problem)
+                    if tag:
+                        self.versions[tag] += 1
+                        self.timeline.append((time.monotonic(), tag))
+                time.sleep(max(0.0, 1.0 / self.rate - (time.monotonic() - t0)))
+
+    def start(self) -> Load:
+        self._started = time.monotonic()
+        for n in range(self.workers):
+            t = threading.Thread(target=self._worker, name=f"load-{n}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> LoadResult:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        with self._lock:
+            return LoadResult(
+                sent=self.sent,
+                failed=len(self.failures),
+                failures=list(self.failures[:20]),
+                versions=Counter(self.versions),
+                duration=time.monotonic() - self._started,
+                timeline=list(self.timeline),
+            )
+
+
+# ---------------------------------------------------------------------------------- the platform
+@dataclass
+class Platform:
+    images: Images
+    repo: DesiredRepo
+    reconciler: Reconciler
+    stack: Stack
+    secrets_dir: Path
+    first_revision: str
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def load(stack: Stack, **kw: Any) -> Iterator[Load]:
+    gen = Load(stack, **kw).start()
+    try:
+        yield gen
+    finally:
+        gen.stop()

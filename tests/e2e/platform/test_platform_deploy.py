@@ -1,0 +1,217 @@
+"""The whole platform on a real single-node Swarm, deployed and changed only through git.
+
+The reconciler runs as a host process (as under systemd) against a local git remote holding this
+repository's desired state; images come from the local registry. The tests run in file order:
+
+1. the first deploy, then the API through Nginx: register, log in, create a product, read it back;
+2. a tag bump under continuous load: zero failed requests, every replica on the new version;
+3. a bump to an image that fails readiness: rolled back, reverted in git, zero failed requests;
+4. rows written before survive the updates and a PostgreSQL restart.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from stack_harness import ROOT, Platform, load, run, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SMOKE = ROOT / "scripts" / "smoke.sh"
+FIRST_DEPLOY_TIMEOUT = 420
+UPDATE_TIMEOUT = 300
+
+
+def smoke(platform: Platform, expect: str) -> str:
+    proc = subprocess.run(
+        [
+            str(SMOKE),
+            platform.stack.url,
+            "--cacert",
+            str(platform.stack.cacert),
+            "--expect-version",
+            expect,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"smoke test failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def tag(image: str) -> str:
+    return image.rsplit(":", 1)[1]
+
+
+def all_replicas_on(platform: Platform, image: str) -> bool:
+    running = platform.stack.running_images("api")
+    return running == {image: 3}
+
+
+def report(artifacts: Path, name: str, figures: dict[str, object]) -> None:
+    print(f"\n[{name}] " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    path = artifacts / "platform-e2e" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2, default=str))
+
+
+def test_first_deploy_serves_the_api_through_nginx(platform: Platform) -> None:
+    rec = platform.reconciler
+    status = rec.wait_applied(platform.first_revision, FIRST_DEPLOY_TIMEOUT)
+    assert status["last_result"] == "success", status.get("last_message")
+    assert all_replicas_on(platform, platform.images.api_v1)
+    for name in ("grafana", "loki", "alloy", "cadvisor"):
+        assert not platform.stack.tasks(name), f"{name} has no image here and must not run"
+    smoke(platform, tag(platform.images.api_v1))
+
+    # an administrator (created the way an operator does: `api create-admin` in a task) makes a
+    # category; a user registers, logs in, creates a product and reads it back, all through nginx
+    admin_pw = "admin-" + platform.stack.name + "-pw"
+    subprocess.run(
+        ["docker", "exec", "-i", platform.stack.container("api"), "api", "create-admin",
+         "--email", "admin@e2e.example.org"],
+        input=admin_pw + "\n", text=True, capture_output=True, check=True, timeout=60,
+    )  # fmt: skip
+    with platform.stack.client() as http:
+        r = http.post("/auth/login", json={"email": "admin@e2e.example.org", "password": admin_pw})
+        assert r.status_code == 200, r.text
+        admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        r = http.post("/categories", json={"name": "Tools"}, headers=admin)
+        assert r.status_code == 201, r.text
+        category = r.json()["id"]
+
+        user = {
+            "email": "buyer@e2e.example.org",
+            "password": "correct horse battery",
+            "name": "Buyer",
+        }
+        r = http.post("/auth/register", json=user)
+        assert r.status_code == 201, r.text
+        assert r.headers.get("x-request-id"), "nginx and the API give every response a request id"
+        assert r.headers.get("strict-transport-security"), "nginx adds the security headers"
+        r = http.post("/auth/login", json={"email": user["email"], "password": user["password"]})
+        assert r.status_code == 200, r.text
+        auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        product = {"name": "Hammer", "price_cents": 1999, "category_id": category}
+        r = http.post("/products", json=product, headers=auth)
+        assert r.status_code == 201, r.text
+        created = r.json()
+        r = http.get(f"/products/{created['id']}")
+        assert r.status_code == 200, r.text
+        assert r.json()["name"] == "Hammer"
+        assert r.json()["price_cents"] == 1999
+        # the edge keeps the API's metrics private
+        assert http.get("/metrics").status_code == 404
+    platform.notes["product"] = created
+
+
+def test_tag_bump_deploys_with_zero_failed_requests(
+    platform: Platform, artifacts_dir: Path
+) -> None:
+    new = platform.images.api_v2
+    with load(platform.stack) as gen:
+        time.sleep(3)  # traffic flows before the release
+        committed_at = time.monotonic()
+        sha = platform.repo.bump({"api": new, "migrate": new}, f"Release api {tag(new)}")
+        wait_until(
+            "3 replicas on the new image", lambda: all_replicas_on(platform, new), UPDATE_TIMEOUT
+        )
+        replicas_at = time.monotonic()
+        status = platform.reconciler.wait_applied(sha, UPDATE_TIMEOUT)
+        applied_at = time.monotonic()
+        time.sleep(3)  # and keeps flowing after it
+        result = gen.stop()
+    assert status["last_result"] == "success", status.get("last_message")
+    serving_new = [t for t, v in result.timeline if v == tag(new)]
+    old_after = [t for t, v in result.timeline if v != tag(new) and t > replicas_at + 2]
+    figures = {
+        "requests_sent": result.sent,
+        "requests_failed": result.failed,
+        "seconds_commit_to_all_replicas_new": round(replicas_at - committed_at, 1),
+        "seconds_commit_to_reconciler_verified": round(applied_at - committed_at, 1),
+        "seconds_commit_to_first_new_answer": round(min(serving_new) - committed_at, 1)
+        if serving_new
+        else None,
+        "versions_seen": dict(result.versions),
+    }
+    report(artifacts_dir, "tag-bump", figures)
+    assert result.sent > 100, "the load generator must have run during the whole update"
+    assert result.failed == 0, result.failures
+    assert result.versions[tag(new)] > 0
+    assert not old_after, "the old version answered after every replica had been replaced"
+    smoke(platform, tag(new))
+
+
+def test_bad_release_is_rolled_back_and_reverted_without_failed_requests(
+    platform: Platform, artifacts_dir: Path
+) -> None:
+    good, bad = platform.images.api_v2, platform.images.api_bad
+    with load(platform.stack) as gen:
+        time.sleep(3)
+        committed_at = time.monotonic()
+        sha = platform.repo.bump({"api": bad}, "Release api e2e-bad")
+        entry = platform.reconciler.wait_history(sha, "rolled_back", UPDATE_TIMEOUT + 120)
+        wait_until(
+            "the revert in the remote",
+            lambda: platform.repo.remote_images()["api"] == good,
+            60,
+        )
+        wait_until(
+            "3 replicas back on the good image", lambda: all_replicas_on(platform, good), 120
+        )
+        done_at = time.monotonic()
+        time.sleep(3)
+        result = gen.stop()
+    figures = {
+        "requests_sent": result.sent,
+        "requests_failed": result.failed,
+        "seconds_commit_to_reverted_and_back": round(done_at - committed_at, 1),
+        "reason": entry.get("reason"),
+        "versions_seen": dict(result.versions),
+    }
+    report(artifacts_dir, "bad-release", figures)
+    assert result.failed == 0, result.failures
+    assert set(result.versions) == {tag(good)}, "only the previous release may answer"
+    assert result.sent > 100
+    subjects = platform.repo.remote_subjects(5)
+    assert subjects[0].startswith("Revert"), subjects
+    assert any("e2e-bad" in s for s in subjects[:2]), subjects
+    status = platform.reconciler.status()
+    assert any(q["revision"].startswith(sha[:12]) for q in status.get("quarantine", [])), (
+        status.get("quarantine")
+    )
+    smoke(platform, tag(good))
+
+
+def test_data_survives_updates_and_a_postgres_restart(platform: Platform) -> None:
+    product = platform.notes.get("product")
+    assert product, "the first test creates the product this one reads"
+
+    def read() -> dict[str, object]:
+        with platform.stack.client() as http:
+            r = http.get(f"/products/{product['id']}")
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+    assert read()["name"] == "Hammer", "written before two releases"
+    before = platform.stack.container("postgres")
+    run(
+        "docker",
+        "service",
+        "update",
+        "--quiet",
+        "--force",
+        f"{platform.stack.name}_postgres",
+        timeout=300,
+    )
+    wait_until("a new PostgreSQL task", lambda: platform.stack.container("postgres") != before, 120)
+    wait_until(
+        "the API ready again", lambda: smoke(platform, tag(platform.images.api_v2)), 180, every=3
+    )
+    assert read() == product, "the row is unchanged after the restart"
