@@ -35,9 +35,11 @@ def platform(registry: str, artifacts_dir: Path) -> Iterator[Platform]:
     name = f"{prefix}pf"
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
     images = build_images(registry)
-    secrets_dir = workdir / "secrets"
-    run(SECRETS, "create", name, secrets_dir)
     https_port = free_port()
+    secrets_dir = workdir / "secrets"
+    stack = Stack(name, https_port, secrets_dir / "tls_fallback_cert")
+    stack.remove(SECRETS)  # whatever a run that died half way left behind
+    run(SECRETS, "create", name, secrets_dir)
     variables = {
         "DRIFTLESS_SECRETS_PREFIX": name,
         "DRIFTLESS_HTTP_PORT": str(free_port()),
@@ -51,7 +53,6 @@ def platform(registry: str, artifacts_dir: Path) -> Iterator[Platform]:
     repo = DesiredRepo(workdir)
     first = repo.init(images.local(images.api_v1))
     reconciler = Reconciler(workdir, name, repo, variables, probe_image=images.api_v1)
-    stack = Stack(name, https_port, secrets_dir / "tls_fallback_cert")
     plat = Platform(images, repo, reconciler, stack, secrets_dir, first)
     try:
         reconciler.start()

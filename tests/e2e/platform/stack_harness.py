@@ -201,10 +201,10 @@ class Reconciler:
 
     def start(self) -> None:
         reconciler = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "reconciler"
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [str(reconciler), "--config", str(self.config), "run"], stdout=log, stderr=log
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [str(reconciler), "--config", str(self.config), "run"], stdout=log, stderr=log
+            )
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

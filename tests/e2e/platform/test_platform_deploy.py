@@ -63,8 +63,8 @@ def report(artifacts: Path, name: str, figures: dict[str, object]) -> None:
 
 def test_first_deploy_serves_the_api_through_nginx(platform: Platform) -> None:
     rec = platform.reconciler
-    status = rec.wait_applied(platform.first_revision, FIRST_DEPLOY_TIMEOUT)
-    assert status["last_result"] == "success", status.get("last_message")
+    rec.wait_applied(platform.first_revision, FIRST_DEPLOY_TIMEOUT)
+    rec.wait_history(platform.first_revision, "success", 10)
     assert all_replicas_on(platform, platform.images.api_v1)
     for name in ("grafana", "loki", "alloy", "cadvisor"):
         assert not platform.stack.tasks(name), f"{name} has no image here and must not run"
@@ -127,7 +127,7 @@ def test_tag_bump_deploys_with_zero_failed_requests(
         applied_at = time.monotonic()
         time.sleep(3)  # and keeps flowing after it
         result = gen.stop()
-    assert status["last_result"] == "success", status.get("last_message")
+    assert platform.reconciler.wait_history(sha, "success", 10), status
     serving_new = [t for t, v in result.timeline if v == tag(new)]
     old_after = [t for t, v in result.timeline if v != tag(new) and t > replicas_at + 2]
     figures = {

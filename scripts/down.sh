@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Remove everything scripts/up.sh made: the reconciler process, the stack with its volumes (the
+# data!), secrets and configs, the probe containers, the local git remote and state, the images it
+# built, and the registry, Swarm and dockerd when up.sh was the one that started them.
+#
+#   sudo scripts/down.sh                 everything
+#   sudo scripts/down.sh --keep-data     keep the stack's volumes (PostgreSQL, Redis, Prometheus...)
+#   sudo scripts/down.sh --keep-images   keep the built images (the next up.sh starts faster)
+#
+# The Python base image (scripts/build-base-image.sh) is kept: the test environment shares it.
+set -euo pipefail
+# shellcheck source=scripts/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+need_root
+
+STACK="${DRIFTLESS_STACK:-driftless}"
+STATE="$CACHE_DIR/up"
+REGISTRY=127.0.0.1:5000
+KEEP_DATA=0
+KEEP_IMAGES=0
+for arg in "$@"; do
+  case "$arg" in
+  --keep-data) KEEP_DATA=1 ;;
+  --keep-images) KEEP_IMAGES=1 ;;
+  *) die "usage: $0 [--keep-data] [--keep-images]" ;;
+  esac
+done
+
+if pid_alive "$STATE/reconciler.pid"; then
+  log "stopping the reconciler"
+  stop_pid "$STATE/reconciler.pid" 120
+fi
+
+if docker info >/dev/null 2>&1; then
+  if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
+    log "removing the stack $STACK"
+    docker stack rm "$STACK" >/dev/null
+  fi
+  deadline=$((SECONDS + 90))
+  while [ -n "$(docker network ls -q --filter "label=com.docker.stack.namespace=$STACK")" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "the stack's networks are still there after 90 s"
+    sleep 1
+  done
+  docker ps -aq --filter "label=driftless.probe=$STACK" | xargs -r docker rm -f >/dev/null
+  if [ "$KEEP_DATA" = 0 ]; then
+    for _ in $(seq 30); do # a volume is released a moment after its container is gone
+      vols="$(docker volume ls -q --filter "label=com.docker.stack.namespace=$STACK")"
+      [ -n "$vols" ] || break
+      # shellcheck disable=SC2086
+      docker volume rm $vols >/dev/null 2>&1 || sleep 1
+    done
+    [ -z "$(docker volume ls -q --filter "label=com.docker.stack.namespace=$STACK")" ] ||
+      warn "some volumes of $STACK are still in use"
+    log "removed the stack's volumes"
+  fi
+  "$ROOT/scripts/make-secrets.sh" remove "$STACK"
+  if [ "$KEEP_IMAGES" = 0 ]; then
+    images="$(docker images --format '{{.Repository}}:{{.Tag}}' | grep "^$REGISTRY/driftless/" || true)"
+    if [ -n "$images" ]; then
+      # shellcheck disable=SC2086
+      docker rmi $images >/dev/null 2>&1 || warn "some images are in use and were kept"
+      log "removed the images built for the stack"
+    fi
+  fi
+fi
+
+stop_pid "$STATE/registry.pid" 10
+if [ -e "$STATE/swarm-initialised" ] && docker info >/dev/null 2>&1; then
+  if [ -z "$(docker service ls -q)" ]; then
+    log "leaving the Swarm up.sh created"
+    docker swarm leave --force >/dev/null
+  else
+    warn "other services run on this Swarm: left it as it is"
+  fi
+fi
+if pid_alive "$STATE/dockerd.pid"; then
+  log "stopping the dockerd up.sh started"
+  stop_pid "$STATE/dockerd.pid" 60
+fi
+if [ "$KEEP_DATA" = 1 ]; then
+  # secrets' values stay with the volumes they protect
+  find "$STATE" -mindepth 1 -maxdepth 1 ! -name secrets -exec rm -rf {} +
+else
+  rm -rf "$STATE"
+fi
+log "down: everything scripts/up.sh made is gone"
