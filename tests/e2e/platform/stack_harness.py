@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -169,6 +170,12 @@ class DesiredRepo:
 
 
 # ---------------------------------------------------------------------------------- the reconciler
+def revision_sha(entry: dict[str, Any]) -> str:
+    """The sha of a history or quarantine entry's revision (a RevisionInfo in status.json)."""
+    rev = entry.get("revision") or {}
+    return str(rev.get("sha", "")) if isinstance(rev, dict) else str(rev)
+
+
 @dataclass
 class Reconciler:
     """The agent as the systemd unit runs it: a host process with a config file."""
@@ -233,10 +240,7 @@ class Reconciler:
         def entry() -> dict[str, Any] | None:
             self._assert_running()
             for item in self.status().get("history", []):
-                if (
-                    str(item.get("revision", "")).startswith(sha[:12])
-                    and item.get("result") == result
-                ):
+                if revision_sha(item) == sha and item.get("result") == result:
                     return item  # type: ignore[no-any-return]
             return None
 
@@ -264,7 +268,8 @@ class Stack:
         return f"https://127.0.0.1:{self.https_port}"
 
     def client(self, **kw: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, verify=str(self.cacert), timeout=10.0, **kw)
+        tls = ssl.create_default_context(cafile=str(self.cacert))
+        return httpx.Client(base_url=self.url, verify=tls, timeout=10.0, **kw)
 
     def tasks(self, service: str) -> list[dict[str, Any]]:
         out = run(
