@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +65,19 @@ def platform(registry: str, artifacts_dir: Path) -> Iterator[Platform]:
         if reconciler.log_path.exists():
             shutil.copy(reconciler.log_path, logs / "reconciler.log")
         for svc in ("api", "nginx", "postgres"):
-            out = run("docker", "service", "logs", "--tail", "200", f"{name}_{svc}", check=False)
+            try:  # `docker service logs` can hang on tasks that are going away: bounded
+                out = run(
+                    "docker",
+                    "service",
+                    "logs",
+                    "--tail",
+                    "200",
+                    f"{name}_{svc}",
+                    check=False,
+                    timeout=20,
+                )
+            except subprocess.TimeoutExpired:
+                out = "(docker service logs did not answer within 20 s)"
             (logs / f"{svc}.log").write_text(out)
         stack.remove(SECRETS)
         shutil.rmtree(workdir, ignore_errors=True)
