@@ -272,11 +272,22 @@ class Agent:
     # ---------------------------------------------------------------- the daemon
 
     async def sync_once(self, trigger: str = "manual") -> PassReport:
+        """One pass (``reconciler sync``), stopping on SIGTERM/SIGINT like the daemon does."""
         self.open()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._handle_signal, sig)
         try:
             await self._cleanup_probes()
-            return await self.run_pass(trigger)
+            self._current = asyncio.create_task(self.run_pass(trigger), name="reconcile-pass")
+            try:
+                return await self._current
+            except asyncio.CancelledError as exc:
+                raise InterruptedPass("stopped by a signal") from exc
         finally:
+            self._current = None
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
             await self._shutdown_adapters()
             self.close()
 
@@ -291,6 +302,9 @@ class Agent:
     async def _shutdown_adapters(self) -> None:
         if self._swarm_adapter is not None:
             await self._swarm_adapter.close()
+        close = getattr(self.git, "close", None)
+        if callable(close):
+            close()
 
     def _handle_signal(self, signum: int) -> None:
         self._signals += 1

@@ -197,7 +197,10 @@ async def _diff(config: Config, path: Path | None, verbose: bool) -> int:
         with tempfile.TemporaryDirectory(prefix="reconciler-diff-") as tmp:
             if path is None:
                 repo = GitRepo(config.git, Path(tmp) / "checkout")
-                head = await repo.fetch()
+                try:
+                    head = await repo.fetch()
+                finally:
+                    repo.close()
                 folder, root = repo.workdir / config.git.path, repo.workdir
                 print(f"revision {head.short} ({head.subject}) of {config.git.branch}")
                 status_path = StateStore(config.state_dir).status_path

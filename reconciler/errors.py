@@ -162,6 +162,12 @@ class LockError(ReconcilerError):
     notify = False
 
 
+class RevisionGone(StallingError):
+    """A revision the agent was working on no longer exists in the remote (force push)."""
+
+    default_reason = Reason.ARTIFACT_FAILED
+
+
 class InterruptedPass(GenericError):
     """A stop was requested between phases; the journal lets the next start resume."""
 

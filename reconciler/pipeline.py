@@ -528,7 +528,20 @@ class Pipeline:
                     cfg.stack, journal.previous, time_limit=cfg.timeouts.rollback
                 )
                 logger.info("rollback converged: {}", ", ".join(journal.changed))
-            except (RollbackError, DockerError) as exc:
+            except DockerError as exc:
+                # the engine is unreachable: keep the journal, the next pass rolls back again
+                logger.error("rollback could not run, retried by the next pass: {}", exc.message)
+                out = self._outcome(
+                    PassResult.ERROR,
+                    exc.reason,
+                    f"{journal.failure_message}; rollback pending: {exc.message}",
+                    started,
+                    changed=journal.changed,
+                    checks=checks,
+                    retry_after=exc.retry_after,
+                )
+                return replace(report, outcome=replace(out, revision=rev), quarantine=True)
+            except RollbackError as exc:
                 rollback_ok = False
                 stalled_reason, stalled_message = Reason.ROLLBACK_FAILED, exc.message
                 logger.error("rollback failed: {}", exc.message)

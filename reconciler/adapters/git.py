@@ -21,7 +21,13 @@ import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from reconciler.config import GitConfig, read_secret
-from reconciler.errors import GitError, RevertError, mask_secrets, register_secret
+from reconciler.errors import (
+    GitError,
+    RevertError,
+    RevisionGone,
+    mask_secrets,
+    register_secret,
+)
 from reconciler.models import RevisionInfo
 
 T = TypeVar("T")
@@ -56,6 +62,12 @@ class GitRepo:
     @property
     def workdir(self) -> Path:
         return self._dir
+
+    def close(self) -> None:
+        """End the git helper processes GitPython keeps (cat-file) and forget the repository."""
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
 
     @property
     def _remote_ref(self) -> str:
@@ -170,6 +182,12 @@ class GitRepo:
                 repo.commit(sha)
             except ValueError:
                 self._git_fetch(repo)
+                try:
+                    repo.commit(sha)
+                except ValueError as exc:
+                    raise RevisionGone(
+                        f"revision {sha[:12]} no longer exists in {mask_secrets(self.config.url)}"
+                    ) from exc
             return self._checkout(repo, sha)
 
         try:

@@ -402,6 +402,8 @@ class SwarmAdapter:
         try:
             await self._call("rolling back", work)
         except DockerError as exc:
+            if "unreachable" in exc.message:
+                raise  # transient: the caller retries the whole rollback later
             raise RollbackError(f"rollback could not be started: {exc}") from exc
         restored = [n for n, s in previous.items() if s is not None]
         removed = [n for n, s in previous.items() if s is None]

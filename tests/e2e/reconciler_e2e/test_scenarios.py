@@ -25,6 +25,7 @@ from reconciler_support.e2e import (
 )
 
 from reconciler.cli import (
+    EXIT_INTERRUPTED,
     EXIT_LOCKED,
     EXIT_OK,
     EXIT_PENDING,
@@ -251,3 +252,18 @@ def test_7_killed_mid_apply_the_next_start_finishes_or_rolls_back_once(env: Env)
     assert "noop" in _sync(env, EXIT_OK)
     assert len(revert_commits(env.remote)) == 1
     assert env.running_tags("web") == ["2"]
+
+
+def test_sigterm_stops_a_one_shot_sync_safely(env: Env) -> None:
+    _sync(env, EXIT_OK)
+    bump = env.commit("Bump web and api to 2", web=env.images["2"], api=env.images["2"])
+    proc = env.start("sync")
+    wait_for("the verify phase", lambda: (env.journal() or {}).get("phase") == "verify", 60, 0.05)
+    assert stop(proc, signal.SIGTERM, 20) == EXIT_INTERRUPTED
+    status = env.status()
+    reconciling = next(c for c in status["conditions"] if c["type"] == "Reconciling")
+    assert reconciling["reason"] == "Interrupted"
+    assert status["journal"]["phase"] == "verify"
+    out = _sync(env, EXIT_OK)
+    assert "resuming the pass interrupted" in out
+    assert env.status()["last_applied"]["sha"] == bump

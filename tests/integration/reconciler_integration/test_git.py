@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,21 @@ def remote(tmp_path: Path) -> Remote:
     return r
 
 
+_OPEN: list[GitRepo] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_repos() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def _repo(remote: Remote, tmp_path: Path, **kw: object) -> GitRepo:
     config = GitConfig(url=remote.url, path="desired-state/test", push_retries=2, timeout=30, **kw)  # type: ignore[arg-type]
-    return GitRepo(config, tmp_path / "state" / "checkout")
+    repo = GitRepo(config, tmp_path / "state" / "checkout")
+    _OPEN.append(repo)
+    return repo
 
 
 async def test_fetch_checks_out_the_head_and_follows_new_commits(
@@ -115,6 +128,7 @@ async def test_revert_redoes_itself_when_the_remote_moved(remote: Remote, tmp_pa
         GitConfig(url=remote.url, path="desired-state/test", push_retries=2),
         tmp_path / "state" / "checkout",
     )
+    _OPEN.append(repo)
     head = await repo.fetch()
     repo.race = remote
     commits = await repo.offending_commits(good, head.sha)
@@ -156,6 +170,7 @@ async def test_nothing_to_revert_when_a_human_already_did(remote: Remote, tmp_pa
 async def test_fetch_errors_are_waiting_errors_without_credentials(tmp_path: Path) -> None:
     config = GitConfig(url="https://deploy:supersecret@127.0.0.1:9/nothing.git", timeout=10)
     repo = GitRepo(config, tmp_path / "checkout")
+    _OPEN.append(repo)
     with pytest.raises(GitError) as info:
         await repo.fetch()
     assert "supersecret" not in str(info.value)
@@ -176,6 +191,7 @@ async def test_https_token_comes_from_a_file_through_askpass(tmp_path: Path) -> 
         url="https://127.0.0.1:9/nothing.git", token_file=token, username="bot", timeout=10
     )
     repo = GitRepo(config, tmp_path / "state" / "checkout")
+    _OPEN.append(repo)
     with pytest.raises(GitError) as info:
         await repo.fetch()
     assert "tok-123456" not in str(info.value)
@@ -195,3 +211,15 @@ async def test_revision_info_round_trips(remote: Remote, tmp_path: Path) -> None
     assert isinstance(info, RevisionInfo)
     assert info.committed_at is not None
     assert info.committed_at.tzinfo is not None
+
+
+async def test_a_revision_that_vanished_from_the_remote_is_reported(
+    remote: Remote, tmp_path: Path
+) -> None:
+    from reconciler.errors import RevisionGone
+
+    repo = _repo(remote, tmp_path)
+    head = await repo.fetch()
+    assert (await repo.checkout(head.sha)).sha == head.sha
+    with pytest.raises(RevisionGone, match="no longer exists"):
+        await repo.checkout("0123456789" * 4)
