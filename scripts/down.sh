@@ -54,13 +54,18 @@ if docker info >/dev/null 2>&1; then
     log "removed the stack's volumes"
   fi
   "$ROOT/scripts/make-secrets.sh" remove "$STACK"
-  if [ "$KEEP_IMAGES" = 0 ]; then
-    images="$(docker images --format '{{.Repository}}:{{.Tag}}' | grep "^$REGISTRY/driftless/" || true)"
-    if [ -n "$images" ]; then
-      # shellcheck disable=SC2086
-      docker rmi $images >/dev/null 2>&1 || warn "some images are in use and were kept"
-      log "removed the images built for the stack"
-    fi
+  if [ "$KEEP_IMAGES" = 0 ] && [ -s "$STATE/images.txt" ]; then
+    # exactly the images up.sh built (it listed them), from the engine and from the registry
+    while read -r ref; do
+      docker rmi "$ref" >/dev/null 2>&1 || true
+      case "$ref" in "$REGISTRY"/*) ;; *) continue ;; esac
+      repo="${ref#"$REGISTRY"/}"
+      digest="$(curl -fsSI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+        "http://$REGISTRY/v2/${repo%:*}/manifests/${repo##*:}" 2>/dev/null |
+        tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')" || true
+      [ -z "$digest" ] || curl -fsS -X DELETE "http://$REGISTRY/v2/${repo%:*}/manifests/$digest" >/dev/null 2>&1 || true
+    done <"$STATE/images.txt"
+    log "removed the images up.sh built"
   fi
 fi
 

@@ -75,12 +75,14 @@ if [ "$UPSTREAM" = auto ]; then
   if timeout 30 docker pull -q prom/node-exporter:v1.9.1 >/dev/null 2>&1; then UPSTREAM=yes; fi
 fi
 TAG="$("$ROOT/scripts/build-images.sh" tag)"
+# build-images.sh prints every reference it pushed; down.sh removes exactly those
 if [ "$UPSTREAM" = no ]; then
   log "no upstream registry here: building local stand-ins from Debian packages (images/local/)"
-  "$ROOT/scripts/build-images.sh" stand-ins >/dev/null
+  "$ROOT/scripts/build-images.sh" stand-ins >>"$STATE/images.txt"
 fi
 log "building the API and reconciler images as $TAG"
-"$ROOT/scripts/build-images.sh" app "$TAG" >/dev/null
+"$ROOT/scripts/build-images.sh" app "$TAG" >>"$STATE/images.txt"
+sort -u -o "$STATE/images.txt" "$STATE/images.txt"
 API_IMAGE="$REGISTRY/driftless/api:$TAG"
 
 # ------------------------------------------------------------------ 4. secrets
@@ -236,5 +238,5 @@ cat <<EOF
 
   Deploy a change:   cd $CLONE && \$EDITOR desired-state/production/images.yaml && git commit -am ... && git push
   Smoke test:        scripts/smoke.sh https://127.0.0.1:$HTTPS_PORT --cacert $STATE/secrets/tls_fallback_cert
-  Remove it all:     sudo scripts/down.sh
+  Remove it all:     sudo ${DRIFTLESS_STACK:+DRIFTLESS_STACK=$STACK }scripts/down.sh
 EOF
