@@ -45,9 +45,15 @@ async def test_request_sync_pause_resume_and_notifiers(env: Env) -> None:
     running = asyncio.create_task(agent.run())
     try:
         # the first pass runs at start-up and deploys
-        await _until("the first deploy", lambda: agent.status.last_result == PassResult.SUCCESS)
+        # (the next pass is scheduled just after the result is recorded: wait for both)
+        await _until(
+            "the first deploy and the next pass scheduled",
+            lambda: (
+                agent.status.last_result == PassResult.SUCCESS
+                and agent.status.next_pass_at is not None
+            ),
+        )
         assert agent.status.is_true(ConditionType.READY)
-        assert agent.status.next_pass_at is not None
         assert isinstance(recorder.events[0], DeploySucceeded)
         assert recorder.events[0].services == ("api", "web")
         # a failing notifier is counted, not fatal
