@@ -230,8 +230,8 @@ class StatusServer:
         return _json(self.document())
 
     async def api_history(self, request: web.Request) -> web.Response:
-        data = self.document()
-        entries: list[dict[str, Any]] = data.get("history") or []
+        status = self.agent.status
+        entries: list[dict[str, Any]] = redact(status.to_dict()["history"])
         result = request.query.get("result")
         if result:
             entries = [e for e in entries if e.get("result") == result]
@@ -242,8 +242,8 @@ class StatusServer:
             entries = entries[: int(limit)]
         return _json(
             {
-                "stack": data["stack"],
-                "environment": data["environment"],
+                "stack": status.stack,
+                "environment": status.environment,
                 "count": len(entries),
                 "history": entries,
             }

@@ -1,7 +1,7 @@
 """How fast the reconciler's status page and JSON API answer with a full status (50 history
 entries, 20 services with drift), served by the real HTTP server on the real engine's Agent.
 
-    . .venv/bin/activate && python bench/reconciler_web.py [requests]
+    . .venv/bin/activate && python bench/reconciler/status_page.py [requests]
 
 Prints p50/p95/max per route and the page size. Loopback only."""
 
