@@ -223,3 +223,127 @@ def test_grafana_ini_locks_the_front_door() -> None:
     assert ini["analytics"]["reporting_enabled"] == "false"
     text = files.GRAFANA_INI.read_text().lower()
     assert "password = " not in text.replace("password = $__file", "")
+
+
+# Keys of the grafana.ini sections used, from Grafana 12's conf/defaults.ini. Grafana ignores an
+# unknown key silently, so a misspelt security setting would simply not apply: catch it here.
+GRAFANA_KEYS: dict[str, set[str]] = {
+    "server": {
+        "protocol",
+        "http_addr",
+        "http_port",
+        "domain",
+        "enforce_domain",
+        "root_url",
+        "serve_from_sub_path",
+        "router_logging",
+        "static_root_path",
+        "enable_gzip",
+        "cert_file",
+        "cert_key",
+        "read_timeout",
+    },
+    "paths": {"data", "temp_data_lifetime", "logs", "plugins", "provisioning"},
+    "security": {
+        "disable_initial_admin_creation",
+        "admin_user",
+        "admin_password",
+        "admin_email",
+        "secret_key",
+        "encryption_provider",
+        "disable_gravatar",
+        "data_source_proxy_whitelist",
+        "disable_brute_force_login_protection",
+        "cookie_secure",
+        "cookie_samesite",
+        "allow_embedding",
+        "strict_transport_security",
+        "strict_transport_security_max_age_seconds",
+        "strict_transport_security_preload",
+        "strict_transport_security_subdomains",
+        "x_content_type_options",
+        "x_xss_protection",
+        "content_security_policy",
+        "content_security_policy_template",
+        "angular_support_enabled",
+        "csrf_trusted_origins",
+        "login_cookie_name",
+    },
+    "users": {
+        "allow_sign_up",
+        "allow_org_create",
+        "auto_assign_org",
+        "auto_assign_org_id",
+        "auto_assign_org_role",
+        "verify_email_enabled",
+        "login_hint",
+        "password_hint",
+        "default_theme",
+        "default_language",
+        "home_page",
+        "viewers_can_edit",
+        "editors_can_admin",
+        "user_invite_max_lifetime_duration",
+        "hidden_users",
+    },
+    "auth": {
+        "login_cookie_name",
+        "login_maximum_inactive_lifetime_duration",
+        "login_maximum_lifetime_duration",
+        "token_rotation_interval_minutes",
+        "disable_login_form",
+        "disable_signout_menu",
+        "signout_redirect_url",
+        "oauth_auto_login",
+        "disable_login",
+    },
+    "auth.anonymous": {"enabled", "org_name", "org_role", "hide_version", "device_limit"},
+    "auth.basic": {"enabled", "password_policy"},
+    "smtp": {
+        "enabled",
+        "host",
+        "user",
+        "password",
+        "cert_file",
+        "key_file",
+        "skip_verify",
+        "from_address",
+        "from_name",
+        "ehlo_identity",
+        "startTLS_policy",
+        "enable_tracing",
+    },
+    "dashboards": {"versions_to_keep", "min_refresh_interval", "default_home_dashboard_path"},
+    "analytics": {
+        "reporting_enabled",
+        "check_for_updates",
+        "check_for_plugin_updates",
+        "feedback_links_enabled",
+        "google_analytics_ua_id",
+        "intercom_secret",
+    },
+    "news": {"news_feed_enabled"},
+    "log": {"mode", "level", "filters"},
+    "log.console": {"level", "format"},
+    "unified_alerting": {
+        "enabled",
+        "disabled_orgs",
+        "evaluation_timeout",
+        "execute_alerts",
+        "min_interval",
+    },
+    "explore": {"enabled"},
+}
+
+
+def test_grafana_ini_keys_exist_in_the_pinned_version() -> None:
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.optionxform = str  # type: ignore[assignment,method-assign]  # keep startTLS_policy's case
+    ini.read_string(files.GRAFANA_INI.read_text())
+    unknown = [
+        f"[{section}] {key}"
+        for section in ini.sections()
+        for key in ini[section]
+        if key not in GRAFANA_KEYS.get(section, set())
+    ]
+    assert unknown == [], f"grafana.ini keys Grafana does not know: {unknown}"
