@@ -398,6 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReconcilerError as exc:
         print(f"reconciler: {exc.reason.value}: {exc}", file=sys.stderr)
         return EXIT_STALLED
+    except BrokenPipeError:  # `reconciler status | head`
+        return EXIT_OK
     finally:
         logger.complete()
 

@@ -82,6 +82,7 @@ class SwarmAdapter:
         self._host = host
         self._poll = poll_interval
         self._client: docker.DockerClient | None = None
+        self._stack_config: bool | None = None
 
     # ---------------------------------------------------------------- plumbing
 
@@ -225,16 +226,28 @@ class SwarmAdapter:
 
     # ---------------------------------------------------------------- CLI
 
+    async def _has_stack_config(self) -> bool:
+        """Whether this docker CLI has ``docker stack config`` (20.10 builds may lack it)."""
+        if self._stack_config is None:
+            try:
+                code, out, err = await self._cli_run(["stack", "--help"], 30)
+            except DockerError:
+                code, out, err = 1, "", ""
+            self._stack_config = code == 0 and any(
+                line.split()[:1] == ["config"] for line in (out + err).splitlines()
+            )
+            if not self._stack_config:
+                logger.warning(
+                    "{} has no `docker stack config`: skipping Docker's own schema check",
+                    self._cli,
+                )
+        return self._stack_config
+
     async def validate_compose(self, path: Path) -> None:
-        try:
-            code, _, err = await self._cli_run(["stack", "config", "-c", str(path)], 60)
-        except DockerError:
-            logger.warning("docker CLI missing: skipping docker stack config validation")
+        if not await self._has_stack_config():
             return
+        code, _, err = await self._cli_run(["stack", "config", "-c", str(path)], 60)
         if code != 0:
-            if "unknown command" in err or "is not a docker command" in err:
-                logger.warning("this docker CLI has no `stack config`: skipping that check")
-                return
             text = err.strip().replace(str(path), "stack.yml")
             raise ValidationError(
                 f"docker stack config rejects the rendered stack: {text}", problems=(text,)

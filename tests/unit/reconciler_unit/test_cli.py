@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,14 @@ def test_an_invalid_folder_exits_3_and_lists_the_problems(
     assert "replicas" in err
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI")
+def _has_stack_config() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    out = subprocess.run(["docker", "stack", "--help"], capture_output=True, text=True)
+    return any(line.split()[:1] == ["config"] for line in out.stdout.splitlines())
+
+
+@pytest.mark.skipif(not _has_stack_config(), reason="this docker CLI has no `stack config`")
 def test_docker_schema_errors_are_refusals(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
