@@ -2,8 +2,9 @@
 
 Nginx resolves the client address with its GeoIP2 module (or a CDN passes its own header) and sets
 ``X-Country-Code`` to an ISO 3166-1 alpha-2 code; see api/README.md. The API only trusts the header
-when the request came through a trusted proxy, and accepts only assigned codes, so the metric label
-stays bounded (about 250 values) whatever a client sends.
+when the request came through a trusted proxy, and accepts only assigned codes (plus ``ZZ``, which
+nginx/geo-country.conf uses for private addresses), so the metric label stays bounded (about 250
+values) whatever a client sends. Anything else, ``XX`` included, counts as ``unknown``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ _ISO_3166_ALPHA2 = frozenset(
 )
 
 
+# user-assigned codes the edge may send: ZZ for private/internal addresses; XX (unknown) is unknown
+INTERNAL = "ZZ"
+
+
 def country_code(header_value: str | None) -> str:
-    """An ISO 3166-1 alpha-2 code (upper case) or ``unknown``."""
+    """An ISO 3166-1 alpha-2 code (upper case), ``ZZ`` (internal) or ``unknown``."""
     if not header_value:
         return UNKNOWN
     code = header_value.strip().upper()
-    return code if code in _ISO_3166_ALPHA2 else UNKNOWN
+    return code if code in _ISO_3166_ALPHA2 or code == INTERNAL else UNKNOWN

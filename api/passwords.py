@@ -1,4 +1,9 @@
-"""Password hashing with argon2id (argon2-cffi). Hashing runs in a worker thread."""
+"""Password hashing with argon2id (argon2-cffi).
+
+Hashing runs in worker threads, at most ``ARGON2_MAX_CONCURRENT`` at a time: each one holds
+``ARGON2_MEMORY_KIB`` of memory (64 MiB by default), so a burst of logins queues instead of pushing
+the container over its memory limit.
+"""
 
 from __future__ import annotations
 
@@ -19,13 +24,16 @@ class Passwords:
         )
         # verified when the e-mail is unknown, so that a miss costs as much as a wrong password
         self._decoy = self._hasher.hash("decoy password that matches nothing")
+        self._slots = asyncio.Semaphore(settings.argon2_max_concurrent)
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        async with self._slots:
+            return await asyncio.to_thread(self._hasher.hash, password)
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
         """True when ``password`` matches; a missing user still pays for one verification."""
-        return await asyncio.to_thread(self._verify, stored_hash, password)
+        async with self._slots:
+            return await asyncio.to_thread(self._verify, stored_hash, password)
 
     def _verify(self, stored_hash: str | None, password: str) -> bool:
         try:

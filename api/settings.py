@@ -58,6 +58,7 @@ class AuthSettings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65_536
     argon2_parallelism: int = 4
+    argon2_max_concurrent: int = 2
     principal_cache_ttl: int = 60
 
 
@@ -146,6 +147,7 @@ class Settings:
                 argon2_time_cost=r.integer("ARGON2_TIME_COST", 3, low=1, high=100),
                 argon2_memory_kib=r.integer("ARGON2_MEMORY_KIB", 65_536, low=8, high=4_194_304),
                 argon2_parallelism=r.integer("ARGON2_PARALLELISM", 4, low=1, high=64),
+                argon2_max_concurrent=r.integer("ARGON2_MAX_CONCURRENT", 2, low=1, high=64),
                 principal_cache_ttl=r.integer("AUTH_CACHE_TTL_SECONDS", 60, low=0, high=3600),
             ),
             limits=LimitSettings(

@@ -8,6 +8,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from api.errors import StoreUnavailable
 
 # pg_advisory_xact_lock key that serialises concurrent migrators ("driftmig" as an integer)
 MIGRATION_LOCK_KEY = int.from_bytes(b"driftmig", "big") & 0x7FFF_FFFF_FFFF_FFFF
@@ -40,5 +43,11 @@ def head_revision() -> str:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Migrate the database to ``revision``; blocking (run it in a thread from async code)."""
-    command.upgrade(alembic_config(database_url), revision)
+    """Migrate the database to ``revision``; blocking (run it in a thread from async code).
+
+    An unreachable server raises ``StoreUnavailable``; SQL errors propagate as they are.
+    """
+    try:
+        command.upgrade(alembic_config(database_url), revision)
+    except (OSError, TimeoutError, InterfaceError, OperationalError) as exc:
+        raise StoreUnavailable("postgres", f"{type(exc).__name__}: {exc}") from exc

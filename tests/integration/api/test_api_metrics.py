@@ -1,0 +1,83 @@
+"""The metric names and labels of docs/interfaces.md appear in /metrics after real requests."""
+
+from __future__ import annotations
+
+from apitest_helpers import ApiFactory
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    found: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return found
+
+
+def _value(samples: dict, name: str, **labels: str) -> float:
+    matching = [
+        v for lab, v in samples.get(name, []) if all(lab.get(k) == w for k, w in labels.items())
+    ]
+    assert matching, f"no {name} with {labels}"
+    return sum(matching)
+
+
+async def test_metrics_after_real_requests(make_api: ApiFactory) -> None:
+    env = {"APP_VERSION": "9.9.9", "GIT_REVISION": "f00", "IMAGE_TAG": "sha-f00"}
+    async with make_api(**env) as api:
+        client = api.client
+        germany = {"X-Country-Code": "de"}
+        admin = await api.admin("metrics-admin@shop.example")
+        user = await api.user("metrics-user@shop.example")
+        await client.post(
+            "/auth/login", json={"email": "metrics-user@shop.example", "password": "nope-nope"}
+        )
+        category = (await client.post("/categories", json={"name": "Tools"}, headers=admin)).json()
+        body = {"name": "Hammer", "price_cents": 1, "category_id": category["id"]}
+        product = (await client.post("/products", json=body, headers=user)).json()
+        await client.get("/products", headers=germany)
+        await client.get("/products", headers=germany)
+        await client.get(f"/products/{product['id']}", headers={"X-Country-Code": "XX"})
+        await client.get("/products/123456")
+        await client.get("/no/such/path/42")
+
+        response = await client.get("/metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        text = response.text
+    samples = _samples(text)
+
+    def got(name: str, **labels: str) -> float:
+        return _value(samples, name, **labels)
+
+    assert got("http_requests_total", method="GET", route="/products", status="200") == 2
+    assert got("http_requests_total", route="/products/{product_id}", status="404") == 1
+    assert got("http_requests_total", route="unmatched", status="404") == 1
+    assert got("http_requests_total", method="POST", route="/auth/login", status="401") == 1
+    routes = {labels["route"] for labels, _ in samples["http_requests_total"]}
+    assert not any(any(ch.isdigit() for ch in route) for route in routes), routes  # no raw ids
+
+    buckets = {lab["le"] for lab, _ in samples["http_request_duration_seconds_bucket"]}
+    assert {"0.005", "0.05", "0.1", "0.5", "1.0", "5.0", "+Inf"} <= buckets
+    assert got("http_request_duration_seconds_count", method="GET", route="/products") == 2
+    assert "http_requests_in_flight" in samples
+    assert got("api_active_users") == 2
+    assert got("api_user_registrations_total") == 1
+    assert got("api_products_created_total", category=str(category["id"])) == 1
+    assert got("api_login_attempts_total", result="success") == 2
+    assert got("api_login_attempts_total", result="failure") == 1
+    assert got("api_requests_by_country_total", country="DE") == 2
+    assert got("api_requests_by_country_total", country="unknown") >= 1
+    assert got("api_cache_requests_total", cache="product_list", result="miss") == 1
+    assert got("api_cache_requests_total", cache="product_list", result="hit") == 1
+    assert got("api_build_info", version="9.9.9", revision="f00", image_tag="sha-f00") == 1
+    assert "metrics-user@shop.example" not in text
+
+
+async def test_country_header_is_ignored_from_untrusted_peers(make_api: ApiFactory) -> None:
+    async with make_api(TRUSTED_PROXIES="10.0.0.0/8") as api:
+        await api.client.get("/health/live", headers={"X-Country-Code": "FR"})
+        samples = _samples((await api.client.get("/metrics")).text)
+    countries = {lab["country"] for lab, _ in samples["api_requests_by_country_total"]}
+    assert "FR" not in countries
+    assert "unknown" in countries
