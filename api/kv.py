@@ -90,10 +90,30 @@ class Kv:
             _, count = await pipe.execute()
         return int(count)
 
-    async def script(self, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run a Lua script by SHA (loading it on first use)."""
+    def _script(self, source: str) -> Any:
         runner = self._scripts.get(source)
         if runner is None:
             runner = self._scripts[source] = self._client.register_script(source)
+        return runner
+
+    async def script(self, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a Lua script by SHA (loading it on first use)."""
+        runner = self._script(source)
         async with _translated():
             return await runner(keys=list(keys), args=list(args))
+
+    async def script_many(
+        self, source: str, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+    ) -> list[Any]:
+        """Run a Lua script once per ``(keys, args)``, all in one round trip (a pipeline)."""
+        runner = self._script(source)
+        async with _translated():
+            pipe = self._client.pipeline(transaction=False)
+            for keys, args in calls:
+                await runner(keys=list(keys), args=list(args), client=pipe)
+            return list(await pipe.execute())
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        async with _translated():
+            values = await self._client.mget(list(keys))
+        return [v if v is None or isinstance(v, bytes) else str(v).encode() for v in values]

@@ -19,7 +19,7 @@ from api.clock import Clock
 from api.errors import StoreUnavailable
 from api.kv import Kv
 
-_SCRIPT = """
+SLIDING_WINDOW_SCRIPT = """
 local limit = tonumber(ARGV[1])
 local weight = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
@@ -103,7 +103,9 @@ class RateLimiter:
             0 if mode is Mode.ADD else 1,
         )
         try:
-            allowed, prev, cur = await self._kv.script(_SCRIPT, (current, previous), args)
+            allowed, prev, cur = await self._kv.script(
+                SLIDING_WINDOW_SCRIPT, (current, previous), args
+            )
         except StoreUnavailable as exc:
             logger.warning("rate limit {} not applied: {}", limit.name, exc)
             return ALLOW

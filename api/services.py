@@ -20,6 +20,7 @@ from api.passwords import Passwords
 from api.presence import Presence
 from api.ratelimit import Limit, RateLimiter
 from api.settings import Settings, redact_url
+from api.throttle import SharedThrottle
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,16 @@ class Services:
         self.kv = Kv(settings.redis)
         self.limiter = RateLimiter(self.kv, self.clock)
         self.limits = Limits.from_settings(settings)
-        self.cache = Cache(self.kv, self.metrics, settings.cache_ttl)
+        self.cache = Cache(
+            self.kv,
+            self.metrics,
+            settings.cache_ttl,
+            namespaces=("products", "categories"),
+            sync_interval=settings.cache_sync_interval,
+        )
+        self.throttle = SharedThrottle(
+            self.kv, self.clock, self.limits.per_ip, settings.limits.sync_interval
+        )
         self.presence = Presence(self.kv, self.clock, settings.active_user_window)
         self.passwords = Passwords(settings.auth)
         self.auth = Authenticator(self.db, self.kv, self.clock, self.presence, settings.auth)
@@ -70,7 +80,11 @@ class Services:
         if self.settings.database.migrate_on_start:
             await asyncio.to_thread(migrate.upgrade, self.settings.database.url)
         logger.info("connected to PostgreSQL at {}", url)
+        self.cache.start()
+        self.throttle.start()
 
     async def stop(self) -> None:
+        await self.throttle.stop()
+        await self.cache.stop()
         await self.db.disconnect()
         await self.kv.close()

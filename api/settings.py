@@ -68,6 +68,7 @@ class LimitSettings:
 
     per_ip: int = 600
     per_ip_window: int = 60
+    sync_interval: float = 0.1
     login_per_ip: int = 20
     login_per_ip_window: int = 60
     login_failures_per_email: int = 10
@@ -108,6 +109,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     build: BuildInfo = field(default_factory=BuildInfo)
     cache_ttl: int = 60
+    cache_sync_interval: float = 0.1
     active_user_window: int = 300
 
     @classmethod
@@ -153,6 +155,7 @@ class Settings:
             limits=LimitSettings(
                 per_ip=r.integer("RATE_LIMIT_PER_IP", 600, low=0),
                 per_ip_window=r.integer("RATE_LIMIT_WINDOW_SECONDS", 60, low=1, high=86_400),
+                sync_interval=r.integer("RATE_LIMIT_SYNC_MS", 100, low=10, high=10_000) / 1000,
                 login_per_ip=r.integer("LOGIN_LIMIT_PER_IP", 20, low=0),
                 login_per_ip_window=r.integer(
                     "LOGIN_LIMIT_PER_IP_WINDOW_SECONDS", 60, low=1, high=86_400
@@ -179,6 +182,7 @@ class Settings:
                 image_tag=r.text("IMAGE_TAG", "unknown"),
             ),
             cache_ttl=r.integer("CACHE_TTL_SECONDS", 60, low=1, high=86_400),
+            cache_sync_interval=r.integer("CACHE_LOCAL_SYNC_MS", 100, low=0, high=10_000) / 1000,
             active_user_window=r.integer("ACTIVE_USER_WINDOW_SECONDS", 300, low=10, high=86_400),
         )
         if r.problems:

@@ -18,9 +18,11 @@ EXEMPT_PREFIXES = ("/health/", "/metrics", "/version")
 
 
 class RateLimitMiddleware:
+    """The global per-client limit (``api.throttle``: decided in-process, shared via Redis)."""
+
     def __init__(self, app: ASGIApp, services: Services) -> None:
         self.app = app
-        self.limiter = services.limiter
+        self.throttle = services.throttle
         self.limit = services.limits.per_ip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -30,7 +32,7 @@ class RateLimitMiddleware:
             and not scope["path"].startswith(EXEMPT_PREFIXES)
         ):
             client = (scope.get("client") or ("unknown", 0))[0]
-            decision = await self.limiter.apply(self.limit, client)
+            decision = await self.throttle.check(client)
             if not decision.allowed:
                 error = RateLimited(
                     "too many requests from this address", retry_after=decision.retry_after

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import sqlalchemy as sa
 from apitest_helpers import Api, ApiFactory
@@ -63,14 +64,34 @@ async def test_category_cache_is_invalidated_by_category_writes(api: Api) -> Non
     assert (await api.client.get(f"/categories/{created['id']}")).status_code == 404
 
 
-async def test_a_write_on_one_replica_invalidates_the_others(make_api: ApiFactory) -> None:
-    async with make_api() as first, make_api() as second:
+async def test_a_write_on_one_replica_reaches_the_others_within_the_sync_interval(
+    make_api: ApiFactory,
+) -> None:
+    async with make_api() as first, make_api() as second:  # CACHE_LOCAL_SYNC_MS=100
         admin = await first.admin()
-        category = (
-            await first.client.post("/categories", json={"name": "A"}, headers=admin)
-        ).json()
+        created = await first.client.post("/categories", json={"name": "A"}, headers=admin)
+        category = created.json()
         assert (await second.client.get("/products")).json()["total"] == 0  # cached on "second"
         body = {"name": "New", "price_cents": 1, "category_id": category["id"]}
+        assert (await first.client.post("/products", json=body, headers=admin)).status_code == 201
+        assert (await first.client.get("/products")).json()["total"] == 1  # at once on "first"
+        written = time.monotonic()
+        while (await second.client.get("/products")).json()["total"] != 1:
+            assert time.monotonic() - written < 0.5, "the other replica still serves stale data"
+            await asyncio.sleep(0.01)
+
+
+async def test_without_the_local_tier_other_replicas_see_writes_at_once(
+    make_api: ApiFactory,
+) -> None:
+    async with (
+        make_api(CACHE_LOCAL_SYNC_MS="0") as first,
+        make_api(CACHE_LOCAL_SYNC_MS="0") as second,
+    ):
+        admin = await first.admin()
+        created = await first.client.post("/categories", json={"name": "A"}, headers=admin)
+        assert (await second.client.get("/products")).json()["total"] == 0
+        body = {"name": "New", "price_cents": 1, "category_id": created.json()["id"]}
         assert (await first.client.post("/products", json=body, headers=admin)).status_code == 201
         assert (await second.client.get("/products")).json()["total"] == 1
 

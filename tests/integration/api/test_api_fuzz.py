@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from apitest_helpers import Served
 
-MAX_EXAMPLES = os.environ.get("API_FUZZ_EXAMPLES", "25")
+MAX_EXAMPLES = os.environ.get("API_FUZZ_EXAMPLES", "20")
 
 
 def test_schemathesis_finds_no_server_errors_or_schema_violations(
@@ -43,7 +43,8 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(
         "--header", f"Authorization: Bearer {token}",
         "--checks", "all",
         "--max-examples", MAX_EXAMPLES,
-        "--workers", "2",
+        # one worker: hypothesis describes lambdas by parsing source, which is not thread-safe
+        "--workers", "1",
         "--seed", "20261127",
         "--generation-database", "none",
         "--request-timeout", "10",

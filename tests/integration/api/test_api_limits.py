@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from apitest_helpers import PASSWORD, Api, ApiFactory
 
 
@@ -88,3 +90,23 @@ async def test_failed_logins_per_email_lock_that_email_only(make_api: ApiFactory
             "/auth/login", json={"email": "victim@shop.example", "password": PASSWORD}
         )
         assert again.status_code == 200
+
+
+async def test_replicas_share_the_per_address_limit(make_api: ApiFactory) -> None:
+    """Each replica decides locally and syncs in the background: together they enforce one limit.
+
+    A replica learns a client's global counts when it first sees it, then from each sync.
+    """
+    limits = {"RATE_LIMIT_PER_IP": "10", "RATE_LIMIT_SYNC_MS": "50"}
+    async with make_api(**limits) as first, make_api(**limits) as second:
+        second.clock.value = first.clock.value  # one shared notion of the current window
+        client = {"X-Forwarded-For": "203.0.113.50"}
+        for _ in range(6):
+            assert (await first.client.get("/categories", headers=client)).status_code == 200
+        await asyncio.sleep(0.3)  # "first" has synchronised its counts
+        statuses = [
+            (await second.client.get("/categories", headers=client)).status_code for _ in range(6)
+        ]
+        assert statuses == [200] * 4 + [429] * 2
+        await asyncio.sleep(0.3)  # and now "second" has
+        assert (await first.client.get("/categories", headers=client)).status_code == 429
