@@ -107,8 +107,7 @@ class Kv:
     ) -> list[Any]:
         """Run a Lua script once per ``(keys, args)``, all in one round trip (a pipeline)."""
         runner = self._script(source)
-        async with _translated():
-            pipe = self._client.pipeline(transaction=False)
+        async with _translated(), self._client.pipeline(transaction=False) as pipe:
             for keys, args in calls:
                 await runner(keys=list(keys), args=list(args), client=pipe)
             return list(await pipe.execute())

@@ -17,15 +17,15 @@ import ipaddress
 import random
 import re
 import time
-import uuid
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.country import UNKNOWN, country_code
+from api.logs import access_log
 from api.schemas.common import ErrorBody
 from api.settings import HttpSettings, IpNetwork
 
@@ -50,8 +50,13 @@ def trace_ids(traceparent: str | None, request_id: str | None) -> tuple[str, str
         if match and match.group(1) != "0" * 32:
             trace = match.group(1)
     if trace is None:
-        trace = rid or uuid.uuid4().hex
-    return trace, rid or uuid.uuid4().hex
+        trace = rid or _random_id()
+    return trace, rid or _random_id()
+
+
+def _random_id() -> str:
+    # an identifier, not a secret: no system call per request for entropy
+    return f"{random.getrandbits(128):032x}"
 
 
 class ProxyResolver:
@@ -100,6 +105,8 @@ class RequestContextMiddleware:
         self.country_header = http.country_header
         self.sample_rate = services.settings.log.access_sample_rate
         self.extra_headers = security_headers(http)
+        # label children by (method, route, status): bounded by the routes, looked up once each
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -144,20 +151,39 @@ class RequestContextMiddleware:
                 route = scope.get("route")
                 template = getattr(route, "path", None) or "unmatched"
                 method = scope["method"]
-                self.metrics.requests.labels(method, template, str(status)).inc()
-                self.metrics.duration.labels(method, template).observe(duration)
-                self.metrics.requests_by_country.labels(country).inc()
-                self._access_log(scope, method, template, status, duration, client_ip, country)
+                self._count(method, template, status, country, duration)
+                self._access_log(
+                    scope, (trace_id, request_id), method, template, status, duration, client_ip,
+                    country,
+                )  # fmt: skip
 
-    def _access_log(self, scope: Scope, method: str, route: str, status: int, duration: float,
-                    client_ip: str, country: str) -> None:  # fmt: skip
+    def _count(self, method: str, route: str, status: int, country: str, duration: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            m = self.metrics
+            children = self._children[key] = (
+                m.requests.labels(method, route, str(status)),
+                m.duration.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(duration)
+        self.metrics.requests_by_country.labels(country).inc()
+
+    def _access_log(self, scope: Scope, ids: tuple[str, str], method: str, route: str, status: int,
+                    duration: float, client_ip: str, country: str) -> None:  # fmt: skip
+        trace_id, request_id = ids
         if status < 400:
             if self.sample_rate < 1.0 and random.random() >= self.sample_rate:  # noqa: S311
                 return
             level = "INFO"
         else:
             level = "WARNING" if status < 500 else "ERROR"
-        fields = {
+        if not access_log.enabled(level):
+            return
+        fields: dict[str, object] = {
+            "trace_id": trace_id,
+            "request_id": request_id,
             "method": method,
             "route": route,
             "path": scope["path"][:200],
@@ -169,7 +195,7 @@ class RequestContextMiddleware:
         user_id = scope.get("state", {}).get("user_id")
         if user_id is not None:
             fields["user_id"] = user_id
-        logger.bind(**fields).log(level, f"{method} {route} {status}")
+        access_log.write(level, f"{method} {route} {status}", fields)
 
 
 async def _send_internal_error(send: Send) -> None:
