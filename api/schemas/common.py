@@ -47,7 +47,7 @@ class RequestBody(BaseModel):
 
 
 class ResponseBody(BaseModel):
-    model_config = ConfigDict(from_attributes=False)
+    """What the API sends back (serialised with ``model_dump_json``)."""
 
 
 class FieldError(ResponseBody):

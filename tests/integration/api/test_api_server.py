@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -137,8 +138,8 @@ def test_cli_rejects_bad_configuration(api_env: dict[str, str]) -> None:
 
 
 def test_cli_create_admin_from_a_password_file(
-    serve_api: Callable[..., Served], api_env: dict[str, str], tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    serve_api: Callable[..., Served], api_env: dict[str, str], tmp_path: Path
+) -> None:
     served = serve_api()
     secret = tmp_path / "admin-password"
     secret.write_text("a long admin password\n")
