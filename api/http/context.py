@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _INTERNAL_ERROR = (
     ErrorBody(error="internal_error", detail="the server failed to handle this request")
     .model_dump_json(exclude_none=True)
@@ -151,6 +152,8 @@ class RequestContextMiddleware:
                 route = scope.get("route")
                 template = getattr(route, "path", None) or "unmatched"
                 method = scope["method"]
+                if method not in _METHODS:
+                    method = "other"  # a client may send any token as a method: keep labels bounded
                 self._count(method, template, status, country, duration)
                 self._access_log(
                     scope, (trace_id, request_id), method, template, status, duration, client_ip,

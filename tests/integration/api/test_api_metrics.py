@@ -40,6 +40,7 @@ async def test_metrics_after_real_requests(make_api: ApiFactory) -> None:
         await client.get(f"/products/{product['id']}", headers={"X-Country-Code": "XX"})
         await client.get("/products/123456")
         await client.get("/no/such/path/42")
+        await client.request("BREW", "/products")  # any token is a valid method on the wire
 
         response = await client.get("/metrics")
         assert response.status_code == 200
@@ -61,6 +62,8 @@ async def test_metrics_after_real_requests(make_api: ApiFactory) -> None:
     assert {"0.005", "0.05", "0.1", "0.5", "1.0", "5.0", "+Inf"} <= buckets
     assert got("http_request_duration_seconds_count", method="GET", route="/products") == 2
     assert "http_requests_in_flight" in samples
+    methods = {labels["method"] for labels, _ in samples["http_requests_total"]}
+    assert methods == {"GET", "POST", "other"}
     assert got("api_active_users") == 2
     assert got("api_user_registrations_total") == 1
     assert got("api_products_created_total", category=str(category["id"])) == 1
