@@ -319,9 +319,13 @@ def measure(args: argparse.Namespace, api: str, hello: str, product_id: int) -> 
     paced: dict[str, Result] = {}
     for name, url, script, connections in cases:
         target = maxima[name].rate * LOAD_SHARE
-        # each connection sends one request, waits for the answer, then pauses: the achieved
-        # rate is at most the target (less by the time the answers take)
+        # each connection sends one request, waits for the answer, then pauses: rate =
+        # connections / (pause + latency). A short calibration run measures the latency at
+        # about this rate, then the pause is set so that the rate meets the target.
         delay_ms = max(1, round(connections * 1000 / target))
+        probe = wrk(url, 3, connections, script, delay_ms)
+        latency_ms = max(0.0, connections * 1000 / max(probe.rate, 1e-9) - delay_ms)
+        delay_ms = max(1, round(connections * 1000 / target - latency_ms))
         result = wrk(url, args.duration, connections, script, delay_ms)
         paced[name] = result
         print(f"{name:34} {target:9.0f} {result.rate:9.0f} {result.p50:8.2f} {result.p95:8.2f} "
