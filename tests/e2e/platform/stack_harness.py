@@ -286,6 +286,15 @@ class Stack:
             if t["CurrentState"].startswith("Running")
         )
 
+    def container_images(self, service: str) -> Counter[str]:
+        """Image of every container of the service still alive, draining ones included (a task
+        whose desired state is already shutdown keeps serving until its container exits)."""
+        out = run(
+            "docker", "ps", "--format", "{{.Image}}",
+            "--filter", f"label=com.docker.swarm.service.name={self.name}_{service}",
+        )  # fmt: skip
+        return Counter(line.split("@")[0] for line in out.split())
+
     def container(self, service: str) -> str:
         out = run(
             "docker",
@@ -337,7 +346,8 @@ class LoadResult:
     failures: list[str]
     versions: Counter[str]
     duration: float
-    #: (monotonic time, image_tag) of every /version answer, to see when the new release took over
+    #: (monotonic time the request was sent, image_tag) of every /version answer, to see when the
+    #: new release took over
     timeline: list[tuple[float, str]]
 
 
@@ -379,7 +389,7 @@ class Load:
                         self.failures.append(problem)
                     if tag:
                         self.versions[tag] += 1
-                        self.timeline.append((time.monotonic(), tag))
+                        self.timeline.append((t0, tag))
                 time.sleep(max(0.0, 1.0 / self.rate - (time.monotonic() - t0)))
 
     def start(self) -> Load:
