@@ -75,6 +75,10 @@ class Metrics:
             ("result",),
             registry=registry,
         )
+        # exported at 0 from the start: increase() cannot see a series' first value, so a burst of
+        # failures in a fresh process would otherwise never reach the failed-logins alert
+        for result in ("success", "failure", "rate_limited"):
+            self.login_attempts.labels(result)
         self.requests_by_country = Counter(
             "api_requests_by_country",
             "Requests by client country (ISO 3166 alpha-2 from the load balancer, or unknown).",

@@ -84,3 +84,13 @@ async def test_country_header_is_ignored_from_untrusted_peers(make_api: ApiFacto
     countries = {lab["country"] for lab, _ in samples["api_requests_by_country_total"]}
     assert "FR" not in countries
     assert "unknown" in countries
+
+
+async def test_login_results_are_exported_at_zero_before_any_login(make_api: ApiFactory) -> None:
+    """Prometheus' increase() cannot count a series' first value: the failed-logins alert sees a
+    burst of failures in a fresh replica only because the series already existed at 0."""
+    async with make_api() as api:
+        text = (await api.client.get("/metrics")).text
+    samples = _samples(text)
+    for result in ("success", "failure", "rate_limited"):
+        assert _value(samples, "api_login_attempts_total", result=result) == 0
