@@ -99,11 +99,22 @@ install_debian13_monitoring() {
     return
   fi
   local sources=/etc/apt/sources.list.d/debian.sources
-  [ -f "$sources" ] || die "no $sources to derive Debian 13's package sources from"
   log "fetching ${DEBIAN13_PACKAGES[*]} from Debian 13 into $dir"
   rm -rf "$dir"
   mkdir -p "$dir/etc" "$dir/lists/partial" "$dir/archives/partial" "$dir/root"
-  sed -E 's/\b(bookworm|trixie)\b/trixie/g' "$sources" >"$dir/etc/debian13.sources"
+  if [ -f "$sources" ]; then
+    # Debian: the same mirror the host uses
+    sed -E 's/\b(bookworm|trixie)\b/trixie/g' "$sources" >"$dir/etc/debian13.sources"
+  else
+    # Ubuntu and others: Debian's own mirror, checked with Debian's archive keys
+    local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    if [ ! -f "$keyring" ]; then
+      need_root
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debian-archive-keyring >/dev/null
+    fi
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\nSigned-By: %s\n' \
+      "$keyring" >"$dir/etc/debian13.sources"
+  fi
   local opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$dir/etc"
     -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache::Archives=$dir/archives"
     -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
