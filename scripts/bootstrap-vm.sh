@@ -462,7 +462,8 @@ step_firewall() {
   ufw_rule ssh limit 22/tcp
   ufw_rule http allow 80/tcp
   ufw_rule https allow 443/tcp
-  # Prometheus (a container on docker_gwbridge) scrapes the reconciler on the bridge's gateway
+  # Prometheus (a container on docker_gwbridge) scrapes the reconciler on the bridge's gateway;
+  # nginx forwards the push webhooks and the status page to it the same way
   ufw_rule "prometheus to reconciler" allow in on docker_gwbridge to "$GWBRIDGE_GATEWAY" port 9480 proto tcp
   if [ -n "$SWARM_PEERS" ]; then
     ufw_rule "swarm manager" allow from "$SWARM_PEERS" to any port 2377 proto tcp
@@ -745,6 +746,13 @@ notify_config() { # the notify section, for the chat webhook files present in se
 #   notify.slack_url_file / notify.discord_url_file (runbooks/CONFIGURATION.md)"
 }
 
+public_url_config() { # the status page behind nginx (/deploy/), linked from chat messages
+  if [ -n "$DOMAINS" ]; then
+    echo "  # the status page through nginx (monitoring login); chat messages link to it"
+    echo "  public_url: https://${DOMAINS%%,*}/deploy/"
+  fi
+}
+
 write_reconciler_config() {
   local etc=/etc/reconciler
   # environment overrides: created once, then the operator's file
@@ -779,6 +787,7 @@ http:
   # POST /api/sync, /api/pause, /api/resume need this bearer token; /hooks/github this secret
   token_file: $etc/secrets/api-token
   webhook_secret_file: $etc/secrets/webhook-secret
+$(public_url_config)
 $(notify_config)
 render:
   variables:

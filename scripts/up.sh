@@ -218,7 +218,8 @@ Driftless is running on a single-node Swarm (stack "$STACK").
 
   API                $host_url/            (e.g. $host_url/version, $host_url/openapi.json)
   TLS                self-signed fallback certificate: $STATE/secrets/tls_fallback_cert
-  Reconciler status  http://$GATEWAY:9480/   (log: $STATE/reconciler.log; JSON: $STATE/reconciler/status.json)
+  Reconciler status  $host_url/deploy/       (same credentials as Prometheus; directly: http://$GATEWAY:9480/)
+                     log: $STATE/reconciler.log; JSON: $STATE/reconciler/status.json
   Prometheus         $host_url/prometheus/   (user admin, password in $STATE/secrets/monitoring_password)
   Alertmanager       $host_url/alertmanager/ (same credentials)
 EOF

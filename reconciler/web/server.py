@@ -286,7 +286,9 @@ class StatusServer:
     # ---------------------------------------------------------------- actions
 
     async def _authorize(self, request: web.Request) -> tuple[web.Response | None, dict[str, str]]:
-        """``(None, form)`` when the request carries the API token; else the error response."""
+        """``(None, form)`` when the request carries the API token (``Authorization: Bearer``,
+        or a ``token`` form field: the page's way, which leaves the Authorization header to a
+        proxy's basic auth); else the error response."""
         form: dict[str, str] = {}
         if self._token is None:
             return _error(403, "the API is read-only: no token configured (http.token_file)"), form
@@ -294,7 +296,7 @@ class StatusServer:
         if given is None and request.content_type == "application/x-www-form-urlencoded":
             posted = await request.post()
             form = {k: str(v) for k, v in posted.items()}
-            given = form.get("token") or None
+            given = form.get("token", "").strip() or None
         if given is None or not same(given, self._token.value):
             logger.warning(
                 "refused {} {} from {}: {} API token",

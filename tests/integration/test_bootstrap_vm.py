@@ -178,6 +178,7 @@ def test_given_deploy_key_registry_login_and_extra_secrets_are_installed(
     assert loaded.git.path == "desired-state/production"
     assert loaded.http.bind == "172.18.0.1"
     assert loaded.http.token_file == vm / "etc/reconciler/secrets/api-token"
+    assert loaded.http.public_url == "https://shop.example.com/deploy/"
     assert loaded.notify.slack_url_file == vm / "etc/reconciler/secrets/slack-webhook-url"
     assert loaded.notify.discord_url_file is None
     assert loaded.render.variables["DRIFTLESS_PUBLIC_HOST"] == "shop.example.com"
@@ -189,6 +190,7 @@ def test_the_first_config_without_options_is_valid_for_the_reconciler(vm: Path) 
     etc = vm / "etc/reconciler"
     loaded = load_config(path=as_root(vm, etc / "config.yaml"), env={})
     assert loaded.notify.slack_url_file is None
+    assert loaded.http.public_url == ""  # no --domain: no address to link
     assert loaded.git.ssh_key_file == vm / "etc/reconciler/secrets/deploy-key"
     assert loaded.git.known_hosts_file == vm / "etc/reconciler/known_hosts"
 

@@ -104,9 +104,12 @@
     const api = (button && button.dataset.api) || form.dataset.api;
     if (button) button.disabled = true;
     try {
+      // The token goes in the form body, not in an Authorization header: behind nginx that
+      // header carries the basic auth credentials the browser sends for the page.
       const res = await fetch(api, {
         method: "POST",
-        headers: { "Authorization": "Bearer " + secret, "Accept": "application/json" },
+        headers: { "Accept": "application/json" },
+        body: new URLSearchParams({ token: secret }),
         cache: "no-store",
       });
       let data = {};

@@ -5,15 +5,21 @@ generic webhook."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
 from web_support.agent import AgentProcess, Remote, free_port, remove_stack, stack_file
 from web_support.receiver import Receiver, running_receiver
 
 GOOD_COMMAND = ["python3", "-m", "http.server", "8080"]
 DESIRED_PASSWORD = "desired-db-password-4f8a1c"
+CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 @dataclass
@@ -120,3 +126,42 @@ def web_env(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterat
         finally:
             agent.stop()
             remove_stack(stack)
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    """Debian's headless Chromium; it accepts the test nginx's self-signed certificate."""
+    if not Path(CHROMEDRIVER).exists() or not shutil.which("chromium"):
+        pytest.fail(
+            "chromium and chromium-driver are not installed (scripts/deps.sh installs them)"
+        )
+    options = Options()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    options.accept_insecure_certs = True
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1250",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def open_page(browser: webdriver.Chrome, url: str) -> None:
+    """Load URL; again when Chromium dropped the page or one of its resources because the
+    machine's network changed (other tests on the shared Docker engine add and remove
+    interfaces, and Chromium aborts requests in flight with ERR_NETWORK_CHANGED)."""
+    for _ in range(3):
+        browser.get(url)
+        logged = [e["message"] for e in browser.get_log("browser")]
+        if "ERR_NETWORK_CHANGED" not in browser.page_source + "\n".join(logged):
+            return

@@ -5,47 +5,16 @@ the page, and nothing is loaded from anywhere but the agent. A screenshot is kep
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from .conftest import Env
+from .conftest import Env, open_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-@pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
-    if not Path(CHROMEDRIVER).exists() or not shutil.which("chromium"):
-        pytest.fail(
-            "chromium and chromium-driver are not installed (scripts/deps.sh installs them)"
-        )
-    options = Options()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1250",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def test_the_status_page_shows_the_agent_and_syncs(
@@ -53,7 +22,7 @@ def test_the_status_page_shows_the_agent_and_syncs(
 ) -> None:
     env = web_env
     status = env.agent.status()
-    browser.get(env.agent.url + "/")
+    open_page(browser, env.agent.url + "/")
     assert env.agent.stack in browser.title
 
     services = browser.find_elements(By.CSS_SELECTOR, "#services tbody tr")

@@ -97,6 +97,20 @@ def test_nginx_publishes_in_host_mode_and_is_not_started_first(stack: dict[str, 
     assert not [n for n, s in stack["services"].items() if n != "nginx" and s.get("ports")]
 
 
+def test_nginx_and_prometheus_find_the_host_reconciler_at_the_same_address(
+    stack: dict[str, Any],
+) -> None:
+    # nginx.conf's `upstream reconciler` names host.docker.internal: without the hosts entry nginx
+    # would not start at all
+    conf = (ROOT / "nginx" / "nginx.conf").read_text()
+    assert "server host.docker.internal:9480;" in conf
+    services = stack["services"]
+    assert services["nginx"]["extra_hosts"] == services["prometheus"]["extra_hosts"]
+    assert services["nginx"]["extra_hosts"] == [
+        "host.docker.internal:${DRIFTLESS_HOST_GATEWAY:-172.18.0.1}"
+    ]
+
+
 def test_every_credential_is_an_external_secret_the_secrets_script_creates(
     stack: dict[str, Any],
 ) -> None:
