@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -223,6 +224,33 @@ def test_grafana_ini_locks_the_front_door() -> None:
     assert ini["analytics"]["reporting_enabled"] == "false"
     text = files.GRAFANA_INI.read_text().lower()
     assert "password = " not in text.replace("password = $__file", "")
+
+
+def test_grafana_is_served_under_grafana_everywhere() -> None:
+    """nginx serves Grafana at /grafana/ (no port of its own is published): its root URL, the
+    stack and every document agree."""
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read_string(files.GRAFANA_INI.read_text())
+    assert ini["server"]["root_url"].endswith("/grafana/")
+    assert ini["server"]["serve_from_sub_path"] == "true"
+    stack = files.load_yaml(files.ROOT / "desired-state" / "production" / "stack.yml")
+    grafana = stack["services"]["grafana"]
+    assert grafana["environment"]["GF_SERVER_ROOT_URL"].endswith("/grafana/")
+    assert "ports" not in grafana
+    assert "location /grafana/ {" in (files.ROOT / "nginx" / "nginx.conf").read_text()
+    docs = [
+        files.ROOT / "README.md",
+        files.OBS / "README.md",
+        *sorted((files.ROOT / "docs").glob("*.md")),
+        *sorted((files.ROOT / "runbooks").glob("*.md")),
+    ]
+    wrong = [
+        f"{doc.relative_to(files.ROOT)}:{n}"
+        for doc in docs
+        for n, line in enumerate(doc.read_text().splitlines(), 1)
+        if re.search(r"grafana\S*:3001|:3001\b", line, re.I)
+    ]
+    assert not wrong, f"Grafana is at https://<host>/grafana/, not on port 3001: {wrong}"
 
 
 # Keys of the grafana.ini sections used, from Grafana 12's conf/defaults.ini. Grafana ignores an
