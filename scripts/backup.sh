@@ -25,6 +25,9 @@
 #           BACKUP_S3_PROVIDER (AWS, Minio, Other), BACKUP_S3_ACCESS_KEY_ID[_FILE],
 #           BACKUP_S3_SECRET_ACCESS_KEY[_FILE]
 #   BACKUP_TEXTFILE_DIR: write driftless_backup_* metrics there for node-exporter's textfile collector
+#                        (driftless-backup.service: /var/lib/prometheus/node-exporter, which the
+#                        stack's node-exporter reads): per kind, the last run's time and outcome
+#                        and the last good backup's time and size
 #
 # Exit status: 0 done; 1 backup failed (nothing kept); 3 backup kept but the upload failed.
 set -euo pipefail
@@ -64,7 +67,13 @@ done
 
 umask 077
 CLEANUP=()
-cleanup() { [ "${#CLEANUP[@]}" -eq 0 ] || rm -rf "${CLEANUP[@]}"; }
+RUN_KIND="" # postgres or grafana: this process backs up that kind, and records how it went
+cleanup() {
+  local rc=$?
+  [ "${#CLEANUP[@]}" -eq 0 ] || rm -rf "${CLEANUP[@]}"
+  [ -z "$RUN_KIND" ] || record_run "$RUN_KIND" "$rc" || blog "warning: could not write the metrics"
+  exit "$rc"
+}
 trap cleanup EXIT
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 
@@ -110,7 +119,7 @@ backup_postgres() {
   pg_restore --list "$out.partial" >/dev/null 2>&1 || bdie "the dump is not readable by pg_restore"
   keep "$out"
   NEW_FILES+=("$out")
-  metric postgres "$out"
+  GOOD_FILE="$out"
 }
 
 # ---------------------------------------------------------------- Grafana
@@ -150,7 +159,7 @@ PY
     bdie "could not write $out"
   keep "$out"
   NEW_FILES+=("$out")
-  metric grafana "$out"
+  GOOD_FILE="$out"
 }
 
 # ---------------------------------------------------------------- rotation
@@ -232,17 +241,37 @@ upload() {
   return "$rc"
 }
 
-metric() { # metric KIND FILE: node-exporter textfile metrics for the newest backup of KIND
+# record_run KIND RC: node-exporter textfile metrics of this run of KIND (exit status RC): when it
+# ended and whether it succeeded (a failed upload counts as a failure), and the time and size of
+# the last good backup (this run's, or kept from the previous file when this run made none).
+record_run() {
   [ -n "${BACKUP_TEXTFILE_DIR:-}" ] || return 0
-  local kind="$1" file="$2" prom="$BACKUP_TEXTFILE_DIR/driftless_backup_$1.prom"
-  mkdir -p "$BACKUP_TEXTFILE_DIR"
+  local kind="$1" rc="$2" prom="$BACKUP_TEXTFILE_DIR/driftless_backup_$1.prom" at="" size=""
+  if [ -n "$GOOD_FILE" ]; then
+    at="$(stat -c %Y "$GOOD_FILE")" size="$(stat -c %s "$GOOD_FILE")"
+  elif [ -r "$prom" ]; then
+    at="$(awk '$1 ~ /^driftless_backup_last_success_timestamp_seconds[{]/ {print $2}' "$prom")"
+    size="$(awk '$1 ~ /^driftless_backup_size_bytes[{]/ {print $2}' "$prom")"
+  fi
+  if [ ! -d "$BACKUP_TEXTFILE_DIR" ]; then # readable by node-exporter (umask is 077 here)
+    mkdir -p "$BACKUP_TEXTFILE_DIR"
+    chmod 0755 "$BACKUP_TEXTFILE_DIR"
+  fi
   {
-    echo "# HELP driftless_backup_last_success_timestamp_seconds When the last good backup finished."
-    echo "# TYPE driftless_backup_last_success_timestamp_seconds gauge"
-    echo "driftless_backup_last_success_timestamp_seconds{kind=\"$kind\"} $(date +%s)"
-    echo "# HELP driftless_backup_size_bytes Size of the last good backup."
-    echo "# TYPE driftless_backup_size_bytes gauge"
-    echo "driftless_backup_size_bytes{kind=\"$kind\"} $(stat -c %s "$file")"
+    echo "# HELP driftless_backup_last_run_timestamp_seconds When the last backup run ended."
+    echo "# TYPE driftless_backup_last_run_timestamp_seconds gauge"
+    echo "driftless_backup_last_run_timestamp_seconds{kind=\"$kind\"} $(date +%s)"
+    echo "# HELP driftless_backup_last_run_success Whether the last backup run succeeded (1) or failed (0)."
+    echo "# TYPE driftless_backup_last_run_success gauge"
+    echo "driftless_backup_last_run_success{kind=\"$kind\"} $([ "$rc" -eq 0 ] && echo 1 || echo 0)"
+    if [ -n "$at" ]; then
+      echo "# HELP driftless_backup_last_success_timestamp_seconds When the last good backup finished."
+      echo "# TYPE driftless_backup_last_success_timestamp_seconds gauge"
+      echo "driftless_backup_last_success_timestamp_seconds{kind=\"$kind\"} $at"
+      echo "# HELP driftless_backup_size_bytes Size of the last good backup."
+      echo "# TYPE driftless_backup_size_bytes gauge"
+      echo "driftless_backup_size_bytes{kind=\"$kind\"} $size"
+    fi
   } >"$prom.tmp"
   chmod 644 "$prom.tmp"
   mv "$prom.tmp" "$prom"
@@ -259,9 +288,16 @@ list() {
 }
 
 NEW_FILES=()
+GOOD_FILE=""
 case "$cmd" in
-postgres) backup_postgres ;;
-grafana) backup_grafana ;;
+postgres)
+  RUN_KIND=postgres
+  backup_postgres
+  ;;
+grafana)
+  RUN_KIND=grafana
+  backup_grafana
+  ;;
 all)
   # each kind in its own process: one failing does not stop the other, and each uploads its own
   # shellcheck disable=SC2046 # the names are identifiers

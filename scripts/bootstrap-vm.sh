@@ -812,6 +812,8 @@ install_units() { # install_units UNIT...: copy from systemd/, daemon-reload whe
 step_backups() {
   ensure_dir /etc/driftless 0755 root:root
   ensure_dir /var/backups/driftless 0700 root:root
+  # driftless-backup.service writes its metrics here; the stack's node-exporter mounts it
+  ensure_dir /var/lib/prometheus/node-exporter 0755 root:root
   if [ ! -e "$R/etc/driftless/backup.env" ]; then
     ensure_file /etc/driftless/backup.env 0600 root:root <<'EOF'
 # Settings of scripts/backup.sh (driftless-backup.timer). See runbooks/BACKUP_RECOVERY.md.

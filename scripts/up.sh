@@ -87,6 +87,8 @@ API_IMAGE="$REGISTRY/driftless/api:$TAG"
 
 # ------------------------------------------------------------------ 4. secrets
 "$ROOT/scripts/make-secrets.sh" create "$STACK" "$STATE/secrets"
+# node-exporter mounts the backup metrics directory (scripts/bootstrap-vm.sh makes it on a VM)
+mkdir -p /var/lib/prometheus/node-exporter
 
 # ------------------------------------------------------------------ 5. the local git remote
 # This repository's desired state (and the nginx/ and observability/ files it mounts), as committed

@@ -892,12 +892,57 @@ def system_dashboard() -> dict[str, Any]:
             "reqps",
             [Q(f"sum(rate(nginx_http_requests_total[{RATE}]))", "requests")],
         ),
+        Row("Backups"),
+        P(
+            "Age of the last good backup",
+            "Time since the newest good backup of each kind was written (scripts/backup.sh, "
+            "nightly, through the node exporter's textfile collector). Alert BackupTooOld fires "
+            "above 26 hours.",
+            "s",
+            [
+                Q(
+                    "time() - max by (kind) (driftless_backup_last_success_timestamp_seconds)",
+                    "{{kind}}",
+                )
+            ],
+            kind="stat",
+            w=8,
+            thresholds=[(None, "green"), (26 * 3600, "red")],
+            options={"textMode": "value_and_name", "graphMode": "none"},
+        ),
+        P(
+            "Last backup run",
+            "Whether the last backup run of each kind succeeded; a run that kept nothing or "
+            "could not upload its backup counts as failed. Alert BackupFailed fires on a failure.",
+            "none",
+            [Q("min by (kind) (driftless_backup_last_run_success)", "{{kind}}")],
+            kind="stat",
+            w=8,
+            mappings=[
+                {
+                    "type": "value",
+                    "options": {
+                        "0": {"text": "failed", "color": "red"},
+                        "1": {"text": "succeeded", "color": "green"},
+                    },
+                }
+            ],
+            options={"textMode": "value_and_name", "colorMode": "background", "graphMode": "none"},
+        ),
+        P(
+            "Backup size",
+            "Size of the newest good backup of each kind: a sudden drop means a backup lost "
+            "data, steady growth is the database growing.",
+            "bytes",
+            [Q("max by (kind) (driftless_backup_size_bytes)", "{{kind}}")],
+            w=8,
+        ),
     ]
     return dashboard(
         "driftless-system",
         "System and infrastructure",
         "The VM and its services: CPU, memory, disks, network, containers per service, "
-        "PostgreSQL, Redis and Nginx.",
+        "PostgreSQL, Redis, Nginx and backups.",
         ["infrastructure"],
         items,
         variables=[node_var, service_var],

@@ -139,6 +139,66 @@ def test_a_failed_dump_keeps_nothing_and_never_prints_the_password(
     assert list((tmp_path / "postgres").iterdir()) == []
 
 
+# ---------------------------------------------------------------- metrics
+
+
+def read_metrics(path: Path) -> dict[str, float]:
+    """``name{labels}`` -> value of a Prometheus text file, after promtool accepted it."""
+    check = subprocess.run(
+        ["promtool", "check", "metrics"], input=path.read_text(), capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    samples = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def test_each_run_records_its_outcome_for_the_node_exporter(
+    shop_db: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    textfile = tmp_path / "textfile"  # created by the script, readable by the node exporter
+    args = ("--dir", str(tmp_path / "b"), "--no-upload")
+    started = datetime.now(UTC).timestamp()
+    ok = run(BACKUP, "postgres", "--url", shop_db, *args, BACKUP_TEXTFILE_DIR=str(textfile))
+    assert ok.returncode == 0, ok.stderr
+    (dump,) = (tmp_path / "b" / "postgres").glob("*.dump")
+    prom = textfile / "driftless_backup_postgres.prom"
+    assert textfile.stat().st_mode & 0o777 == 0o755
+    assert prom.stat().st_mode & 0o777 == 0o644
+    good = read_metrics(prom)
+    assert good['driftless_backup_last_run_success{kind="postgres"}'] == 1
+    assert good['driftless_backup_last_success_timestamp_seconds{kind="postgres"}'] == int(
+        dump.stat().st_mtime
+    )
+    assert good['driftless_backup_size_bytes{kind="postgres"}'] == dump.stat().st_size
+    assert started - 1 <= good['driftless_backup_last_run_timestamp_seconds{kind="postgres"}']
+
+    # a failed run: recorded as failed, the last good backup's time and size are kept
+    base = pg_admin_url.rsplit("/", 1)[0]
+    bad = run(
+        BACKUP, "postgres", "--url", f"{base}/no_such_db", *args, BACKUP_TEXTFILE_DIR=str(textfile)
+    )
+    assert bad.returncode == 1
+    failed = read_metrics(prom)
+    assert failed['driftless_backup_last_run_success{kind="postgres"}'] == 0
+    for kept in ("last_success_timestamp_seconds", "size_bytes"):
+        name = f'driftless_backup_{kept}{{kind="postgres"}}'
+        assert failed[name] == good[name], name
+    assert [p.name for p in textfile.iterdir()] == [prom.name]  # no temporary file left
+
+    # a failure before any good backup: only the run is recorded (BackupMissing covers it)
+    never = run(BACKUP, "grafana", "--grafana-data", str(tmp_path / "none"), *args,
+                BACKUP_TEXTFILE_DIR=str(textfile))  # fmt: skip
+    assert never.returncode == 1
+    assert read_metrics(textfile / "driftless_backup_grafana.prom").keys() == {
+        'driftless_backup_last_run_timestamp_seconds{kind="grafana"}',
+        'driftless_backup_last_run_success{kind="grafana"}',
+    }
+
+
 # ---------------------------------------------------------------- rotation
 
 

@@ -110,9 +110,13 @@ def test_a_failed_upload_keeps_the_local_backup_and_exits_3(
         BACKUP, "postgres", "--url", pg_database, "--dir", str(tmp_path / "b"),
         BACKUP_S3_BUCKET="nowhere", BACKUP_S3_ENDPOINT=f"http://127.0.0.1:{free_port()}",
         RCLONE_RETRIES="1", RCLONE_LOW_LEVEL_RETRIES="1", RCLONE_CONTIMEOUT="2s",
-        **credentials,
+        BACKUP_TEXTFILE_DIR=str(tmp_path / "textfile"), **credentials,
     )  # fmt: skip
     assert result.returncode == 3, result.stderr
     assert "upload of" in result.stderr
-    assert len(list((tmp_path / "b" / "postgres").glob("*.dump"))) == 1
+    (dump,) = (tmp_path / "b" / "postgres").glob("*.dump")
+    # the metrics: a good local backup, but a failed run (BackupFailed fires)
+    metrics = (tmp_path / "textfile" / "driftless_backup_postgres.prom").read_text()
+    assert 'driftless_backup_last_run_success{kind="postgres"} 0\n' in metrics
+    assert f'driftless_backup_size_bytes{{kind="postgres"}} {dump.stat().st_size}\n' in metrics
     assert SECRET_KEY not in result.stdout + result.stderr

@@ -72,6 +72,10 @@ def test_first_run_changes_and_second_run_changes_nothing(vm: Path) -> None:
     assert first.returncode == 0, first.stdout + first.stderr
     assert "changed: create /etc/ssh/sshd_config.d/00-driftless.conf" in first.stdout
     assert "change(s) made" in first.stdout
+    # the backup unit's metrics directory, which the stack's node-exporter mounts
+    textfile = vm / "var/lib/prometheus/node-exporter"
+    assert textfile.is_dir()
+    assert textfile.stat().st_mode & 0o777 == 0o755
     state = tree_digest(vm)
 
     second = bootstrap(vm, "--repo-url", REPO_URL)

@@ -132,6 +132,7 @@ class Lab:
     targets: dict[str, list[str]] = field(default_factory=dict)
     sink: WebhookSink | None = None
     nginx_access_log: Path | None = None
+    backups: dict[str, Any] = field(default_factory=dict)  # what run_backups() left
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     api: Any = None  # obs_support.traffic.ApiLab once the API runs
 
@@ -188,16 +189,50 @@ class Lab:
             cleanup()
         self.cleanups.clear()
 
+    # ------------------------------------------------------------ backups
+    def run_backups(self) -> Path:
+        """scripts/backup.sh as driftless-backup.service runs it, writing its driftless_backup_*
+        metrics into a textfile directory (returned) for the node exporter: a good PostgreSQL
+        backup of the lab's database, and a Grafana backup that fails (no Grafana runs here)."""
+        textfile = self.workdir / "textfile"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BACKUP_")}
+        pg_bin = os.environ.get("TEST_PG_BIN")
+        if pg_bin:  # pg_dump of the test server's version
+            env["PATH"] = f"{pg_bin}:{env['PATH']}"
+        env.update(
+            BACKUP_CONFIG="/nonexistent",
+            BACKUP_DIR=str(self.workdir / "backups"),
+            BACKUP_TEXTFILE_DIR=str(textfile),
+        )
+        script = str(files.ROOT / "scripts" / "backup.sh")
+        good = subprocess.run(
+            [script, "postgres", "--url", self.pg_url, "--no-upload"],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        if good.returncode != 0:
+            raise RuntimeError(f"backup.sh postgres failed: {good.stderr}")
+        missing = self.workdir / "no-grafana-here"
+        bad = subprocess.run(
+            [script, "grafana", "--grafana-data", str(missing), "--no-upload"],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        if bad.returncode != 1:
+            raise RuntimeError(f"backup.sh grafana should fail here: {bad.returncode} {bad.stderr}")
+        (dump,) = (self.workdir / "backups" / "postgres").glob("*.dump")
+        self.backups = {"textfile": textfile, "postgres": dump}
+        return textfile
+
     # ------------------------------------------------------------ exporters
     def start_exporters(self) -> None:
         p = self.ports
         p["node"] = free_port()
+        textfile = self.run_backups()
         proc = self.start(
             "node-exporter",
             [
                 _binary("prometheus-node-exporter"),
                 f"--web.listen-address=127.0.0.1:{p['node']}",
-                "--no-collector.textfile",
+                f"--collector.textfile.directory={textfile}",
             ],
         )
         self.wait_http(proc, f"http://127.0.0.1:{p['node']}/metrics")

@@ -12,6 +12,7 @@ PREFIXES = [
     ("api_", "api"),
     ("reconciler_", "reconciler"),
     ("node_", "node-exporter"),
+    ("driftless_backup_", "node-exporter"),  # scripts/backup.sh, through the textfile collector
     ("pg_", "postgres-exporter"),
     ("redis_", "redis-exporter"),
     ("nginx_", "nginx-exporter"),

@@ -41,6 +41,8 @@ def platform(registry: str, artifacts_dir: Path) -> Iterator[Platform]:
     stack = Stack(name, https_port, secrets_dir / "tls_fallback_cert")
     stack.remove(SECRETS)  # whatever a run that died half way left behind
     run(SECRETS, "create", name, secrets_dir)
+    # node-exporter mounts the backup metrics directory, as on the VM (the bootstrap makes it)
+    Path("/var/lib/prometheus/node-exporter").mkdir(parents=True, exist_ok=True)
     variables = {
         "DRIFTLESS_SECRETS_PREFIX": name,
         "DRIFTLESS_HTTP_PORT": str(free_port()),

@@ -192,3 +192,30 @@ def test_real_failed_logins_fire_the_alert_and_reach_slack(monitoring_lab: Lab) 
         return {"/slack", "/discord"} <= paths
 
     lab_module.wait_until("TooManyFailedLogins on Slack and Discord", delivered, timeout=30)
+
+
+def test_backup_metrics_of_a_real_run_reach_prometheus_and_the_alerts(monitoring_lab: Lab) -> None:
+    """scripts/backup.sh ran as the nightly unit does (Lab.run_backups: a good PostgreSQL backup,
+    a Grafana backup that failed); the node exporter's textfile collector hands its metrics to
+    Prometheus, and the backup alerts' PromQL reads them as intended."""
+    dump = monitoring_lab.backups["postgres"]
+
+    def values(query: str) -> dict[str, float]:
+        result = monitoring_lab.prom_api("query", query=query)
+        assert result["status"] == "success", f"{query}: {result.get('error')}"
+        return {s["metric"].get("kind", ""): float(s["value"][1]) for s in result["data"]["result"]}
+
+    assert values("node_textfile_scrape_error") == {"": 0.0}
+    assert values('driftless_backup_last_success_timestamp_seconds{job="node-exporter"}') == {
+        "postgres": float(int(dump.stat().st_mtime))
+    }
+    assert values("driftless_backup_size_bytes") == {"postgres": float(dump.stat().st_size)}
+    assert values("driftless_backup_last_run_success") == {"postgres": 1.0, "grafana": 0.0}
+    ran = values("driftless_backup_last_run_timestamp_seconds")
+    assert set(ran) == {"postgres", "grafana"}
+    assert all(time.time() - 3600 < at <= time.time() for at in ran.values())
+
+    alerts = {str(r["alert"]): str(r["expr"]) for r in files.rules("alert")}
+    assert set(values(alerts["BackupFailed"])) == {"grafana"}
+    assert values(alerts["BackupTooOld"]) == {}  # the postgres backup is minutes old
+    assert set(values(alerts["BackupMissing"])) == {"grafana"}  # never a good Grafana backup

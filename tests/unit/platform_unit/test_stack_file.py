@@ -111,6 +111,22 @@ def test_nginx_and_prometheus_find_the_host_reconciler_at_the_same_address(
     ]
 
 
+def test_node_exporter_reads_the_backup_metrics_where_the_backup_unit_writes_them(
+    stack: dict[str, Any],
+) -> None:
+    unit = (ROOT / "systemd" / "driftless-backup.service").read_text()
+    (host_dir,) = [
+        line.split("=", 2)[2]
+        for line in unit.splitlines()
+        if line.startswith("Environment=BACKUP_TEXTFILE_DIR=")
+    ]
+    exporter = stack["services"]["node-exporter"]
+    assert f"{host_dir}:/textfile:ro" in exporter["volumes"]
+    assert "--collector.textfile.directory=/textfile" in exporter["command"]
+    # a bind mount's source must exist: the bootstrap creates it, readable by the exporter
+    assert f"ensure_dir {host_dir} 0755 root:root" in (ROOT / "scripts/bootstrap-vm.sh").read_text()
+
+
 def test_every_credential_is_an_external_secret_the_secrets_script_creates(
     stack: dict[str, Any],
 ) -> None:
