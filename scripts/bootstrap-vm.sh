@@ -557,8 +557,10 @@ EOF
 
 step_time() {
   ensure_file /etc/systemd/journald.conf.d/60-driftless.conf 0644 root:root <<'EOF'
-# Managed by scripts/bootstrap-vm.sh: the journal keeps at most 1 GiB
+# Managed by scripts/bootstrap-vm.sh: the journal is kept on disk (/var/log/journal, which the
+# stack's Alloy reads for reconciler.service), at most 1 GiB
 [Journal]
+Storage=persistent
 SystemMaxUse=1G
 MaxRetentionSec=1month
 EOF

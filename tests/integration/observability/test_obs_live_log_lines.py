@@ -57,7 +57,9 @@ def extract(service: str, line: dict[str, Any]) -> dict[str, Any]:
     return {name: jmespath.search(expr, line) for name, expr in expressions_for(service).items()}
 
 
-def test_reconciler_lines_yield_a_level(monitoring_lab: Lab) -> None:
+def test_reconciler_lines_yield_a_level_and_their_revision(monitoring_lab: Lab) -> None:
+    """The reconciler's JSON lines, as its container writes them and as reconciler.service
+    writes them to the journal (loki.source.journal passes the MESSAGE field, the same line)."""
     log = monitoring_lab.workdir / "reconciler.log"
     if not log.exists():
         pytest.skip("the reconciler does not run in this lab (no Docker Swarm)")
@@ -66,6 +68,9 @@ def test_reconciler_lines_yield_a_level(monitoring_lab: Lab) -> None:
     for line in lines:
         fields = extract("driftless_reconciler", line)
         assert str(fields["level"]).lower() in LEVELS, line
+        # structured metadata: the revision where the line has one, nothing where it is null
+        assert fields["revision"] == line.get("revision"), line
+    assert [line for line in lines if line.get("revision")], "no line names a revision"
 
 
 def test_api_lines_yield_a_level_and_requests_a_trace_id(monitoring_lab: Lab) -> None:

@@ -403,6 +403,26 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         "exports": set(),
         "required": {"host", "targets", "forward_to"},
     },
+    "loki.source.journal": {
+        "args": {
+            "forward_to",
+            "format_as_json",
+            "labels",
+            "matches",
+            "max_age",
+            "path",
+            "relabel_rules",
+        },
+        "blocks": {},
+        "exports": set(),
+        "required": {"forward_to"},
+    },
+    "loki.relabel": {
+        "args": {"forward_to", "max_cache_size"},
+        "blocks": {"rule": RULE_ARGS},
+        "exports": {"receiver", "rules"},
+        "required": {"forward_to"},
+    },
     "loki.process": {
         "args": {"forward_to"},
         "blocks": dict.fromkeys(STAGES),
@@ -458,6 +478,8 @@ def test_alloy_file_parses_and_uses_known_components(alloy: alloy_syntax.Block) 
         "discovery.docker",
         "discovery.relabel",
         "loki.source.docker",
+        "loki.relabel",
+        "loki.source.journal",
         "loki.process",
         "loki.write",
     } <= names
@@ -523,7 +545,7 @@ def test_alloy_labels_and_structured_metadata(alloy: alloy_syntax.Block) -> None
     label_stages = [s for s in stages if s.name == "stage.labels"]
     assert [set(s.attrs["values"]) for s in label_stages] == [{"level"}]
     (metadata,) = [s for s in stages if s.name == "stage.structured_metadata"]
-    assert set(metadata.attrs["values"]) == {"trace_id"}
+    assert set(metadata.attrs["values"]) == {"trace_id", "revision"}
     selectors = [s.attrs["selector"] for s in stages if s.name == "stage.match"]
     assert any("api|reconciler" in s for s in selectors)
     assert any("nginx" in s for s in selectors)
@@ -573,3 +595,88 @@ def test_logql_follows_label_then_line_filter_then_parser_order() -> None:
                 f"{q.source}: a line filter must come before the parser"
             )
         assert "stack=" in q.expr[selector.start() : selector.end()], q.source
+
+
+def _relabel(rules: list[alloy_syntax.Block], labels: dict[str, str]) -> dict[str, str]:
+    """Prometheus relabelling (the replace and labeldrop actions) of a label set, then the
+    internal `__` labels dropped, as loki.source.journal does before it forwards an entry."""
+    out = dict(labels)
+    for rule in rules:
+        action = rule.attrs.get("action", "replace")
+        regex = re.compile(f"^(?:{rule.attrs.get('regex', '(.*)')})$")
+        if action == "labeldrop":
+            out = {k: v for k, v in out.items() if not regex.match(k)}
+            continue
+        assert action == "replace", action
+        value = rule.attrs.get("separator", ";").join(
+            out.get(s, "") for s in rule.attrs["source_labels"]
+        )
+        m = regex.match(value)
+        if m:
+            out[rule.attrs["target_label"]] = m.expand(
+                rule.attrs.get("replacement", "$1").replace("$", "\\")
+            )
+    return {k: v for k, v in out.items() if not k.startswith("__")}
+
+
+def test_alloy_reads_the_host_reconciler_from_the_journal_like_its_container(
+    alloy: alloy_syntax.Block,
+) -> None:
+    """reconciler.service logs to the journal; its lines must reach Loki with the labels of the
+    stack's containers, through the same JSON parsing, from a journal the stack mounts."""
+    blocks = {f"{b.name}.{b.label}": b for b in alloy.blocks}
+    journal = blocks["loki.source.journal.reconciler"]
+    assert journal.attrs["matches"] == "_SYSTEMD_UNIT=reconciler.service"
+    assert (files.ROOT / "systemd" / "reconciler.service").exists()
+    unit = (files.ROOT / "systemd" / "reconciler.service").read_text()
+    assert "StandardOutput=" not in unit
+    assert "StandardError=" not in unit  # both go to the journal
+    assert journal.attrs["forward_to"] == [alloy_syntax.Ref("loki.process.parse.receiver")]
+    relabel = blocks["loki.relabel.journal"]
+    assert journal.attrs["relabel_rules"] == alloy_syntax.Ref("loki.relabel.journal.rules")
+
+    # what a journal entry of the unit becomes: the component's labels and job, the journal's
+    # fields as __journal_* labels, then the relabel rules
+    entry = {
+        **journal.attrs["labels"],
+        "job": "loki.source.journal.reconciler",
+        "__journal__systemd_unit": "reconciler.service",
+        "__journal_syslog_identifier": "reconciler",
+        "__journal_priority": "6",
+    }
+    labels = _relabel(relabel.children("rule"), entry)
+    docker_labels = {
+        r.attrs["target_label"] for r in blocks["discovery.relabel.stack"].children("rule")
+    }
+    assert set(labels) == docker_labels == {"stack", "service", "container"}
+    assert labels["stack"] == "driftless"
+    assert labels["container"] == "reconciler.service"
+    # the service label selects the reconciler's JSON parsing (level, trace_id, revision)
+    (parsing,) = [
+        s
+        for s in blocks["loki.process.parse"].children("stage.match")
+        if s.children("stage.json") and "reconciler" in s.attrs["selector"]
+    ]
+    pattern = re.fullmatch(r'\{service=~"(.+)"\}', parsing.attrs["selector"])
+    assert pattern
+    assert re.fullmatch(pattern.group(1), labels["service"])
+    (expressions,) = [s.attrs["expressions"] for s in parsing.children("stage.json")]
+    assert {"level", "trace_id", "revision"} <= set(expressions)
+
+    # the journal the component reads is the host's, mounted read-only into the alloy service
+    stack = files.load_yaml(files.ROOT / "desired-state" / "production" / "stack.yml")
+    path = journal.attrs["path"]
+    assert f"{path}:{path}:ro" in stack["services"]["alloy"]["volumes"]
+    # which exists on the VM because the bootstrap keeps the journal on disk
+    bootstrap = (files.ROOT / "scripts" / "bootstrap-vm.sh").read_text()
+    assert "Storage=persistent" in bootstrap
+    assert path == "/var/log/journal"
+
+
+def test_the_journal_relabelling_check_catches_a_kept_job_label(
+    alloy: alloy_syntax.Block,
+) -> None:
+    relabel = next(b for b in alloy.blocks if b.name == "loki.relabel")
+    rules = [r for r in relabel.children("rule") if r.attrs.get("action") != "labeldrop"]
+    labels = _relabel(rules, {"job": "loki.source.journal.reconciler", "stack": "driftless"})
+    assert "job" in labels
