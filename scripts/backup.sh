@@ -34,11 +34,6 @@ set -euo pipefail
 # shellcheck source=scripts/lib/backup-common.sh
 . "$(dirname "$(readlink -f "$0")")/lib/backup-common.sh"
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
-  exit 2
-}
-
 LABEL=""
 UPLOAD=1
 cmd="${1:-}"

@@ -69,7 +69,7 @@ if docker info >/dev/null 2>&1; then
   fi
 fi
 
-stop_pid "$STATE/registry.pid" 10
+stop_pid "$STATE/registry/registry.pid" 10
 if [ -e "$STATE/swarm-initialised" ] && docker info >/dev/null 2>&1; then
   if [ -z "$(docker service ls -q)" ]; then
     log "leaving the Swarm up.sh created"

@@ -16,11 +16,6 @@ set -euo pipefail
 # shellcheck source=scripts/lib/backup-common.sh
 . "$(dirname "$(readlink -f "$0")")/lib/backup-common.sh"
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
-  exit 2
-}
-
 cmd="${1:-}"
 file="${2:-}"
 [ -n "$cmd" ] && [ -n "$file" ] || usage

@@ -73,36 +73,9 @@ redis_down() { stop_pid "$STATE/redis/redis.pid" 10; }
 
 # ---------------------------------------------------------------- Docker, Swarm, registry
 docker_up() {
-  mkdir -p "$STATE/docker"
-  if ! docker info >/dev/null 2>&1; then
-    command -v dockerd >/dev/null || die "dockerd is not installed (scripts/deps.sh installs it)"
-    log "starting dockerd (log: $STATE/docker/dockerd.log)"
-    nohup dockerd >"$STATE/docker/dockerd.log" 2>&1 &
-    echo $! >"$STATE/docker/dockerd.pid"
-    wait_for 60 "Docker engine" docker info || die "dockerd did not start: $STATE/docker/dockerd.log"
-  fi
-  local node_state
-  node_state="$(docker info --format '{{.Swarm.LocalNodeState}}')"
-  if [ "$node_state" != "active" ]; then
-    log "initialising a single-node Swarm"
-    docker swarm init --advertise-addr 127.0.0.1 >/dev/null
-  fi
-  if ! curl -fsS "http://$REGISTRY_ADDR/v2/" >/dev/null 2>&1; then
-    command -v docker-registry >/dev/null || die "docker-registry is not installed (scripts/deps.sh installs it)"
-    mkdir -p "$STATE/registry/data"
-    cat >"$STATE/registry/config.yml" <<EOF
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $STATE/registry/data}
-  delete: {enabled: true}
-http: {addr: $REGISTRY_ADDR}
-EOF
-    nohup docker-registry serve "$STATE/registry/config.yml" >"$STATE/registry/registry.log" 2>&1 &
-    echo $! >"$STATE/registry/registry.pid"
-    wait_for 20 "local registry on $REGISTRY_ADDR" curl -fsS "http://$REGISTRY_ADDR/v2/" ||
-      die "the registry did not start: $STATE/registry/registry.log"
-  fi
+  start_dockerd "$STATE/docker"
+  init_swarm "$STATE/docker/swarm-initialised"
+  start_registry "$REGISTRY_ADDR" "$STATE/registry"
   "$ROOT/scripts/build-base-image.sh"
   env_set TEST_REGISTRY "$REGISTRY_ADDR"
   env_set TEST_BASE_IMAGE "$(cat "$CACHE_DIR/base-image")"

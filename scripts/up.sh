@@ -34,32 +34,9 @@ mkdir -p "$STATE"
 "$ROOT/scripts/deps.sh"
 
 # ------------------------------------------------------------------ 2. engine, Swarm, registry
-if ! docker info >/dev/null 2>&1; then
-  log "starting dockerd (log: $STATE/dockerd.log)"
-  nohup dockerd >"$STATE/dockerd.log" 2>&1 &
-  echo $! >"$STATE/dockerd.pid"
-  wait_for 60 "Docker engine" docker info || die "dockerd did not start: $STATE/dockerd.log"
-fi
-if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
-  log "initialising a single-node Swarm"
-  docker swarm init --advertise-addr 127.0.0.1 >/dev/null
-  touch "$STATE/swarm-initialised"
-fi
-if ! curl -fsS "http://$REGISTRY/v2/" >/dev/null 2>&1; then
-  mkdir -p "$STATE/registry"
-  cat >"$STATE/registry/config.yml" <<EOF
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $STATE/registry/data}
-  delete: {enabled: true}
-http: {addr: $REGISTRY}
-EOF
-  nohup docker-registry serve "$STATE/registry/config.yml" >"$STATE/registry/registry.log" 2>&1 &
-  echo $! >"$STATE/registry.pid"
-  wait_for 20 "local registry on $REGISTRY" curl -fsS "http://$REGISTRY/v2/" ||
-    die "the registry did not start: $STATE/registry/registry.log"
-fi
+start_dockerd "$STATE"
+init_swarm "$STATE/swarm-initialised" # down.sh leaves only a Swarm that up.sh created
+start_registry "$REGISTRY" "$STATE/registry"
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 ours_running="$(docker service ls -q --filter "name=${STACK}_nginx")"

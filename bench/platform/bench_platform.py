@@ -35,12 +35,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import _load_env_file  # noqa: E402  (the test environment's variables)
 from stack_harness import (  # noqa: E402
+    SECRETS_SCRIPT,
     DesiredRepo,
     Reconciler,
-    Stack,
     build_images,
-    free_port,
     load,
+    prepare_stack,
     run,
     wait_until,
 )
@@ -113,21 +113,8 @@ def bench_releases(registry: str, releases: int) -> list[dict[str, object]]:
     prefix = os.environ.get("TEST_STACK_PREFIX", "dlt")
     name = f"{prefix}bp"
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
-    secrets = ROOT / "scripts" / "make-secrets.sh"
     images = build_images(registry)
-    https_port = free_port()
-    stack = Stack(name, https_port, workdir / "secrets" / "tls_fallback_cert")
-    stack.remove(secrets)
-    run(secrets, "create", name, workdir / "secrets")
-    variables = {
-        "DRIFTLESS_SECRETS_PREFIX": name,
-        "DRIFTLESS_HTTP_PORT": str(free_port()),
-        "DRIFTLESS_HTTPS_PORT": str(https_port),
-        "DRIFTLESS_GRAFANA_REPLICAS": "0",
-        "DRIFTLESS_LOKI_REPLICAS": "0",
-        "DRIFTLESS_ALLOY_OS": "none",
-        "DRIFTLESS_CADVISOR_OS": "none",
-    }
+    stack, variables = prepare_stack(name, workdir)
     repo = DesiredRepo(workdir)
     first = repo.init(images.local(images.api_v1))
     rec = Reconciler(workdir, name, repo, variables, probe_image=images.api_v1)
@@ -167,7 +154,7 @@ def bench_releases(registry: str, releases: int) -> list[dict[str, object]]:
             current = new
     finally:
         rec.stop()
-        stack.remove(secrets)
+        stack.remove(SECRETS_SCRIPT)
         shutil.rmtree(workdir, ignore_errors=True)
     return results
 

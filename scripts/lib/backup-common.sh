@@ -30,6 +30,12 @@ BACKUP_S3_ENDPOINT="${BACKUP_S3_ENDPOINT:-}"
 BACKUP_S3_REGION="${BACKUP_S3_REGION:-us-east-1}"
 BACKUP_S3_PROVIDER="${BACKUP_S3_PROVIDER:-Other}"
 
+# usage: the calling script's header comment (from line 2 to `set -euo`) as its help; exit 2.
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
 blog() { printf '%s backup: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
 bdie() {
   blog "error: $*"

@@ -61,3 +61,47 @@ stop_pid() {
   fi
   rm -f "$file"
 }
+
+# start_dockerd DIR: start dockerd unless an engine answers already (log and pid file in DIR:
+# dockerd.log, dockerd.pid, so that only the caller that started it stops it).
+start_dockerd() {
+  local dir="$1"
+  mkdir -p "$dir"
+  docker info >/dev/null 2>&1 && return 0
+  command -v dockerd >/dev/null || die "dockerd is not installed (scripts/deps.sh installs it)"
+  log "starting dockerd (log: $dir/dockerd.log)"
+  nohup dockerd >"$dir/dockerd.log" 2>&1 &
+  echo $! >"$dir/dockerd.pid"
+  wait_for 60 "Docker engine" docker info || die "dockerd did not start: $dir/dockerd.log"
+}
+
+# init_swarm MARKER: make this engine a single-node Swarm manager unless it is in a Swarm
+# already; touch the file MARKER when this call created the Swarm.
+init_swarm() {
+  [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ] || return 0
+  log "initialising a single-node Swarm"
+  docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+  touch "$1"
+}
+
+# start_registry ADDR DIR: serve Debian's docker-registry on ADDR unless a registry answers there
+# already (configuration, storage, log and pid file in DIR; the packaged configuration would
+# require htpasswd auth).
+start_registry() {
+  local addr="$1" dir="$2"
+  curl -fsS "http://$addr/v2/" >/dev/null 2>&1 && return 0
+  command -v docker-registry >/dev/null || die "docker-registry is not installed (scripts/deps.sh installs it)"
+  mkdir -p "$dir/data"
+  cat >"$dir/config.yml" <<CONFIG
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $dir/data}
+  delete: {enabled: true}
+http: {addr: $addr}
+CONFIG
+  nohup docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+  echo $! >"$dir/registry.pid"
+  wait_for 20 "local registry on $addr" curl -fsS "http://$addr/v2/" ||
+    die "the registry did not start: $dir/registry.log"
+}

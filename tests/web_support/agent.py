@@ -26,6 +26,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop_process(
+    proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 30
+) -> int:
+    """Send SIG (unless PROC has ended), wait GRACE seconds for it to exit, then kill it."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
+
+
 def git(cwd: Path, *args: str) -> str:
     env = {
         **os.environ,
@@ -141,17 +155,11 @@ class AgentProcess:
     def stop(self) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        code = stop_process(self.proc)
         if self._out is not None:
             self._out.close()
             self._out = None
-        return self.proc.returncode
+        return code
 
     def request(
         self,

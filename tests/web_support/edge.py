@@ -16,7 +16,6 @@ import base64
 import http.client
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -26,14 +25,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from web_support.agent import free_port, stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "nginx" / "nginx.conf"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _swap(text: str, old: str, new: str, *, count: int | None = 1) -> str:
@@ -154,13 +149,7 @@ class Edge:
         return path.read_text() if path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)  # graceful: finish requests, then exit
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, signal.SIGQUIT, 10)  # nginx's graceful stop
         if self._log is not None:
             self._log.close()
 
@@ -191,7 +180,7 @@ def start_edge(workdir: Path, *, reconciler: str, password: str, user: str = "ad
     ).stdout.strip()
     htpasswd = workdir / "htpasswd"
     htpasswd.write_text(f"{user}:{hashed}\n")
-    ports = {"http": _free_port(), "https": _free_port(), "status": _free_port()}
+    ports = {"http": free_port(), "https": free_port(), "status": free_port()}
     conf = workdir / "nginx.conf"
     conf.write_text(
         loopback_conf(

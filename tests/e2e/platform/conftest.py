@@ -16,18 +16,15 @@ from pathlib import Path
 
 import pytest
 from stack_harness import (
-    ROOT,
+    SECRETS_SCRIPT,
     UNAVAILABLE,
     DesiredRepo,
     Platform,
     Reconciler,
-    Stack,
     build_images,
-    free_port,
+    prepare_stack,
     run,
 )
-
-SECRETS = ROOT / "scripts" / "make-secrets.sh"
 
 
 @pytest.fixture(scope="module")
@@ -36,22 +33,8 @@ def platform(registry: str, artifacts_dir: Path) -> Iterator[Platform]:
     name = f"{prefix}pf"
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
     images = build_images(registry)
-    https_port = free_port()
+    stack, variables = prepare_stack(name, workdir)
     secrets_dir = workdir / "secrets"
-    stack = Stack(name, https_port, secrets_dir / "tls_fallback_cert")
-    stack.remove(SECRETS)  # whatever a run that died half way left behind
-    run(SECRETS, "create", name, secrets_dir)
-    # node-exporter mounts the backup metrics directory, as on the VM (the bootstrap makes it)
-    Path("/var/lib/prometheus/node-exporter").mkdir(parents=True, exist_ok=True)
-    variables = {
-        "DRIFTLESS_SECRETS_PREFIX": name,
-        "DRIFTLESS_HTTP_PORT": str(free_port()),
-        "DRIFTLESS_HTTPS_PORT": str(https_port),
-        "DRIFTLESS_GRAFANA_REPLICAS": "0",
-        "DRIFTLESS_LOKI_REPLICAS": "0",
-        "DRIFTLESS_ALLOY_OS": "none",
-        "DRIFTLESS_CADVISOR_OS": "none",
-    }
     assert {"grafana", "loki", "alloy", "cadvisor"} == set(UNAVAILABLE)
     repo = DesiredRepo(workdir)
     first = repo.init(images.local(images.api_v1))
@@ -81,5 +64,5 @@ def platform(registry: str, artifacts_dir: Path) -> Iterator[Platform]:
             except subprocess.TimeoutExpired:
                 out = "(docker service logs did not answer within 20 s)"
             (logs / f"{svc}.log").write_text(out)
-        stack.remove(SECRETS)
+        stack.remove(SECRETS_SCRIPT)
         shutil.rmtree(workdir, ignore_errors=True)

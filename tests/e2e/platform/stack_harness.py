@@ -416,6 +416,33 @@ class Load:
 
 
 # ---------------------------------------------------------------------------------- the platform
+SECRETS_SCRIPT = ROOT / "scripts" / "make-secrets.sh"
+#: node-exporter mounts it (backup metrics); on a VM scripts/bootstrap-vm.sh creates it
+TEXTFILE_DIR = Path("/var/lib/prometheus/node-exporter")
+
+
+def prepare_stack(name: str, workdir: Path) -> tuple[Stack, dict[str, str]]:
+    """What the VM's bootstrap and ``make-secrets.sh`` do before a first deploy, for a stack NAME
+    on this machine: the Swarm secrets (their values in WORKDIR/secrets; a run that died half way
+    removed first) and the host directory node-exporter mounts. Returns the stack and the render
+    variables: free published ports, the secrets' prefix, no replicas or nodes for UNAVAILABLE."""
+    https_port = free_port()
+    stack = Stack(name, https_port, workdir / "secrets" / "tls_fallback_cert")
+    stack.remove(SECRETS_SCRIPT)
+    run(SECRETS_SCRIPT, "create", name, workdir / "secrets")
+    TEXTFILE_DIR.mkdir(parents=True, exist_ok=True)
+    variables = {
+        "DRIFTLESS_SECRETS_PREFIX": name,
+        "DRIFTLESS_HTTP_PORT": str(free_port()),
+        "DRIFTLESS_HTTPS_PORT": str(https_port),
+        "DRIFTLESS_GRAFANA_REPLICAS": "0",
+        "DRIFTLESS_LOKI_REPLICAS": "0",
+        "DRIFTLESS_ALLOY_OS": "none",
+        "DRIFTLESS_CADVISOR_OS": "none",
+    }
+    return stack, variables
+
+
 @dataclass
 class Platform:
     images: Images
