@@ -118,13 +118,11 @@ up)
   mkdir -p "$STATE"
   components=("$@")
   [ "${#components[@]}" -gt 0 ] || components=(pg redis docker)
-  # a run that died half way left servers behind: stop them before starting again
-  pg_down
-  redis_down
+  # a run that died half way left servers behind: each is stopped before it starts again
   for c in "${components[@]}"; do
     case "$c" in
-    pg) pg_up ;;
-    redis) redis_up ;;
+    pg) pg_down && pg_up ;;
+    redis) redis_down && redis_up ;;
     docker) docker_up ;;
     *) die "unknown component: $c (pg, redis, docker)" ;;
     esac
