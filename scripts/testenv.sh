@@ -97,6 +97,15 @@ remove_test_stacks() {
   fi
   docker service ls --format '{{.Name}}' | grep "^$TEST_STACK_PREFIX" | xargs -r docker service rm >/dev/null || true
   docker ps -aq --filter "label=driftless.test=$TEST_STACK_PREFIX" | xargs -r docker rm -f >/dev/null || true
+  # what a test left behind: finished job containers, networks a container still held when its
+  # stack went, this checkout's test images, and our own images that later builds untagged
+  docker ps -aq --filter "name=^$TEST_STACK_PREFIX" | xargs -r docker rm -f >/dev/null || true
+  docker network ls --format '{{.Name}}' | grep "^$TEST_STACK_PREFIX" | xargs -r docker network rm >/dev/null 2>&1 || true
+  docker images --format '{{.Repository}}:{{.Tag}}' | grep "/${TEST_STACK_PREFIX}[^/]*/" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  local title
+  for title in driftless-api driftless-reconciler; do
+    docker image prune -f --filter "label=org.opencontainers.image.title=$title" >/dev/null 2>&1 || true
+  done
 }
 
 docker_down() {

@@ -232,11 +232,12 @@ class Env:
             return str(json.loads(response.read())["version"])
 
     def cleanup(self) -> None:
-        sh("docker", "stack", "rm", self.stack, check=False)
+        # probe containers first: a network they are still attached to outlives `stack rm`
         out = sh("docker", "ps", "-aq", "--filter", f"label=driftless.probe={self.stack}",
                  check=False).stdout.split()  # fmt: skip
         if out:
             sh("docker", "rm", "-f", *out, check=False)
+        sh("docker", "stack", "rm", self.stack, check=False)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             nets = sh("docker", "network", "ls", "--filter", f"name={self.stack}_", "-q",
