@@ -74,6 +74,7 @@ redis_down() { stop_pid "$STATE/redis/redis.pid" 10; }
 # ---------------------------------------------------------------- Docker, Swarm, registry
 docker_up() {
   start_dockerd "$STATE/docker"
+  [ -s "$STATE/docker/up-since" ] || date -u +%s >"$STATE/docker/up-since"
   init_swarm "$STATE/docker/swarm-initialised"
   start_registry "$REGISTRY_ADDR" "$STATE/registry"
   "$ROOT/scripts/build-base-image.sh"
@@ -102,6 +103,14 @@ remove_test_stacks() {
   docker ps -aq --filter "name=^$TEST_STACK_PREFIX" | xargs -r docker rm -f >/dev/null || true
   docker network ls --format '{{.Name}}' | grep "^$TEST_STACK_PREFIX" | xargs -r docker network rm >/dev/null 2>&1 || true
   docker images --format '{{.Repository}}:{{.Tag}}' | grep "/${TEST_STACK_PREFIX}[^/]*/" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  # anonymous volumes (an image's VOLUME) that tasks created since `up` and nobody uses now
+  local since vol created
+  since="$(cat "$STATE/docker/up-since" 2>/dev/null || echo 0)"
+  for vol in $(docker volume ls -q --filter dangling=true | grep -E '^[0-9a-f]{64}$' || true); do
+    created="$(date -u -d "$(docker volume inspect -f '{{.CreatedAt}}' "$vol")" +%s 2>/dev/null || echo 0)"
+    if [ "$created" -ge "$since" ]; then docker volume rm "$vol" >/dev/null 2>&1 || true; fi
+  done
+  rm -f "$STATE/docker/up-since"
   local title
   for title in driftless-api driftless-reconciler; do
     docker image prune -f --filter "label=org.opencontainers.image.title=$title" >/dev/null 2>&1 || true

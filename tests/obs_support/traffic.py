@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from swarm_cleanup import remove_stack
 
 from obs_support import lab as lab_module
 from obs_support.lab import Lab, http_get
@@ -220,7 +221,7 @@ services:
             }
         )
     )
-    lab.on_close(lambda: _remove_stack(stack))
+    lab.on_close(lambda: remove_stack(stack, extra_labels=(f"driftless.probe={stack}",)))
     reconciler = Path(sys.executable).with_name("reconciler")
     proc = lab.start("reconciler", [str(reconciler), "--config", str(config), "run"])
     lab.wait_http(proc, f"http://127.0.0.1:{port}/metrics", timeout=30)
@@ -235,28 +236,6 @@ services:
 
     lab_module.wait_until("a successful reconciler pass", passed, timeout=timeout)
     lab.targets["reconciler"] = [f"127.0.0.1:{port}"]
-
-
-def _remove_stack(stack: str) -> None:
-    subprocess.run(["docker", "stack", "rm", stack], capture_output=True, timeout=60)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        out = subprocess.run(
-            [
-                "docker",
-                "network",
-                "ls",
-                "-q",
-                "--filter",
-                f"label=com.docker.stack.namespace={stack}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        if not out.stdout.strip():
-            return
-        time.sleep(1)
 
 
 def drive(lab: Lab) -> None:

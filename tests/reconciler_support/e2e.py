@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swarm_cleanup import remove_stack
+
 from reconciler_support.gitrepo import Remote, git
 
 APP_DIR = Path(__file__).resolve().parents[1] / "e2e" / "reconciler_e2e" / "app"
@@ -232,19 +234,7 @@ class Env:
             return str(json.loads(response.read())["version"])
 
     def cleanup(self) -> None:
-        # probe containers first: a network they are still attached to outlives `stack rm`
-        out = sh("docker", "ps", "-aq", "--filter", f"label=driftless.probe={self.stack}",
-                 check=False).stdout.split()  # fmt: skip
-        if out:
-            sh("docker", "rm", "-f", *out, check=False)
-        sh("docker", "stack", "rm", self.stack, check=False)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            nets = sh("docker", "network", "ls", "--filter", f"name={self.stack}_", "-q",
-                      check=False).stdout.split()  # fmt: skip
-            if not nets:
-                break
-            time.sleep(0.5)
+        remove_stack(self.stack, extra_labels=(f"driftless.probe={self.stack}",))
 
 
 def _env() -> dict[str, str]:

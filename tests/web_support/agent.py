@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import swarm_cleanup
 import yaml
 
 
@@ -224,24 +224,4 @@ class AgentProcess:
 
 
 def remove_stack(stack: str) -> None:
-    if shutil.which("docker") is None:
-        return
-    subprocess.run(["docker", "stack", "rm", stack], capture_output=True, check=False)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        out = subprocess.run(
-            [
-                "docker",
-                "network",
-                "ls",
-                "-q",
-                "--filter",
-                f"label=com.docker.stack.namespace={stack}",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        if not out:
-            return
-        time.sleep(0.5)
+    swarm_cleanup.remove_stack(stack, extra_labels=(f"driftless.probe={stack}",))

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 import yaml
+from swarm_cleanup import remove_stack
 
 ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION = ROOT / "desired-state" / "production"
@@ -308,33 +309,7 @@ class Stack:
         return ids[0]
 
     def remove(self, secrets_script: Path) -> None:
-        run("docker", "stack", "rm", self.name, check=False)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            left = run(
-                "docker",
-                "network",
-                "ls",
-                "-q",
-                "--filter",
-                f"label=com.docker.stack.namespace={self.name}",
-            )
-            if not left.strip():
-                break
-            time.sleep(1)
-        for _ in range(30):  # volumes are released a moment after their containers are gone
-            vols = run(
-                "docker",
-                "volume",
-                "ls",
-                "-q",
-                "--filter",
-                f"label=com.docker.stack.namespace={self.name}",
-            )
-            if not vols.split():
-                break
-            run("docker", "volume", "rm", *vols.split(), check=False)
-            time.sleep(1)
+        remove_stack(self.name, volumes=True)
         run(secrets_script, "remove", self.name, check=False)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 from obs_support import files, tools
 from obs_support.lab import free_port, http_get, wait_until
+from swarm_cleanup import remove_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -114,13 +114,7 @@ def swarm_prometheus(
         wait_until("Prometheus in the Swarm", lambda: bool(http_get(f"{url}/-/ready")), 120)
         yield url, stack
     finally:
-        docker("stack", "rm", stack)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            left = docker("network", "ls", "-q", "--filter", f"name={stack}_").stdout.strip()
-            if not left:
-                break
-            time.sleep(1)
+        remove_stack(stack)
 
 
 def api(url: str, path: str) -> Any:
