@@ -34,6 +34,7 @@ from reconciler.units import parse_duration
 
 DEFAULT_CONFIG = Path("/etc/reconciler/config.yaml")
 ENV_PREFIX = "RECONCILER_"
+_URL_PASSWORD = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*:[^/@]*@")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 
 
@@ -45,6 +46,8 @@ class GitConfig:
     ssh_key_file: Path | None = None
     known_hosts_file: Path | None = None
     token_file: Path | None = None
+    #: CA bundle (PEM) that signs the git server's HTTPS certificate, for a private CA
+    ca_file: Path | None = None
     username: str = "x-access-token"
     push_reverts: bool = True
     push_retries: int = 3
@@ -352,7 +355,9 @@ def _validate(config: Config, *, require_git: bool) -> None:
         problems.append("log.format must be json or text")
     if config.log.level.upper() not in ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append("log.level must be DEBUG, INFO, WARNING or ERROR")
-    for name in ("ssh_key_file", "token_file", "known_hosts_file"):
+    if _URL_PASSWORD.match(config.git.url):
+        problems.append("git.url must not hold a password or token: put it in git.token_file")
+    for name in ("ssh_key_file", "token_file", "known_hosts_file", "ca_file"):
         secret = getattr(config.git, name)
         if secret is not None and not secret.is_file():
             problems.append(f"git.{name}: {secret} does not exist")

@@ -24,6 +24,8 @@ PACKAGES=(
   systemd sqlite3 openssh-server fail2ban rclone
   # the dev compose file is validated (and run) with Debian's docker-compose
   docker-compose openssl
+  # git over HTTPS in the reconciler tests: nginx + fcgiwrap in front of `git http-backend`
+  fcgiwrap
 )
 
 install_packages() {

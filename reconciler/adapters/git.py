@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import shutil
 import stat
 from collections.abc import Callable, Sequence
@@ -85,10 +86,23 @@ class GitRepo:
         if cfg.ssh_key_file is not None:
             known = cfg.known_hosts_file or self._dir.parent / "known_hosts"
             strict = "yes" if cfg.known_hosts_file else "accept-new"
-            env["GIT_SSH_COMMAND"] = (
-                f"ssh -i {cfg.ssh_key_file} -o IdentitiesOnly=yes -o BatchMode=yes "
-                f"-o StrictHostKeyChecking={strict} -o UserKnownHostsFile={known}"
+            env["GIT_SSH_COMMAND"] = shlex.join(
+                [
+                    "ssh",
+                    "-i",
+                    str(cfg.ssh_key_file),
+                    "-o",
+                    "IdentitiesOnly=yes",
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    f"StrictHostKeyChecking={strict}",
+                    "-o",
+                    f"UserKnownHostsFile={known}",
+                ]
             )
+        if cfg.ca_file is not None:
+            env["GIT_SSL_CAINFO"] = str(cfg.ca_file)
         if cfg.token_file is not None:
             askpass = self._dir.parent / "git-askpass.sh"
             if not askpass.exists() or askpass.read_text() != _ASKPASS:
