@@ -4,6 +4,23 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import TypeVar
+
+from reconciler.adapters.git import GitRepo
+
+R = TypeVar("R", bound=GitRepo)
+_OPENED: list[GitRepo] = []
+
+
+def opened(repo: R) -> R:
+    """Register a git adapter to be closed after the test (GitPython keeps helper processes)."""
+    _OPENED.append(repo)
+    return repo
+
+
+def close_opened() -> None:
+    while _OPENED:
+        _OPENED.pop().close()
 
 
 def git(cwd: Path, *args: str) -> str:

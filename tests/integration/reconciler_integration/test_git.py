@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reconciler_support.gitrepo import Remote, git
+from reconciler_support.gitrepo import Remote, git, opened
 
 from reconciler.adapters.git import REVERT_TRAILER, GitRepo
 from reconciler.config import GitConfig
@@ -28,21 +27,9 @@ def remote(tmp_path: Path) -> Remote:
     return r
 
 
-_OPEN: list[GitRepo] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_repos() -> Iterator[None]:
-    yield
-    while _OPEN:
-        _OPEN.pop().close()
-
-
 def _repo(remote: Remote, tmp_path: Path, **kw: object) -> GitRepo:
     config = GitConfig(url=remote.url, path="desired-state/test", push_retries=2, timeout=30, **kw)  # type: ignore[arg-type]
-    repo = GitRepo(config, tmp_path / "state" / "checkout")
-    _OPEN.append(repo)
-    return repo
+    return opened(GitRepo(config, tmp_path / "state" / "checkout"))
 
 
 async def test_fetch_checks_out_the_head_and_follows_new_commits(
@@ -124,11 +111,12 @@ class _RacingRepo(GitRepo):
 async def test_revert_redoes_itself_when_the_remote_moved(remote: Remote, tmp_path: Path) -> None:
     good = remote.head()
     remote.write({IMAGES: "api: r/api:3\n"}, "Bump api to 3")
-    repo = _RacingRepo(
-        GitConfig(url=remote.url, path="desired-state/test", push_retries=2),
-        tmp_path / "state" / "checkout",
+    repo = opened(
+        _RacingRepo(
+            GitConfig(url=remote.url, path="desired-state/test", push_retries=2),
+            tmp_path / "state" / "checkout",
+        )
     )
-    _OPEN.append(repo)
     head = await repo.fetch()
     repo.race = remote
     commits = await repo.offending_commits(good, head.sha)
@@ -169,8 +157,7 @@ async def test_nothing_to_revert_when_a_human_already_did(remote: Remote, tmp_pa
 
 async def test_fetch_errors_are_waiting_errors_without_credentials(tmp_path: Path) -> None:
     config = GitConfig(url="https://deploy:supersecret@127.0.0.1:9/nothing.git", timeout=10)
-    repo = GitRepo(config, tmp_path / "checkout")
-    _OPEN.append(repo)
+    repo = opened(GitRepo(config, tmp_path / "checkout"))
     with pytest.raises(GitError) as info:
         await repo.fetch()
     assert "supersecret" not in str(info.value)
@@ -183,8 +170,7 @@ async def test_https_token_comes_from_a_file_through_askpass(tmp_path: Path) -> 
     config = GitConfig(
         url="https://127.0.0.1:9/nothing.git", token_file=token, username="bot", timeout=10
     )
-    repo = GitRepo(config, tmp_path / "state" / "checkout")
-    _OPEN.append(repo)
+    repo = opened(GitRepo(config, tmp_path / "state" / "checkout"))
     with pytest.raises(GitError) as info:
         await repo.fetch()
     assert "tok-123456" not in str(info.value)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reconciler_support.gitrepo import Remote
+from reconciler_support.gitrepo import Remote, opened
 from reconciler_support.gitservers import HttpsServer, SshServer, ssh_keygen
 
 from reconciler.adapters.git import GitRepo
@@ -50,21 +50,9 @@ def https(tmp_path: Path, remote: Remote) -> Iterator[HttpsServer]:
     server.stop()
 
 
-_OPEN: list[GitRepo] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_repos() -> Iterator[None]:
-    yield
-    while _OPEN:
-        _OPEN.pop().close()
-
-
 def _repo(tmp_path: Path, **kw: object) -> GitRepo:
     config = GitConfig(path="desired-state/test", push_retries=1, timeout=30, **kw)  # type: ignore[arg-type]
-    repo = GitRepo(config, tmp_path / "state" / "checkout")
-    _OPEN.append(repo)
-    return repo
+    return opened(GitRepo(config, tmp_path / "state" / "checkout"))
 
 
 async def _fetch_and_revert(repo: GitRepo, remote: Remote) -> None:
