@@ -55,9 +55,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def stack_yaml(port: int, prefix: str, *, api: bool = True, web_timeout: str = "6s") -> str:
+#: a Docker HEALTHCHECK on /health (the bad image answers 500 there, so its tasks turn unhealthy)
+_DOCKER_HEALTHCHECK = """    healthcheck:
+      test:
+        - CMD
+        - python3
+        - -c
+        - import urllib.request as u; u.urlopen('http://127.0.0.1:8080/health', timeout=2)
+      interval: 1s
+      timeout: 3s
+      retries: 1
+"""
+
+
+def stack_yaml(
+    port: int,
+    prefix: str,
+    *,
+    api: bool = True,
+    web_timeout: str = "6s",
+    swarm_health: bool = False,
+    extra: str = "",
+) -> str:
     """``web`` is checked directly on its host-mode port; ``api`` (2 replicas) through the
-    probe container on the attachable network, and must serve the version of its image tag."""
+    probe container on the attachable network, and must serve the version of its image tag.
+
+    ``swarm_health``: ``web`` has no HTTP check of the reconciler but a Docker HEALTHCHECK and
+    ``failure_action: rollback``, so only Swarm notices a bad image (and rolls it back itself).
+    ``extra`` is appended to ``web``'s definition (indented under the service)."""
+    if swarm_health:
+        checks = _DOCKER_HEALTHCHECK
+        labels = ""
+        update = "{order: stop-first, monitor: 5s, failure_action: rollback}"
+    else:
+        checks = ""
+        labels = f"""      labels:
+        driftless.health.url: "http://127.0.0.1:{port}/health"
+        driftless.health.timeout: "{web_timeout}"
+        driftless.health.interval: "500ms"
+"""
+        update = "{order: stop-first, monitor: 1s}"
     text = f"""version: "3.8"
 services:
   web:
@@ -65,13 +102,9 @@ services:
     ports:
       - {{target: 8080, published: {port}, mode: host}}
     networks: [back]
-    deploy:
+{checks}{extra}    deploy:
       endpoint_mode: dnsrr
-      labels:
-        driftless.health.url: "http://127.0.0.1:{port}/health"
-        driftless.health.timeout: "{web_timeout}"
-        driftless.health.interval: "500ms"
-      update_config: {{order: stop-first, monitor: 1s}}
+{labels}      update_config: {update}
       rollback_config: {{order: stop-first, monitor: 1s}}
 """
     if api:

@@ -1,0 +1,139 @@
+"""More of the engine's promises on the real Swarm, the local registry and a real git remote:
+pre-flight refuses a stack whose external secrets, configs or networks do not exist; a dry run
+changes nothing; a failure that only Swarm sees (a Docker HEALTHCHECK, Swarm rolling back on its
+own) still rolls back every changed service and reverts the commit; SIGTERM during the apply lets
+the apply finish; an agent killed during the apply finishes that pass at its next start.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+
+import pytest
+from reconciler_support.e2e import Env, revert_commits, stack_yaml, stop, wait_for
+
+from reconciler.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, EXIT_REFUSED, EXIT_ROLLED_BACK
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _sync(env: Env, expect: int, *args: str) -> str:
+    result = env.cli("sync", *args)
+    assert result.returncode == expect, (
+        f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    )
+    return result.stdout + result.stderr
+
+
+def _condition(env: Env, kind: str) -> dict[str, object]:
+    return next(c for c in env.status()["conditions"] if c["type"] == kind)
+
+
+def test_preflight_refuses_missing_external_objects_and_dry_run_changes_nothing(
+    env: Env,
+) -> None:
+    missing = f"{env.stack}-never-created"
+    stack = stack_yaml(env.port, env.prefix, extra="    secrets: [token]\n    configs: [site]\n")
+    stack += f"""  outside:
+    external: true
+    name: {missing}-net
+secrets:
+  token:
+    external: true
+    name: {missing}-secret
+configs:
+  site:
+    external: true
+    name: {missing}-config
+"""
+    env.commit("Use the shared token, site config and network", stack=stack)
+    result = env.cli("sync")
+    assert result.returncode == EXIT_REFUSED, result.stdout + result.stderr
+    assert "PreflightFailed" in result.stdout
+    for what in (f"secret {missing}-secret", f"config {missing}-config", f"network {missing}-net"):
+        assert f"{what} does not exist (declared external)" in result.stdout
+    assert env.service("web") is None  # nothing was deployed
+    assert env.service("api") is None
+    ready = _condition(env, "Ready")
+    assert ready["reason"] == "PreflightFailed"
+    assert f"secret {missing}-secret does not exist" in str(ready["message"])
+
+    # a secret a service uses but the file never declares is refused at render time
+    undeclared = stack_yaml(env.port, env.prefix, extra="    secrets: [nowhere]\n")
+    env.commit("Use an undeclared secret", stack=undeclared)
+    result = env.cli("sync")
+    assert result.returncode == EXIT_REFUSED
+    assert "'nowhere' is not defined under secrets:" in result.stdout
+    assert env.service("web") is None
+
+    # a dry run plans the good revision but applies nothing
+    env.commit("Back to the plain stack", stack=stack_yaml(env.port, env.prefix))
+    out = _sync(env, EXIT_OK, "--dry-run")
+    assert "noop: DryRun: 2 change(s) pending, not applied (dry run)" in out
+    assert env.service("web") is None
+    assert env.service("api") is None
+    assert env.cli("diff").returncode == EXIT_PENDING
+    assert not revert_commits(env.remote)
+
+
+def test_a_failure_only_swarm_sees_rolls_back_every_changed_service(env: Env) -> None:
+    env.commit(
+        "Health-check web in Docker", stack=stack_yaml(env.port, env.prefix, swarm_health=True)
+    )
+    _sync(env, EXIT_OK)
+    assert env.running_tags("web") == ["1"]
+    bad = env.commit("Bump web and api to 3", web=env.images["3"], api=env.images["3"])
+    out = _sync(env, EXIT_ROLLED_BACK)
+    # web has no HTTP check of the reconciler: only Swarm's view (unhealthy tasks, its own
+    # rollback) can fail it, and that fails the whole pass
+    assert re.search(
+        r"rolled_back: HealthCheckFailed: web: "
+        r"(Swarm update (rollback_\w+|paused)|\d+ tasks of the new spec failed)",
+        out,
+    ), out
+    assert env.running_tags("web") == ["1"]
+    assert env.running_tags("api") == ["1", "1"]  # healthy on 3, rolled back with web
+    assert env.image_tag("api") == "1"
+    assert env.served_version() == "1"
+    assert len(revert_commits(env.remote)) == 1
+    assert env.remote.message().splitlines()[-1] == f"Driftless-Revert-Of: {bad}"
+    assert env.status()["quarantine"][0]["revision"]["sha"] == bad
+    assert "noop: InSync" in _sync(env, EXIT_OK)
+
+
+def test_sigterm_during_apply_lets_it_finish_and_a_kill_during_apply_is_resumed(
+    env: Env,
+) -> None:
+    _sync(env, EXIT_OK)
+    bump = env.commit("Bump web and api to 2", web=env.images["2"], api=env.images["2"])
+    proc = env.start("sync")
+    wait_for("the apply phase", lambda: (env.journal() or {}).get("phase") == "apply", 60, 0.01)
+    assert stop(proc, signal.SIGTERM, 60) == EXIT_INTERRUPTED
+    log = (env.root / "agent.log").read_text()
+    assert "SIGTERM: letting the apply phase finish, then stopping" in log
+    # the deploy ran to its end (every service carries the new revision) and the journal moved
+    # on to verify: the next start verifies instead of deploying again
+    assert env.journal()["phase"] == "verify"  # type: ignore[index]
+    for name in ("web", "api"):
+        assert env.service(name)["Spec"]["Labels"]["driftless.revision"] == bump  # type: ignore[index]
+    out = _sync(env, EXIT_OK)
+    assert "resuming the pass interrupted in phase verify" in out
+    assert env.status()["last_applied"]["sha"] == bump
+    assert env.running_tags("api") == ["2", "2"]
+
+    # killed (no chance to clean up) while docker stack deploy runs: the next start deploys the
+    # same revision again and verifies it
+    back = env.commit("Back to 1", web=env.images["1"], api=env.images["1"])
+    proc = env.start("sync")
+    wait_for("the apply phase", lambda: (env.journal() or {}).get("phase") == "apply", 60, 0.01)
+    proc.kill()
+    proc.wait(10)
+    assert env.journal()["phase"] == "apply"  # type: ignore[index]
+    out = _sync(env, EXIT_OK)
+    assert "resuming the pass interrupted in phase apply" in out
+    assert env.status()["last_applied"]["sha"] == back
+    assert env.running_tags("web") == ["1"]
+    assert env.running_tags("api") == ["1", "1"]
+    assert env.journal() is None
+    assert not revert_commits(env.remote)
