@@ -335,3 +335,56 @@ def test_deploy_bump_step_skips_a_missing_staging_folder_when_asked(checkout: Pa
     out = parse_output(run_step(deploy, "bump", checkout, env))
     assert out["changed"] == "false"
     assert not (checkout / "desired-state/staging").exists()
+
+
+# ------------------------------------------------------------------------------ test.yml's jobs
+def test_every_push_and_pull_request_is_linted_and_tested_on_a_python_matrix() -> None:
+    test = load(ROOT / ".github/workflows/test.yml")
+    assert "push" in test["on"]
+    assert "pull_request" in test["on"]
+    lint = "\n".join(s.get("run", "") for s in test["jobs"]["lint"]["steps"])
+    assert "scripts/lint.sh" in lint
+    linters = (ROOT / "scripts" / "lint.sh").read_text()
+    for tool in ("ruff check", "ruff format", "mypy", "shellcheck", "hadolint", "zizmor"):
+        assert tool in linters, f"scripts/lint.sh does not run {tool}"
+    assert "check-jsonschema" in linters
+    assert "github-workflows" in linters
+
+    tests = test["jobs"]["tests"]
+    supported = re.search(r'requires-python = ">=3\.(\d+)"', (ROOT / "pyproject.toml").read_text())
+    assert supported, "pyproject.toml must say which Python versions are supported"
+    pythons = tests["strategy"]["matrix"]["python"]
+    assert len(pythons) >= 2
+    assert pythons[0] == f"3.{supported.group(1)}", "the oldest supported Python is tested"
+    assert {"postgres", "redis"} <= set(tests["services"]), "service containers for the tests"
+    assert tests["env"]["TEST_PG_ADMIN_URL"].startswith("postgresql://")
+    assert tests["env"]["TEST_REDIS_URL"].startswith("redis://")
+    run_tests = next(s["run"] for s in tests["steps"] if "pytest" in s.get("run", ""))
+    assert "tests/unit" in run_tests
+    assert "tests/integration" in run_tests
+    assert '-m "not e2e' in run_tests, "the Swarm tests run in their own job"
+
+    e2e = test["jobs"]["e2e"]
+    e2e_run = "\n".join(s.get("run", "") for s in e2e["steps"])
+    assert "pytest tests/e2e" in e2e_run
+    assert "docker swarm init" in e2e_run
+
+    for job in (tests, e2e):
+        names = [s.get("name", "") for s in job["steps"]]
+        summary = next(s for s in job["steps"] if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
+        assert "coverage report" in summary["run"], names
+        assert summary["if"] == "${{ !cancelled() }}", "the summary is written when tests fail"
+        upload = next(s for s in job["steps"] if "upload-artifact" in s.get("uses", ""))
+        assert any(p.startswith("coverage") for p in upload["with"]["path"].split()), upload
+        assert upload["if"] == "${{ !cancelled() }}"
+        assert "--cov" in "\n".join(s.get("run", "") for s in job["steps"])
+
+
+def test_every_secret_the_workflows_read_is_listed_in_the_deployment_guide() -> None:
+    guide = (ROOT / "runbooks" / "DEPLOYMENT_GUIDE.md").read_text()
+    used: set[str] = set()
+    for path in WORKFLOWS:
+        used |= set(re.findall(r"\b(?:secrets|vars)\.(\w+)", path.read_text()))
+    assert "GITHUB_TOKEN" in used
+    for name in sorted(used):
+        assert f"| `{name}` |" in guide, f"{name} is used by a workflow but not in the guide"
