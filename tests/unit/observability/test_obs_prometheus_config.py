@@ -169,10 +169,18 @@ def test_external_labels_name_the_environment() -> None:
     ]
 
 
-def test_retention_flags_are_documented() -> None:
+def test_prometheus_runs_with_the_documented_retention_by_time_and_size() -> None:
     readme = (files.OBS / "README.md").read_text()
     assert "--storage.tsdb.retention.time=30d" in readme
     assert "--storage.tsdb.retention.size=" in readme
+    stack = files.load_yaml(files.ROOT / "desired-state" / "production" / "stack.yml")
+    flags = [f for f in stack["services"]["prometheus"]["command"] if "retention" in f]
+    assert sorted(f.split("=")[0] for f in flags) == [
+        "--storage.tsdb.retention.size",
+        "--storage.tsdb.retention.time",
+    ], "the stack must bound Prometheus's data by time and by size"
+    for flag in flags:
+        assert flag in readme, f"the stack runs {flag}, the README says otherwise"
 
 
 def test_blackbox_exporter_accepts_its_modules() -> None:
