@@ -154,3 +154,16 @@ def test_config_files_exist_inside_the_repository(stack: dict[str, Any]) -> None
         assert path.is_relative_to(ROOT), key
     used = {c["source"] for svc in stack["services"].values() for c in svc.get("configs", [])}
     assert used == set(stack["configs"]), "a config is defined but unused, or used but undefined"
+
+
+def test_the_reconciler_service_is_optional_on_a_manager_with_the_docker_socket(
+    stack: dict[str, Any],
+) -> None:
+    # normally the agent runs under systemd on the host; two agents on one stack would fight
+    svc = stack["services"]["reconciler"]
+    assert svc["deploy"]["replicas"] == 0
+    assert "node.role == manager" in svc["deploy"]["placement"]["constraints"]
+    assert "/var/run/docker.sock:/var/run/docker.sock" in svc["volumes"]
+    assert any(v.split(":")[1] == "/var/lib/reconciler" for v in svc["volumes"])
+    assert svc["deploy"]["update_config"]["order"] == "stop-first", "never two at once"
+    assert svc["environment"]["RECONCILER_GIT__TOKEN_FILE"].startswith("/run/secrets/")
