@@ -14,7 +14,7 @@ set -euo pipefail
 need_root
 
 STACK="${DRIFTLESS_STACK:-driftless}"
-STATE="$CACHE_DIR/up"
+STATE="${DRIFTLESS_UP_STATE:-$CACHE_DIR/up}" # the same settings as up.sh
 REGISTRY=127.0.0.1:5000
 KEEP_DATA=0
 KEEP_IMAGES=0

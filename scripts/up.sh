@@ -9,7 +9,8 @@
 #
 # Settings (environment): DRIFTLESS_STACK (driftless), DRIFTLESS_HTTP_PORT (80),
 # DRIFTLESS_HTTPS_PORT (443), DRIFTLESS_UPSTREAM_IMAGES (auto: use the pinned upstream images when
-# Docker Hub answers, otherwise build local stand-ins; yes / no to force).
+# Docker Hub answers, otherwise build local stand-ins; yes / no to force), DRIFTLESS_UP_STATE (where
+# its state lives: the git remote, secrets' values, reconciler config and log; .cache/up).
 #
 # To deploy a change the GitOps way, commit to the local remote's clone that up.sh prints (for
 # example a new image tag in images.yaml) and push: the reconciler picks it up within seconds.
@@ -24,7 +25,7 @@ HTTP_PORT="${DRIFTLESS_HTTP_PORT:-80}"
 HTTPS_PORT="${DRIFTLESS_HTTPS_PORT:-443}"
 UPSTREAM="${DRIFTLESS_UPSTREAM_IMAGES:-auto}"
 REGISTRY=127.0.0.1:5000
-STATE="$CACHE_DIR/up"
+STATE="${DRIFTLESS_UP_STATE:-$CACHE_DIR/up}"
 REMOTE="$STATE/remote.git"
 CLONE="$STATE/desired-state"
 UNAVAILABLE=(grafana loki alloy cadvisor)
