@@ -266,6 +266,8 @@ class PassOutcome:
     detail: str = ""
     retry_after: float | None = None
     stalled: bool = False
+    #: why the pass stalls when that is not ``reason`` (the rollback or the revert failed)
+    stalled_reason: Reason | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     apply_seconds: float | None = None

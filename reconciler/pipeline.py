@@ -615,6 +615,7 @@ class Pipeline:
             revert_commit=revert_commit if reverted or journal.revert_commit else None,
             detail=journal.failure_detail,
             stalled=stalled_reason is not None,
+            stalled_reason=stalled_reason,
             apply_seconds=apply_seconds,
             verify_seconds=verify_seconds,
         )

@@ -113,8 +113,9 @@ def record(
     else:  # refused, rolled back, failed
         s = s.with_condition(ConditionType.READY, False, out.reason.value, out.message, now)
         stalled = out.stalled or result == PassResult.FAILED
+        why = (out.stalled_reason or out.reason).value if stalled else out.reason.value
         s = s.with_condition(
-            ConditionType.STALLED, stalled, out.reason.value, out.message if stalled else "", now
+            ConditionType.STALLED, stalled, why, out.message if stalled else "", now
         )
 
     if report.inventory is not None:

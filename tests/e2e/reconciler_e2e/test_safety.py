@@ -2,18 +2,25 @@
 pre-flight refuses a stack whose external secrets, configs or networks do not exist; a dry run
 changes nothing; a failure that only Swarm sees (a Docker HEALTHCHECK, Swarm rolling back on its
 own) still rolls back every changed service and reverts the commit; SIGTERM during the apply lets
-the apply finish; an agent killed during the apply finishes that pass at its next start.
+the apply finish; an agent killed during the apply finishes that pass at its next start; a
+revert that cannot be applied pushes nothing, stalls and alerts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 
 import pytest
 from reconciler_support.e2e import Env, revert_commits, stack_yaml, stop, wait_for
 
+from reconciler.agent import Agent
 from reconciler.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, EXIT_REFUSED, EXIT_ROLLED_BACK
+from reconciler.config import load_config
+from reconciler.events import RecordingNotifier
+from reconciler.models import PassResult, Phase
+from reconciler.pipeline import PassReport
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -137,3 +144,88 @@ def test_sigterm_during_apply_lets_it_finish_and_a_kill_during_apply_is_resumed(
     assert env.running_tags("api") == ["1", "1"]
     assert env.journal() is None
     assert not revert_commits(env.remote)
+
+
+async def test_a_revert_that_cannot_apply_pushes_nothing_stalls_and_alerts(env: Env) -> None:
+    """The failing check is a global one from the agent's config; while the bad revision is
+    being verified someone pushes a hotfix on the same line, so the revert cannot apply."""
+    health = {
+        "probe_image": env.base_image,
+        "timeout": "6s",
+        "interval": "500ms",
+        "checks": [
+            {
+                "name": "api-health",
+                "url": "http://api:8080/health",
+                "network": "back",
+                "timeout": "6s",
+                "interval": "500ms",
+            },
+        ],
+    }
+    env.write_config(health=health)
+    recorder = RecordingNotifier()
+
+    async def one_pass() -> PassReport:
+        agent = Agent(load_config(env.config_path, {}), notifiers=[recorder])
+        watch = asyncio.create_task(_hotfix_during_verify(env, agent))
+        try:
+            return await agent.sync_once("manual")
+        finally:
+            if watch.done():
+                if watch.result() is not None:
+                    hotfix.append(watch.result())  # type: ignore[arg-type]
+            else:
+                watch.cancel()
+
+    hotfix: list[str] = []
+    env.settings["hotfix"] = False
+    first = await one_pass()
+    assert first.outcome.result == PassResult.SUCCESS, first.outcome.message
+    global_check = next(c for c in first.outcome.checks if c.name == "api-health")
+    assert global_check.ok
+    assert global_check.url == "http://api:8080/health"
+
+    bad = env.commit("Bump api to 3", web=env.images["1"], api=env.images["3"])
+    env.settings["hotfix"] = True
+    report = await one_pass()
+    out = report.outcome
+    assert out.result == PassResult.ROLLED_BACK
+    assert out.stalled
+    assert out.message.startswith("api-health: still failing after 6s")
+    assert "RevertFailed: cannot revert" in out.message
+    assert "nothing was pushed" in out.message
+    # nothing pushed: the remote's head is the hotfix, no revert commit anywhere
+    assert hotfix
+    assert env.remote.head() == hotfix[0]
+    assert not revert_commits(env.remote)
+    # live is back on the last good revision; the bad one is quarantined
+    assert env.running_tags("api") == ["1", "1"]
+    status = env.status()
+    stalled = next(c for c in status["conditions"] if c["type"] == "Stalled")
+    assert stalled["status"] is True
+    assert stalled["reason"] == "RevertFailed"
+    assert status["quarantine"][0]["revision"]["sha"] == bad
+    kinds = [e.kind.value for e in recorder.events]
+    assert kinds[-2:] == ["deploy_failed", "stalled"]
+    alert = recorder.events[-1]
+    assert alert.reason == "RevertFailed"  # type: ignore[attr-defined]
+    assert "nothing was pushed" in alert.message  # type: ignore[attr-defined]
+
+    # the hotfix is the next revision: it deploys, and the stall is over
+    env.settings["hotfix"] = False
+    after = await one_pass()
+    assert after.outcome.result == PassResult.SUCCESS, after.outcome.message
+    assert env.running_tags("api") == ["2", "2"]
+    stalled = next(c for c in env.status()["conditions"] if c["type"] == "Stalled")
+    assert stalled["status"] is False
+
+
+async def _hotfix_during_verify(env: Env, agent: Agent) -> str | None:
+    if not env.settings["hotfix"]:
+        return None
+    while agent.status.phase != Phase.VERIFY:
+        await asyncio.sleep(0.05)
+    return await asyncio.to_thread(
+        env.commit, "Hotfix: api to 2", web=env.images["1"], api=env.images["2"]
+    )

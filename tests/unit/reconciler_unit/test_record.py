@@ -165,6 +165,7 @@ def test_a_failed_rollback_stalls_and_says_so() -> None:
             Reason.HEALTH_CHECK_FAILED,
             BAD,
             stalled=True,
+            stalled_reason=Reason.ROLLBACK_FAILED,
             quarantine=True,
             problems=("rollback did not converge",),
         ),
@@ -172,6 +173,10 @@ def test_a_failed_rollback_stalls_and_says_so() -> None:
     )
     assert ev == ["deploy_failed", "stalled"]
     assert s.is_true(ConditionType.STALLED)
+    stalled = s.condition(ConditionType.STALLED)
+    assert stalled is not None
+    assert stalled.reason == "RollbackFailed"  # why it needs a human, not why the deploy failed
+    assert s.condition(ConditionType.READY).reason == "HealthCheckFailed"  # type: ignore[union-attr]
 
 
 def test_transient_errors_do_not_notify() -> None:
