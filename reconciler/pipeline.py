@@ -612,7 +612,8 @@ class Pipeline:
             changed=journal.changed,
             checks=checks,
             rolled_back=journal.changed if rollback_ok else (),
-            revert_commit=revert_commit if reverted or journal.revert_commit else None,
+            # also a revert found in the remote: pushed by a run that died before recording it
+            revert_commit=revert_commit,
             detail=journal.failure_detail,
             stalled=stalled_reason is not None,
             stalled_reason=stalled_reason,

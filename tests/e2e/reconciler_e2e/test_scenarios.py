@@ -238,6 +238,8 @@ def test_7_killed_mid_apply_the_next_start_finishes_or_rolls_back_once(env: Env)
     agent.wait(10)
     saved = env.state_dir / "journal.saved"
     shutil.copy(env.state_dir / "journal.json", saved)
+    saved_status = env.state_dir / "status.saved"
+    shutil.copy(env.state_dir / "status.json", saved_status)
     out = _sync(env, EXIT_ROLLED_BACK)
     assert "resuming the pass interrupted" in out
     assert env.running_tags("web") == ["2"]
@@ -245,10 +247,14 @@ def test_7_killed_mid_apply_the_next_start_finishes_or_rolls_back_once(env: Env)
     assert len(revert_commits(env.remote)) == 1
     assert env.remote.message().splitlines()[-1] == f"Driftless-Revert-Of: {bad}"
 
-    # killed again after the revert was pushed but before it was recorded: no second revert
+    # killed again after the revert was pushed but before it was recorded: no second revert,
+    # and the status learns of the one that was pushed
     shutil.copy(saved, env.state_dir / "journal.json")
+    shutil.copy(saved_status, env.state_dir / "status.json")
+    assert env.status()["reverts"] == []
     _sync(env, EXIT_ROLLED_BACK)
     assert len(revert_commits(env.remote)) == 1
+    assert [r["commit"] for r in env.status()["reverts"]] == [env.remote.head()]
     assert "noop" in _sync(env, EXIT_OK)
     assert len(revert_commits(env.remote)) == 1
     assert env.running_tags("web") == ["2"]
