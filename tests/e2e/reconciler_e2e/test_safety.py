@@ -9,6 +9,7 @@ revert that cannot be applied pushes nothing, stalls and alerts.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 
@@ -16,7 +17,14 @@ import pytest
 from reconciler_support.e2e import Env, revert_commits, stack_yaml, stop, wait_for
 
 from reconciler.agent import Agent
-from reconciler.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, EXIT_REFUSED, EXIT_ROLLED_BACK
+from reconciler.cli import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PENDING,
+    EXIT_REFUSED,
+    EXIT_ROLLED_BACK,
+    EXIT_TRANSIENT,
+)
 from reconciler.config import load_config
 from reconciler.events import RecordingNotifier
 from reconciler.models import PassResult, Phase
@@ -229,3 +237,19 @@ async def _hotfix_during_verify(env: Env, agent: Agent) -> str | None:
     return await asyncio.to_thread(
         env.commit, "Hotfix: api to 2", web=env.images["1"], api=env.images["2"]
     )
+
+
+def test_an_unreachable_remote_is_a_transient_error_that_changes_nothing(env: Env) -> None:
+    gone = env.root / "moved-away.git"
+    config = json.loads(env.config_path.read_text())
+    config["git"]["url"] = gone.as_uri()
+    env.config_path.write_text(json.dumps(config))
+    result = env.cli("sync")
+    assert result.returncode == EXIT_TRANSIENT, result.stdout + result.stderr
+    assert result.stdout.startswith("error: ArtifactFailed: cannot fetch main from file://")
+    assert env.service("web") is None
+    status = env.status()
+    assert status["history"][0]["reason"] == "ArtifactFailed"
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] is False
+    assert ready["reason"] == "ArtifactFailed"

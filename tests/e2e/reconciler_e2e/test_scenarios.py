@@ -72,6 +72,12 @@ def test_1_first_deploy_from_an_empty_swarm(env: Env) -> None:
     verify = [x for x in lines if x["phase"] == "verify"]
     assert verify
     assert verify[0]["revision"] == env.remote.head()
+    # a progress line before each phase: the fetch (revision not known yet), then the others
+    assert lines[0]["phase"] == "fetch"
+    assert lines[0]["message"].startswith("fetching main from file://")
+    phases = [x["phase"] for x in lines if x["revision"] == env.remote.head()]
+    for phase in ("render", "plan", "preflight", "apply", "verify", "record"):
+        assert phase in phases, phases
     # and the next pass has nothing to do
     assert "noop: InSync" in _sync(env, EXIT_OK)
     assert env.cli("diff").returncode == EXIT_OK
