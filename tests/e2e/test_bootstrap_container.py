@@ -4,6 +4,10 @@ Every step runs its real detection (dpkg, users, files, systemctl and docker whe
 reports what it would do; the container's filesystem must come out unchanged (`docker diff`).
 Ubuntu 24.04 itself cannot be pulled or built here, so the container is the local Debian base
 image with one sudo user who has an SSH key, like a fresh cloud VM.
+
+The `users` and `firewall` steps also run for real (twice) in a container that has Debian's ufw,
+its own network namespace (`--network none`) and CAP_NET_ADMIN: UFW's rules go into that
+namespace's netfilter tables only, never the host's.
 """
 
 from __future__ import annotations
@@ -39,6 +43,76 @@ def fresh_vm_image(base_image: str, unique_name: str) -> Iterator[str]:
         yield tag
     finally:
         docker("image", "rm", "-f", tag)
+
+
+@pytest.fixture
+def firewall_vm_image(base_image: str, unique_name: str) -> Iterator[str]:
+    tag = f"{unique_name}-ufw-vm:test"
+    dockerfile = (
+        f"FROM {base_image}\n"
+        "RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq"
+        " --no-install-recommends ufw iptables procps >/dev/null"
+        " && apt-get clean && rm -rf /var/lib/apt/lists/*\n"
+        "RUN groupadd docker\n"  # what the docker step's packages create
+    )
+    built = docker("build", "-q", "-t", tag, "--label", f"driftless.test={unique_name}", "-",
+                   stdin=dockerfile)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    try:
+        yield tag
+    finally:
+        docker("image", "rm", "-f", tag)
+
+
+def test_deploy_user_and_firewall_are_applied_and_a_second_run_changes_nothing(
+    firewall_vm_image: str, unique_name: str
+) -> None:
+    steps = ["/src/scripts/bootstrap-vm.sh", "--only", "users,firewall", "--allow-any-os",
+             "--swarm-peers", "10.9.0.0/24", "--deploy-authorized-keys", "/tmp/keys"]  # fmt: skip
+    script = (
+        "echo 'ssh-ed25519 AAAAC3Nzb ci@example' >/tmp/keys; "
+        + " ".join(steps)
+        + "; echo '--- second'; "
+        + " ".join(steps)
+        + "; echo '--- state'; "
+        "getent shadow deploy | cut -d: -f2; id -nG deploy; "
+        "stat -c '%a %U' /home/deploy/.ssh/authorized_keys; ufw status verbose; "
+        "iptables -S ufw-user-input"
+    )
+    run = docker(
+        "run", "--rm", "--label", f"driftless.test={unique_name}", "--network", "none",
+        "--cap-add", "NET_ADMIN", "-v", f"{ROOT}:/src:ro", firewall_vm_image, "sh", "-ec", script,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    first, rest = run.stdout.split("--- second\n")
+    second, state = rest.split("--- state\n")
+    assert "changed: create user deploy (no password; SSH keys only)" in first
+    assert "changed: enable UFW" in first
+    assert "No changes: this machine already matches." in second, second
+    lines = state.splitlines()
+    assert lines[0] == "*", "deploy has no password that could ever match"
+    assert "docker" in lines[1].split()
+    assert lines[2] == "600 deploy"
+    assert "Status: active" in state
+    assert "Default: deny (incoming), allow (outgoing)" in state
+    allowed = sorted(
+        " ".join(line.split()[:2])
+        for line in state.splitlines()
+        if " IN " in line and "(v6)" not in line
+    )
+    assert allowed == [
+        "172.18.0.1 9480/tcp",
+        "22/tcp LIMIT",
+        "2377/tcp ALLOW",
+        "443/tcp ALLOW",
+        "4789/udp ALLOW",
+        "7946/tcp ALLOW",
+        "7946/udp ALLOW",
+        "80/tcp ALLOW",
+    ], state
+    # the rules are in the kernel's tables, not only in ufw's files
+    assert "--dport 443 -j ACCEPT" in state
+    assert "-s 10.9.0.0/24 -p tcp -m tcp --dport 2377 -j ACCEPT" in state
 
 
 def test_check_mode_on_a_fresh_system_reports_every_step_and_changes_nothing(
