@@ -333,3 +333,45 @@ def test_the_mermaid_check_rejects_a_broken_diagram(tmp_path: Path) -> None:
     result = mermaid_parse(broken)
     assert result.returncode == 1
     assert "FAIL" in result.stdout
+
+
+def section(path: Path, heading: str) -> str:
+    """The text of the `## heading` section of a document, up to the next `## `."""
+    text = path.read_text()
+    match = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match, f"{path.name} has no section '## {heading}'"
+    return match.group(1)
+
+
+def test_the_runbooks_cover_what_operators_need() -> None:
+    names = {p.name for p in RUNBOOKS}
+    assert {
+        "DEPLOYMENT_GUIDE.md",
+        "MONITORING_SETUP.md",
+        "TROUBLESHOOTING.md",
+        "BACKUP_RECOVERY.md",
+        "INCIDENT_RESPONSE.md",
+        "SCALING.md",
+        "UPDATES.md",
+        "ARCHITECTURE.md",
+        "CONFIGURATION.md",
+    } <= names
+    arch = ROOT / "runbooks" / "ARCHITECTURE.md"
+    for heading in ("System", "Network topology", "Data flow", "Security"):
+        assert "```mermaid" in section(arch, heading), f"ARCHITECTURE.md: {heading} has no diagram"
+    flows = section(arch, "Data flow")
+    for path in ("Metrics", "Logs", "Deployments"):
+        assert f"| {path} |" in flows, f"ARCHITECTURE.md: the {path.lower()} path is not described"
+    network = section(arch, "Network topology")
+    for name in ("edge", "backend", "monitoring", "443"):
+        assert name in network, f"ARCHITECTURE.md: {name} is missing from the network topology"
+    release = section(ROOT / "runbooks" / "DEPLOYMENT_GUIDE.md", "How a release flows")
+    for step in ("build.yml", "pull request", "merge", "reconciler"):
+        assert step in release.lower() or step in release, f"release flow: no {step}"
+    backups = ROOT / "runbooks" / "BACKUP_RECOVERY.md"
+    assert "scripts/restore.sh" in section(
+        backups, "Disaster-recovery drill (every quarter, 30 minutes)"
+    )
+    scaling = (ROOT / "runbooks" / "SCALING.md").read_text()
+    assert "## More API replicas" in scaling
+    assert "## More Swarm nodes" in scaling
