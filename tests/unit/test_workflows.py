@@ -98,6 +98,7 @@ def test_release_builds_publish_sbom_provenance_and_semver_tags() -> None:
     assert build["on"]["push"]["branches"] == ["main"]
     push = next(s for s in steps(build) if "build-push-action" in s.get("uses", ""))
     assert push["with"]["sbom"] is True
+    assert "linux/arm64" in push["with"]["platforms"], "releases are multi-platform"
     assert push["with"]["provenance"] == "mode=max"
     assert "type=gha" in push["with"]["cache-from"]
     meta = next(s for s in steps(build) if "metadata-action" in s.get("uses", ""))
@@ -386,5 +387,8 @@ def test_every_secret_the_workflows_read_is_listed_in_the_deployment_guide() -> 
     for path in WORKFLOWS:
         used |= set(re.findall(r"\b(?:secrets|vars)\.(\w+)", path.read_text()))
     assert "GITHUB_TOKEN" in used
+    # merging the pull request is the deployment: no workflow logs in to the VM
+    text = "\n".join(p.read_text() for p in WORKFLOWS)
+    assert not re.search(r"\bssh\b|ssh-action|SSH_KEY|VM_HOST", text, re.I)
     for name in sorted(used):
         assert f"| `{name}` |" in guide, f"{name} is used by a workflow but not in the guide"
