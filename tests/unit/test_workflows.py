@@ -364,6 +364,10 @@ def test_every_push_and_pull_request_is_linted_and_tested_on_a_python_matrix() -
     assert "tests/unit" in run_tests
     assert "tests/integration" in run_tests
     assert '-m "not e2e' in run_tests, "the Swarm tests run in their own job"
+    setup = "\n".join(s.get("run", "") for s in tests["steps"])
+    # what tests/obs_support/tools.py and the LogQL/Mermaid checks need besides Debian packages
+    assert "scripts/deps.sh node" in setup
+    assert "scripts/deps.sh debian13" in setup
 
     e2e = test["jobs"]["e2e"]
     e2e_run = "\n".join(s.get("run", "") for s in e2e["steps"])
