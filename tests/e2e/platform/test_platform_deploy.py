@@ -16,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from stack_harness import ROOT, Platform, load, revision_sha, run, wait_until
 
@@ -109,6 +110,59 @@ def test_first_deploy_serves_the_api_through_nginx(platform: Platform) -> None:
         # the edge keeps the API's metrics private
         assert http.get("/metrics").status_code == 404
     platform.notes["product"] = created
+
+
+def test_nginx_logs_limits_and_serves_certbot_challenges(platform: Platform) -> None:
+    """The production nginx.conf as deployed: one JSON access line per request with the request
+    id and the upstream's time, per-address rate limits, the security headers, and port 80 serving
+    the ACME challenges certbot writes into the shared webroot while redirecting the rest."""
+    stack = platform.stack
+    request_id = f"e2e-{stack.name}-access-0001"
+    with stack.client() as http:
+        r = http.get("/version", headers={"X-Request-ID": request_id})
+        assert r.status_code == 200
+        assert r.headers["x-request-id"] == request_id, "the client's id is kept end to end"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert "server" not in r.headers or "nginx/" not in r.headers["server"]
+
+    def access_line() -> dict[str, object] | None:
+        logs = subprocess.run(
+            ["docker", "logs", stack.container("nginx")],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        for line in (logs.stdout + logs.stderr).splitlines():
+            if request_id in line:
+                return dict(json.loads(line))
+        return None
+
+    line = wait_until("nginx's access line of the request", access_line, 20)
+    assert line["request_id"] == request_id
+    assert line["uri"] == "/version"
+    assert line["status"] == 200
+    assert float(str(line["upstream_response_time"])) >= 0, line
+    assert str(line["upstream_addr"]).endswith(":3000"), line
+
+    # /auth/ allows 5 requests/s per address with a burst of 20; what exceeds it gets 429
+    with stack.client() as http:
+        answers = [http.get("/auth/login").status_code for _ in range(40)]
+    assert 429 in answers, answers
+    assert answers[0] != 429, "the first requests pass"
+
+    http_port = platform.reconciler.variables["DRIFTLESS_HTTP_PORT"]
+    token = f"e2e{stack.name}challenge"
+    run(
+        "docker", "exec", stack.container("certbot"), "sh", "-c",
+        "mkdir -p /var/www/certbot/.well-known/acme-challenge && "
+        f"printf %s {token} >/var/www/certbot/.well-known/acme-challenge/{token}",
+    )  # fmt: skip
+    with httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=10) as plain:
+        r = plain.get(f"/.well-known/acme-challenge/{token}")
+        assert r.status_code == 200, r.text
+        assert r.text == token, "nginx serves what certbot wrote for Let's Encrypt"
+        r = plain.get("/products?limit=1")
+        assert r.status_code == 308
+        assert r.headers["location"].startswith("https://")
 
 
 def test_tag_bump_deploys_with_zero_failed_requests(
