@@ -7,11 +7,15 @@ repository's desired state; images come from the local registry. The tests run i
 2. a tag bump under continuous load: zero failed requests, every replica on the new version;
 3. a bump to an image that fails readiness: rolled back, reverted in git, zero failed requests;
 4. rows written before survive the updates and a PostgreSQL restart.
+
+Along the way, the deployed nginx itself: its access log, rate limits, headers, the ACME webroot,
+and the switch from the fallback certificate to the one certbot obtains.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -277,3 +281,41 @@ def test_data_survives_updates_and_a_postgres_restart(platform: Platform) -> Non
         "the API ready again", lambda: smoke(platform, tag(platform.images.api_v2)), 180, every=3
     )
     assert read() == product, "the row is unchanged after the restart"
+
+
+def test_nginx_switches_to_the_certificate_certbot_obtained(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """Until certbot has a Let's Encrypt certificate nginx serves the self-signed fallback; once
+    certbot's files are in the shared letsencrypt volume, the TLS hook (run at start and every
+    TLS_RELOAD_INTERVAL) picks them and nginx reloads onto them without a restart. Let's Encrypt
+    cannot be reached from here: a certificate made with openssl stands in for the one certbot
+    would write, at the path certbot writes it."""
+    stack = platform.stack
+    live = "/etc/letsencrypt/live/driftless"
+    key, cert = tmp_path / "privkey.pem", tmp_path / "fullchain.pem"
+    run(
+        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", f"/CN={stack.name}.le.example.org", "-keyout", key, "-out", cert,
+    )  # fmt: skip
+
+    def served() -> bytes:
+        pem = ssl.get_server_certificate(("127.0.0.1", stack.https_port), timeout=10)
+        return ssl.PEM_cert_to_DER_cert(pem)
+
+    fallback = ssl.PEM_cert_to_DER_cert(stack.cacert.read_text())
+    ours = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    assert served() == fallback
+    certbot, nginx = stack.container("certbot"), stack.container("nginx")
+    hook = "/docker-entrypoint.d/10-driftless-tls.sh && nginx -s reload"
+    try:
+        run("docker", "exec", certbot, "mkdir", "-p", live)
+        for path in (key, cert):
+            run("docker", "cp", path, f"{certbot}:{live}/{path.name}")
+        out = run("docker", "exec", nginx, "sh", "-c", hook)
+        assert f"serving {live}/fullchain.pem" in out
+        wait_until("nginx to serve certbot's certificate", lambda: served() == ours, 20)
+    finally:
+        run("docker", "exec", certbot, "rm", "-rf", live, check=False)
+        run("docker", "exec", nginx, "sh", "-c", hook, check=False)
+    wait_until("nginx back on the fallback", lambda: served() == fallback, 20)
