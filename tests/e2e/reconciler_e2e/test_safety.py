@@ -253,3 +253,25 @@ def test_an_unreachable_remote_is_a_transient_error_that_changes_nothing(env: En
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["status"] is False
     assert ready["reason"] == "ArtifactFailed"
+
+
+def test_a_change_that_never_converges_times_out_and_is_rolled_back(env: Env) -> None:
+    config = json.loads(env.config_path.read_text())
+    config["timeouts"]["verify"] = "5s"
+    env.config_path.write_text(json.dumps(config))
+    _sync(env, EXIT_OK)
+    plain = stack_yaml(env.port, env.prefix)
+    nowhere = "      placement: {constraints: [node.labels.driftless-nowhere == true]}\n"
+    stuck = plain.replace(
+        "      endpoint_mode: dnsrr\n", "      endpoint_mode: dnsrr\n" + nowhere, 1
+    )
+    assert stuck != plain
+    bad = env.commit("Pin web to a node that does not exist", stack=stuck)
+    out = _sync(env, EXIT_ROLLED_BACK)
+    assert "rolled_back: HealthCheckFailed: web: not converged after 5s" in out
+    assert env.running_tags("web") == ["1"]
+    assert env.served_version() == "1"
+    placement = env.service("web")["Spec"]["TaskTemplate"].get("Placement", {})  # type: ignore[index]
+    assert "Constraints" not in placement
+    assert env.remote.message().splitlines()[-1] == f"Driftless-Revert-Of: {bad}"
+    assert env.remote.show("desired-state/e2e/stack.yml") == plain
