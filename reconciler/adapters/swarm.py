@@ -27,6 +27,7 @@ from loguru import logger
 from reconciler.errors import (
     ApplyError,
     DockerError,
+    PreflightError,
     RollbackError,
     ValidationError,
     mask_secrets,
@@ -195,10 +196,24 @@ class SwarmAdapter:
             except docker.errors.NotFound:
                 return False
             except docker.errors.APIError as exc:
-                text = str(exc.explanation or exc).lower()
+                text = str(exc.explanation or exc)
+                lower = text.lower()
                 if exc.status_code in (401, 403) or any(
-                    w in text for w in ("unauthorized", "denied", "manifest unknown", "not found")
+                    w in lower
+                    for w in (
+                        "unauthorized",
+                        "denied",
+                        "authentication required",
+                        "no basic auth credentials",
+                    )
                 ):
+                    # private registries answer the same for "missing" and "not yours to read"
+                    raise PreflightError(
+                        f"image {image}: the registry refused access ({mask_secrets(text)}); "
+                        "check that it exists and that the agent is logged in to its registry "
+                        "(docker login with the agent's DOCKER_CONFIG)"
+                    ) from exc
+                if any(w in lower for w in ("manifest unknown", "not found")):
                     return False
                 raise
             return True

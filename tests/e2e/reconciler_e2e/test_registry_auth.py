@@ -103,9 +103,20 @@ def test_private_images_pass_preflight_and_swarm_pulls_them_with_the_agents_logi
         assert anonymous.returncode != 0
         assert "no basic auth credentials" in anonymous.stderr or "unauthorized" in anonymous.stderr
 
+        # an agent without the login is refused before anything live changes, and says why
+        nobody = tmp_path / "no-login"
+        nobody.mkdir()
+        monkeypatch.setenv("DOCKER_CONFIG", str(nobody))
+        env.commit("Move to the private registry", web=private["1"], api=private["1"])
+        result = env.cli("sync")
+        assert result.returncode == EXIT_REFUSED, result.stdout + result.stderr
+        assert "PreflightFailed" in result.stdout
+        assert "the registry refused access" in result.stdout
+        assert "logged in to its registry" in result.stdout
+        assert env.service("web") is None
+
         # the agent runs with its own docker client configuration holding the login
         monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
-        env.commit("Move to the private registry", web=private["1"], api=private["1"])
         result = env.cli("sync")
         assert result.returncode == EXIT_OK, result.stdout + result.stderr
         assert env.running_tags("web") == ["1"]
