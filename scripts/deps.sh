@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the tests and the local platform need on a Debian/Ubuntu machine:
 # distribution packages (only the missing ones) and the project's virtual environment.
+# `deps.sh platform`: only what scripts/up.sh needs; `deps.sh` (all): everything the tests use too.
 # Idempotent: a second run installs nothing.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
@@ -28,10 +29,22 @@ PACKAGES=(
   fcgiwrap
 )
 
-install_packages() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+# What scripts/up.sh needs to run the platform, and nothing the tests alone use (some of those,
+# chromium for one, are not Debian packages on Ubuntu).
+PLATFORM_PACKAGES=(docker.io docker-registry debootstrap git curl jq openssl ca-certificates
+  python3-venv python3-pip)
+
+install_packages() { # install_packages [PACKAGE...]: the missing ones of PACKAGE... (or PACKAGES)
+  local missing=() wanted=("$@")
+  [ "${#wanted[@]}" -gt 0 ] || wanted=("${PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
+    if [ "$p" = docker.io ] && command -v dockerd >/dev/null; then
+      # Docker's own docker-ce (what scripts/bootstrap-vm.sh installs) conflicts with docker.io
+      log "a Docker Engine is installed already ($(command -v dockerd)): keeping it"
+      continue
+    fi
+    missing+=("$p")
   done
   if [ "${#missing[@]}" -eq 0 ]; then
     log "distribution packages: all present"
@@ -132,6 +145,10 @@ install_debian13_monitoring() {
 
 case "${1:-all}" in
 packages) install_packages ;;
+platform)
+  install_packages "${PLATFORM_PACKAGES[@]}"
+  install_venv
+  ;;
 venv) install_venv ;;
 node) install_node_tools ;;
 debian13) install_debian13_monitoring ;;
@@ -141,5 +158,5 @@ all)
   install_node_tools
   install_debian13_monitoring
   ;;
-*) die "usage: $0 [packages|venv|node|debian13|all]" ;;
+*) die "usage: $0 [packages|platform|venv|node|debian13|all]" ;;
 esac

@@ -32,7 +32,7 @@ UNAVAILABLE=(grafana loki alloy cadvisor)
 mkdir -p "$STATE"
 
 # ------------------------------------------------------------------ 1. packages and the venv
-"$ROOT/scripts/deps.sh"
+"$ROOT/scripts/deps.sh" platform # what the platform needs; not the test tools
 
 # ------------------------------------------------------------------ 2. engine, Swarm, registry
 start_dockerd "$STATE"

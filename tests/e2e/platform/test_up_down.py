@@ -126,6 +126,10 @@ def test_up_deploys_a_second_run_changes_nothing_and_down_removes_it(up: Up) -> 
         assert where in out, f"up.sh does not say where the {where.strip()} is:\n{out}"
     assert "Scaled to 0 because no image exists here: " + " ".join(UNAVAILABLE) in out, out
     assert f"https://localhost:{up.https_port}/" in out
+    # it installs what the platform needs, not the test tools (deps.sh platform)
+    assert "distribution packages: all present" in first.stderr
+    assert "node packages" not in first.stderr
+    assert "Debian 13" not in first.stderr
 
     for name in UNAVAILABLE:
         tasks = run("docker", "service", "ps", "-q", "--filter", "desired-state=running",
