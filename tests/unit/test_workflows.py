@@ -373,6 +373,8 @@ def test_every_push_and_pull_request_is_linted_and_tested_on_a_python_matrix() -
     e2e_run = "\n".join(s.get("run", "") for s in e2e["steps"])
     assert "pytest tests/e2e" in e2e_run
     assert "docker swarm init" in e2e_run
+    assert "sudo --preserve-env" in e2e_run, "scripts/up.sh (test_up_down) needs root"
+    assert e2e["env"]["PYTHON_IMAGE"], "build-images.sh would need debootstrap on the runner"
 
     for job in (tests, e2e):
         names = [s.get("name", "") for s in job["steps"]]
