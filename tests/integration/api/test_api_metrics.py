@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apitest_helpers import ApiFactory
+from apitest_helpers import Api, ApiFactory
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -94,3 +94,29 @@ async def test_login_results_are_exported_at_zero_before_any_login(make_api: Api
     samples = _samples(text)
     for result in ("success", "failure", "rate_limited"):
         assert _value(samples, "api_login_attempts_total", result=result) == 0
+
+
+async def test_active_users_are_those_seen_in_the_last_five_minutes(make_api: ApiFactory) -> None:
+    """``api_active_users`` counts signed-in users seen within ACTIVE_USER_WINDOW_SECONDS (300),
+    and every replica reports the same count (the set lives in Redis)."""
+
+    async def active(api: Api) -> float:
+        return _value(_samples((await api.client.get("/metrics")).text), "api_active_users")
+
+    async with make_api() as api, make_api() as other:
+        ann = await api.user("ann@shop.example")
+        assert await active(api) == 0  # signing in is not being seen: using the token is
+        assert (await api.client.get("/users/me", headers=ann)).status_code == 200
+        assert await active(api) == 1
+        api.clock.advance(200)
+        bob = await api.user("bob@shop.example")
+        assert (await api.client.get("/users/me", headers=bob)).status_code == 200
+        assert await active(api) == 2
+        other.clock.value = api.clock.value
+        assert await active(other) == 2  # another replica sees the same users
+        api.clock.advance(150)  # Ann was last seen 350 s ago, Bob 150 s ago
+        assert await active(api) == 1
+        assert (await api.client.post("/auth/logout", headers=ann)).status_code == 204
+        assert await active(api) == 2
+        api.clock.advance(301)
+        assert await active(api) == 0

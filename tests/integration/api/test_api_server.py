@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from apitest_helpers import PASSWORD, Served
+from apitest_helpers import PASSWORD, Served, free_port, wait_http
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -135,6 +135,25 @@ def test_cli_rejects_bad_configuration(api_env: dict[str, str]) -> None:
     assert result.returncode == 2
     assert "PORT='http' is not an integer" in result.stderr
     assert "DATABASE_URL" in result.stderr
+
+
+def test_serve_options_override_the_environment(api_env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, **api_env, "HOST": "192.0.2.1", "PORT": "1"}  # neither is usable here
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health/live", process=process)
+        assert httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=10).status_code == 200
+    finally:
+        process.terminate()
+        assert process.wait(30) in (0, -signal.SIGTERM), log.read_text()
 
 
 def test_cli_create_admin_from_a_password_file(
