@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from loguru import logger
 from prometheus_client import generate_latest
 from web_support.payloads import check_discord, check_slack, check_webhook
 from web_support.receiver import Answer, Receiver, running_receiver
@@ -148,9 +149,20 @@ async def test_a_rejected_message_is_not_retried_and_is_counted(
 ) -> None:
     receiver.fail("/slack", Answer(404, b"no_service"))
     receiver.fail("/discord", 502, 502, 502, 502)  # every attempt fails (1 + 3 retries)
-    await _notify_all(hub, _failed())
-    await receiver.until("/discord", 4)
-    await asyncio.sleep(0.2)
+    errors: list[str] = []
+    sink = logger.add(errors.append, level="ERROR", format="{message}")
+    try:
+        await _notify_all(hub, _failed())
+        await receiver.until("/discord", 4)
+        await asyncio.sleep(0.2)
+    finally:
+        logger.remove(sink)
+    # each failed delivery is logged once, with the answer, and without the webhook URL
+    assert len(errors) == 2, errors
+    assert any(e.startswith("slack: could not send deploy_failed after 1") for e in errors)
+    assert any("discord: could not send deploy_failed after 4" in e for e in errors)
+    assert any("HTTP 404: no_service" in e for e in errors)
+    assert not any("SECRET" in e or "xyzzy" in e for e in errors)
     assert len(receiver.to("/slack")) == 1
     assert len(receiver.to("/discord")) == 4
     counts = _counts(agent)

@@ -7,9 +7,22 @@ blocks. Discord embeds: title <= 256, description <= 4096, <= 25 fields (name <=
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from reconciler.events import DeployFailed, DriftDetected, Recovered, RevertPushed
+import pytest
+from web_support.payloads import check_discord, check_slack, check_webhook
+
+from reconciler.events import (
+    DeployFailed,
+    DeploySucceeded,
+    DriftDetected,
+    Event,
+    Recovered,
+    RevertPushed,
+    RevisionRefused,
+    Stalled,
+)
 from reconciler.links import RepoLinks
 from reconciler.models import CheckResult, FieldDiff, RevisionInfo
 from reconciler.notify import formats
@@ -143,3 +156,51 @@ def test_revert_and_drift_messages_link_and_mask() -> None:
     )
     assert recovered.tone == "ok"
     assert "HealthCheckFailed" in recovered.text
+
+
+def _every_event() -> list[Event]:
+    base = {"stack": "shop", "environment": "prod", "at": T0, "revision": REV}
+    return [
+        DeploySucceeded(**base, services=("api",), duration_seconds=31),
+        replace(_huge_failure(), stack="shop", environment="prod"),
+        RevertPushed(**base, commit="cd" * 20, reverted=(REV.sha,), reason="HealthCheckFailed"),
+        RevisionRefused(
+            **base, reason="ValidationFailed", message="bad file", problems=("no image",)
+        ),
+        Stalled(**base, reason="RollbackFailed", message="rollback of api failed: no such image"),
+        DriftDetected(**base, services=("api",), diffs={"api": (FieldDiff("replicas", "2", "3"),)}),
+        Recovered(**base, previous_reason="HealthCheckFailed", message="ready again"),
+    ]
+
+
+@pytest.mark.parametrize("event", _every_event(), ids=lambda e: e.kind.value)
+def test_every_event_names_stack_environment_linked_revision_and_reason(event: Event) -> None:
+    """Each kind of alert, on each channel, within the channel's documented format."""
+    msg = build(event, REPO, "https://ops.example.org/r/")
+    link = "https://github.com/acme/driftless/commit/" + REV.sha
+    texts = {
+        "slack": check_slack(formats.slack(msg, "Bot")),
+        "discord": check_discord(formats.discord(msg, "Bot")),
+        "webhook": check_webhook(formats.webhook(msg, event.to_dict(), "Bot")),
+    }
+    for channel, text in texts.items():
+        for fact in ("shop", "prod", REV.short, link, msg.reason):
+            assert fact in text, (channel, fact)
+        for service in msg.services:
+            assert service in text, (channel, service)
+    assert msg.reason  # every alert says why
+
+
+def test_a_stall_says_a_human_is_needed_and_why() -> None:
+    stalled = Stalled(
+        stack="shop",
+        environment="prod",
+        at=T0,
+        revision=REV,
+        reason="RollbackFailed",
+        message="rollback of api failed: no such image",
+    )
+    text = check_slack(formats.slack(build(stalled, REPO), "Bot"))
+    assert "needs a human" in text
+    assert "RollbackFailed" in text
+    assert "rollback of api failed: no such image" in text
