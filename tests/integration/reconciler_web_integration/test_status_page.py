@@ -80,6 +80,18 @@ class _Texts(HTMLParser):
         return " ".join("".join(self.by_id[ident]).split())
 
 
+def _listening(port: int) -> set[str]:
+    """The local addresses (hex, as the kernel lists them) of the sockets listening on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
 def _status(stack: str, environment: str) -> Status:
     started = NOW - timedelta(minutes=5)
     return Status(
@@ -157,10 +169,12 @@ def _status(stack: str, environment: str) -> Status:
 
 async def test_the_page_shows_what_a_person_on_call_needs(tmp_path: Path) -> None:
     (tmp_path / "token").write_text(TOKEN + "\n")
+    (tmp_path / "git-token").write_text("git-pass-8c1d\n")
     config = load_config(
         None,
         {
-            "RECONCILER_GIT__URL": "https://deploy:git-pass-8c1d@github.com/acme/shop.git",
+            "RECONCILER_GIT__URL": "https://github.com/acme/shop.git",
+            "RECONCILER_GIT__TOKEN_FILE": str(tmp_path / "git-token"),
             "RECONCILER_GIT__BRANCH": "release",
             "RECONCILER_GIT__PATH": "desired-state/production",
             "RECONCILER_STACK": "shop",
@@ -176,6 +190,8 @@ async def test_the_page_shows_what_a_person_on_call_needs(tmp_path: Path) -> Non
     server = StatusServer(config.http, Site.from_config(config), clock=lambda: NOW)
     await server.start(agent)
     try:
+        assert server.port is not None
+        assert _listening(server.port) == {"0100007F"}  # 127.0.0.1 only, by default
         url = f"http://127.0.0.1:{server.port}/"
         async with aiohttp.ClientSession() as http, http.get(url) as r:
             assert r.status == 200
