@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import shutil
 import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 from reconciler_support.e2e import Env, revert_commits, stack_yaml, stop, wait_for
@@ -117,18 +121,54 @@ def test_a_failure_only_swarm_sees_rolls_back_every_changed_service(env: Env) ->
     assert "noop: InSync" in _sync(env, EXIT_OK)
 
 
+def _paused_deploy_cli(env: Env) -> Path:
+    """The real docker CLI behind a wrapper that waits 3 s before ``stack deploy`` and writes its
+    pid to ``deploy.pid`` first, so a test can stop the agent while it is applying."""
+    real = shutil.which("docker")
+    assert real is not None
+    wrapper = env.root / "docker-paused-deploy"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = stack ] && [ "$2" = deploy ]; then\n'
+        f"  echo $$ > {env.root / 'deploy.pid'}\n"
+        "  sleep 3\n"
+        "fi\n"
+        f'exec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def _start_until_deploy(env: Env) -> tuple[subprocess.Popen[str], int]:
+    """Start ``reconciler sync`` and wait until it runs ``docker stack deploy`` (paused)."""
+    marker = env.root / "deploy.pid"
+    marker.unlink(missing_ok=True)
+    proc = env.start("sync")
+    try:
+        wait_for("docker stack deploy to start", marker.exists, 60, 0.05)
+        pid = int(wait_for("its pid", lambda: marker.read_text().strip(), 5, 0.05))
+        assert env.journal()["phase"] == "apply"  # type: ignore[index]
+    except BaseException:
+        proc.kill()
+        proc.wait(10)
+        raise
+    return proc, pid
+
+
 def test_sigterm_during_apply_lets_it_finish_and_a_kill_during_apply_is_resumed(
     env: Env,
 ) -> None:
     _sync(env, EXIT_OK)
+    env.write_config(
+        docker={"probe_labels": {"driftless.test": env.prefix}, "cli": str(_paused_deploy_cli(env))}
+    )
     bump = env.commit("Bump web and api to 2", web=env.images["2"], api=env.images["2"])
-    proc = env.start("sync")
-    wait_for("the apply phase", lambda: (env.journal() or {}).get("phase") == "apply", 60, 0.01)
+    proc, _ = _start_until_deploy(env)
     assert stop(proc, signal.SIGTERM, 60) == EXIT_INTERRUPTED
     log = (env.root / "agent.log").read_text()
     assert "SIGTERM: letting the apply phase finish, then stopping" in log
     # the deploy ran to its end (every service carries the new revision) and the journal moved
-    # on to verify: the next start verifies instead of deploying again
+    # on to verify, where the next start picks the pass up
     assert env.journal()["phase"] == "verify"  # type: ignore[index]
     for name in ("web", "api"):
         assert env.service(name)["Spec"]["Labels"]["driftless.revision"] == bump  # type: ignore[index]
@@ -137,14 +177,15 @@ def test_sigterm_during_apply_lets_it_finish_and_a_kill_during_apply_is_resumed(
     assert env.status()["last_applied"]["sha"] == bump
     assert env.running_tags("api") == ["2", "2"]
 
-    # killed (no chance to clean up) while docker stack deploy runs: the next start deploys the
-    # same revision again and verifies it
+    # killed with its children (as systemd stops a unit) while docker stack deploy has not
+    # finished: nothing was deployed; the next start deploys that revision and verifies it
     back = env.commit("Back to 1", web=env.images["1"], api=env.images["1"])
-    proc = env.start("sync")
-    wait_for("the apply phase", lambda: (env.journal() or {}).get("phase") == "apply", 60, 0.01)
+    proc, deploy = _start_until_deploy(env)
+    os.kill(deploy, signal.SIGKILL)
     proc.kill()
     proc.wait(10)
     assert env.journal()["phase"] == "apply"  # type: ignore[index]
+    assert env.image_tag("api") == "2"
     out = _sync(env, EXIT_OK)
     assert "resuming the pass interrupted in phase apply" in out
     assert env.status()["last_applied"]["sha"] == back
