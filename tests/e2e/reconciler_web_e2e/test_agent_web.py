@@ -238,6 +238,16 @@ def test_a_failed_deploy_is_rolled_back_reverted_and_announced(web_env: Env) -> 
     assert env.remote.log()[0].startswith(revert["commit"])
     (web,) = s["inventory"]
     assert web["replicas_running"] == 1
+    # the page lists the quarantined revision and the revert, newest pass first
+    page = env.agent.get("/")
+    quarantine = page.split('id="quarantine"', 1)[1].split('id="reverts"', 1)[0]
+    assert bad[:12] in quarantine
+    assert "Break web on purpose" in quarantine
+    reverts = page.split('id="reverts"', 1)[1]
+    assert f"{revert['commit'][:12]}</code></a> reverts" in reverts
+    history = page.split('id="history"', 1)[1].split("</tr>", 2)[1]  # the first row
+    assert bad[:12] in history
+    assert "rolled back" in history
     for channel in ("slack", "discord", "webhook"):
         env.receiver.wait_for(f"/{channel}", 3)
     hooks = [r.body for r in env.receiver.to("/webhook")]
