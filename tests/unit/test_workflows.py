@@ -107,6 +107,9 @@ def test_release_builds_publish_sbom_provenance_and_semver_tags() -> None:
     assert "type=sha" in meta["with"]["tags"]
     assert build["jobs"]["bump-production"]["uses"] == "./.github/workflows/deploy.yml"
     assert build["jobs"]["bump-production"]["with"]["environment"] == "production"
+    # production waits for a person to merge; staging's bump merges itself once checks pass
+    assert not build["jobs"]["bump-production"]["with"].get("auto-merge")
+    assert build["jobs"]["bump-staging"]["with"]["auto-merge"] is True
     assert build["jobs"]["images"]["needs"] == "test"
 
 
