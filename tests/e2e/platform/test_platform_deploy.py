@@ -319,3 +319,30 @@ def test_nginx_switches_to_the_certificate_certbot_obtained(
         run("docker", "exec", certbot, "rm", "-rf", live, check=False)
         run("docker", "exec", nginx, "sh", "-c", hook, check=False)
     wait_until("nginx back on the fallback", lambda: served() == fallback, 20)
+
+
+def test_a_replica_that_refuses_connections_costs_no_request(
+    platform: Platform, artifacts_dir: Path
+) -> None:
+    """nginx's passive health checks: one API replica stays in DNS and healthy for Swarm but
+    refuses every connection from the network (a REJECT rule in that container's own network
+    namespace; its loopback health check still passes). Under load, every request that nginx
+    sends it is retried on another replica: no client sees an error."""
+    stack = platform.stack
+    victim = stack.container("api")
+    pid = run("docker", "inspect", "-f", "{{.State.Pid}}", victim).strip()
+    rule = ["INPUT", "!", "-i", "lo", "-p", "tcp", "--dport", "3000", "-j", "REJECT",
+            "--reject-with", "tcp-reset"]  # fmt: skip
+    with load(stack) as gen:
+        time.sleep(2)
+        run("nsenter", "-t", pid, "-n", "iptables", "-I", *rule)
+        try:
+            time.sleep(8)
+        finally:
+            run("nsenter", "-t", pid, "-n", "iptables", "-D", *rule)
+        time.sleep(2)
+        result = gen.stop()
+    report(artifacts_dir, "replica-refusing", {"requests_sent": result.sent,
+                                               "requests_failed": result.failed})  # fmt: skip
+    assert result.sent > 100
+    assert result.failed == 0, result.failures
