@@ -82,6 +82,11 @@ class PassReport:
     problems: tuple[str, ...] = ()
 
 
+def _retrieve(future: asyncio.Future[list[str | BaseException]]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def revert_message(
     config: Config,
     failed: RevisionInfo,
@@ -484,6 +489,9 @@ class Pipeline:
         finally:
             if warm is not None and not warm.done():
                 warm.cancel()
+                # a cancelled gather ends with CancelledError as its exception: retrieve it, so
+                # stopping during verify does not log "exception was never retrieved"
+                warm.add_done_callback(_retrieve)
             if proxies is not None:
                 await proxies.close()
 

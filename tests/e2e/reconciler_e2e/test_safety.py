@@ -167,6 +167,7 @@ def test_sigterm_during_apply_lets_it_finish_and_a_kill_during_apply_is_resumed(
     assert stop(proc, signal.SIGTERM, 60) == EXIT_INTERRUPTED
     log = (env.root / "agent.log").read_text()
     assert "SIGTERM: letting the apply phase finish, then stopping" in log
+    assert "never retrieved" not in log  # it stopped cleanly
     # the deploy ran to its end (every service carries the new revision) and the journal moved
     # on to verify, where the next start picks the pass up
     assert env.journal()["phase"] == "verify"  # type: ignore[index]
