@@ -38,7 +38,7 @@ async def _until(what: str, check, timeout: float = 90) -> None:  # type: ignore
 
 async def test_request_sync_pause_resume_and_notifiers(env: Env) -> None:
     config = load_config(env.config_path, {})
-    config = replace(config, sync=replace(config.sync, interval=3600.0, jitter=0.0))
+    config = replace(config, sync=replace(config.sync, interval=3600.0, jitter=600.0))
     recorder = RecordingNotifier()
     agent = Agent(config, notifiers=[recorder, BrokenNotifier()])
     assert isinstance(agent, AgentControl)
@@ -54,6 +54,11 @@ async def test_request_sync_pause_resume_and_notifiers(env: Env) -> None:
             ),
         )
         assert agent.status.is_true(ConditionType.READY)
+        # the next pass is an interval away, moved by up to the jitter
+        assert agent.status.last_pass_at is not None
+        wait = (agent.status.next_pass_at - agent.status.last_pass_at).total_seconds()
+        assert 3600 - 600 - 5 <= wait <= 3600 + 600 + 5
+        assert abs(wait - 3600) > 0.01  # jittered (a zero draw is vanishingly unlikely)
         assert isinstance(recorder.events[0], DeploySucceeded)
         assert recorder.events[0].services == ("api", "web")
         # a failing notifier is counted, not fatal
