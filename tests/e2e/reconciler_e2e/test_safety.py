@@ -108,7 +108,8 @@ def test_a_failure_only_swarm_sees_rolls_back_every_changed_service(env: Env) ->
     # rollback) can fail it, and that fails the whole pass
     assert re.search(
         r"rolled_back: HealthCheckFailed: web: "
-        r"(Swarm update (rollback_\w+|paused)|\d+ tasks of the new spec failed)",
+        r"(Swarm update (rollback_\w+|paused)|\d+ tasks of the new spec failed"
+        r"|not converged after)",
         out,
     ), out
     assert env.running_tags("web") == ["1"]
