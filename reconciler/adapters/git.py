@@ -45,7 +45,9 @@ esac
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, GitCommandError):
         stderr = (exc.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
-        return mask_secrets(stderr or str(exc))
+        # git's "hint:" lines advise a person at a terminal (git add, --continue): not our case
+        lines = [line for line in stderr.splitlines() if not line.startswith("hint:")]
+        return mask_secrets("\n".join(lines).strip() or str(exc))
     return mask_secrets(str(exc))
 
 
@@ -261,11 +263,13 @@ class GitRepo:
                 try:
                     repo.git.revert("--no-commit", *shas)
                 except GitCommandError as exc:
+                    conflicts = repo.git.diff("--name-only", "--diff-filter=U").split()
                     repo.git.revert("--abort")
                     self._checkout(repo, self._remote_ref)
+                    where = f" (conflicts in {', '.join(conflicts)})" if conflicts else ""
                     raise RevertError(
                         f"cannot revert {', '.join(s[:12] for s in shas)} cleanly on top of "
-                        f"{self.config.branch}: {_error_text(exc)}; nothing was pushed"
+                        f"{self.config.branch}{where}: {_error_text(exc)}; nothing was pushed"
                     ) from exc
                 if not repo.index.diff("HEAD"):
                     self._checkout(repo, self._remote_ref)

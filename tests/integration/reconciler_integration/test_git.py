@@ -136,8 +136,10 @@ async def test_a_revert_that_does_not_apply_pushes_nothing(remote: Remote, tmp_p
     commits = await repo.offending_commits(good, head.sha)
     remote.write({IMAGES: "api: r/api:4\n"}, "Bump api to 4 (a human, meanwhile)")
     before = remote.log()
-    with pytest.raises(RevertError, match=r"cannot revert .* cleanly"):
+    with pytest.raises(RevertError, match=r"cannot revert .* cleanly") as info:
         await repo.revert(commits, head, "Revert", "body")
+    assert "(conflicts in desired-state/test/images.yaml)" in str(info.value)
+    assert "hint:" not in str(info.value)  # advice for a terminal user, not for a status page
     assert remote.log() == before
     # the checkout is usable afterwards
     assert (await repo.fetch()).sha == remote.head()
