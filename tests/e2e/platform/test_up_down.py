@@ -5,7 +5,9 @@ Run under the TEST_STACK_PREFIX (DRIFTLESS_STACK), on free published ports, with
 temporary folder (DRIFTLESS_UP_STATE) and the test environment's base image. The engine, Swarm and
 registry are the shared ones, so up.sh finds them running and down.sh must leave them alone.
 down.sh runs with --keep-images: without it, it deletes the stand-in images (`driftless/*:local`)
-from the shared registry, which other tests running at the same time use.
+from the shared registry, which other tests running at the same time use. Its reconciler listens
+where up.sh always puts it (the docker_gwbridge gateway, port 9480, which nginx and Prometheus
+expect), so it cannot run while a developer's own `scripts/up.sh` platform is up on this machine.
 """
 
 from __future__ import annotations
