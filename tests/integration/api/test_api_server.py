@@ -153,7 +153,13 @@ def test_serve_options_override_the_environment(api_env: dict[str, str], tmp_pat
         assert httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=10).status_code == 200
     finally:
         process.terminate()
-        assert process.wait(30) in (0, -signal.SIGTERM), log.read_text()
+        try:
+            code = process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError(f"no exit within 30 s of SIGTERM:\n{log.read_text()}") from None
+    assert code in (0, -signal.SIGTERM), log.read_text()
 
 
 def test_cli_create_admin_from_a_password_file(
