@@ -19,7 +19,19 @@ from web_support.receiver import Receiver, running_receiver
 
 GOOD_COMMAND = ["python3", "-m", "http.server", "8080"]
 DESIRED_PASSWORD = "desired-db-password-4f8a1c"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def _chrome() -> tuple[str, str] | None:
+    """Debian's chromium + chromedriver; else Google Chrome and the chromedriver a GitHub
+    runner image carries (``$CHROMEWEBDRIVER``)."""
+    driver = "/usr/bin/chromedriver"
+    if (binary := shutil.which("chromium")) and Path(driver).exists():
+        return binary, driver
+    runner_driver = Path(os.environ.get("CHROMEWEBDRIVER", "/nonexistent")) / "chromedriver"
+    driver = str(runner_driver) if runner_driver.exists() else shutil.which("chromedriver") or ""
+    if (binary := shutil.which("google-chrome")) and driver:
+        return binary, driver
+    return None
 
 
 @dataclass
@@ -130,13 +142,15 @@ def web_env(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterat
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    """Debian's headless Chromium; it accepts the test nginx's self-signed certificate."""
-    if not Path(CHROMEDRIVER).exists() or not shutil.which("chromium"):
+    """Headless Chromium; it accepts the test nginx's self-signed certificate."""
+    found = _chrome()
+    if found is None:
         pytest.fail(
             "chromium and chromium-driver are not installed (scripts/deps.sh installs them)"
         )
+    binary, driver_path = found
     options = Options()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    options.binary_location = binary
     options.accept_insecure_certs = True
     for arg in (
         "--headless=new",
@@ -149,7 +163,7 @@ def browser() -> Iterator[webdriver.Chrome]:
         "--window-size=1400,1250",
     ):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
     try:
         yield driver
     finally:
