@@ -4,8 +4,11 @@ repository to a deploy key, and Nginx with TLS and basic auth in front of ``git 
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -42,14 +45,26 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}: {log.read_text()}")
 
 
+def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start a server in its own process group, so that stopping it ends its children too."""
+    with log.open("ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=out, start_new_session=True)
+
+
 def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
+    if proc is None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
         try:
             proc.wait(10)
+            break
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            continue
+    # children that outlive their parent (fcgiwrap's workers) are in the same group
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def ssh_keygen(path: Path, comment: str) -> str:
@@ -111,10 +126,7 @@ class SshServer:
             "StrictModes no\n"
             "LogLevel VERBOSE\n"
         )
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log
-            )
+        self.proc = _spawn([SSHD, "-D", "-e", "-f", str(config)], self.log)
         _wait_port(self.port, self.proc, self.log)
 
     def stop(self) -> None:
@@ -202,22 +214,15 @@ http {{
   }}
 }}
 """)
-        with self.log.open("ab") as log:
-            fcgi = subprocess.Popen(
-                [FCGIWRAP, "-c", "2", "-s", f"unix:{sock}"], stdout=log, stderr=log
-            )
-            self.procs.append(fcgi)
-            deadline = time.monotonic() + 10
-            while not sock.exists():
-                if fcgi.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"fcgiwrap did not start: {self.log.read_text()}")
-                time.sleep(0.05)
-            nginx = subprocess.Popen(
-                [NGINX, "-e", str(self.log), "-c", str(conf), "-g", "daemon off;"],
-                stdout=log,
-                stderr=log,
-            )
-            self.procs.append(nginx)
+        fcgi = _spawn([FCGIWRAP, "-c", "2", "-s", f"unix:{sock}"], self.log)
+        self.procs.append(fcgi)
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            if fcgi.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"fcgiwrap did not start: {self.log.read_text()}")
+            time.sleep(0.05)
+        nginx = _spawn([NGINX, "-e", str(self.log), "-c", str(conf), "-g", "daemon off;"], self.log)
+        self.procs.append(nginx)
         _wait_port(self.port, nginx, self.log)
 
     def stop(self) -> None:

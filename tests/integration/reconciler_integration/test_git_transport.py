@@ -37,17 +37,21 @@ def remote(tmp_path: Path) -> Remote:
 @pytest.fixture
 def sshd(tmp_path: Path) -> Iterator[SshServer]:
     server = SshServer(tmp_path / "sshd")
-    server.start()
-    yield server
-    server.stop()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
 def https(tmp_path: Path, remote: Remote) -> Iterator[HttpsServer]:
     server = HttpsServer(tmp_path / "https", remote.bare.parent, "x-access-token", TOKEN)
-    server.start()
-    yield server
-    server.stop()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 def _repo(tmp_path: Path, **kw: object) -> GitRepo:
