@@ -1,7 +1,7 @@
 """Password hashing with argon2id (argon2-cffi).
 
 Hashing runs in worker threads, at most ``ARGON2_MAX_CONCURRENT`` at a time: each one holds
-``ARGON2_MEMORY_KIB`` of memory (64 MiB by default), so a burst of logins queues instead of pushing
+``ARGON2_MEMORY_KIB`` of memory (19 MiB by default), so a burst of logins queues instead of pushing
 the container over its memory limit.
 """
 

@@ -161,3 +161,23 @@ async def test_create_admin_promotes_an_existing_user(api: Api) -> None:
     headers = await api.admin("boss@shop.example")
     me = await api.client.get("/users/me", headers=headers)
     assert me.json()["role"] == "admin"
+
+
+async def test_a_hash_with_other_parameters_is_upgraded_at_the_next_login(
+    make_api: ApiFactory,
+) -> None:
+    """Changing ARGON2_* is safe: old hashes still verify and are rehashed with the new cost."""
+    query = sa.text("SELECT password_hash FROM users WHERE email = 'old@shop.example'")
+    async with make_api(ARGON2_TIME_COST="1", ARGON2_MEMORY_KIB="1024") as before:
+        await before.register("old@shop.example", password="correct horse")
+        old = (await before.services.db.fetch_one(query))["password_hash"]  # type: ignore[index]
+    assert "$m=1024,t=1,p=1$" in old
+    async with make_api(ARGON2_TIME_COST="2", ARGON2_MEMORY_KIB="2048") as after:
+        wrong = {"email": "old@shop.example", "password": "wrong horse"}
+        assert (await after.client.post("/auth/login", json=wrong)).status_code == 401
+        assert (await after.services.db.fetch_one(query))["password_hash"] == old  # type: ignore[index]
+        right = {"email": "old@shop.example", "password": "correct horse"}
+        assert (await after.client.post("/auth/login", json=right)).status_code == 200
+        new = (await after.services.db.fetch_one(query))["password_hash"]  # type: ignore[index]
+        assert "$m=2048,t=2,p=1$" in new
+        assert (await after.client.post("/auth/login", json=right)).status_code == 200

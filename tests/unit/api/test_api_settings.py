@@ -23,6 +23,10 @@ def test_defaults_match_the_documented_table() -> None:
     assert settings.http.max_body_bytes == 1_048_576
     assert settings.http.country_header == "x-country-code"
     assert settings.build.revision == "unknown"
+    # argon2id at the OWASP Password Storage Cheat Sheet's parameters
+    auth = settings.auth
+    assert auth.argon2_memory_kib == 19_456
+    assert (auth.argon2_time_cost, auth.argon2_parallelism) == (2, 1)
 
 
 def test_nothing_is_read_at_import_time() -> None:
