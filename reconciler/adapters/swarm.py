@@ -43,6 +43,8 @@ STACK_LABEL = "com.docker.stack.namespace"
 PROBE_LABEL = "driftless.probe"
 _FAILED_UPDATE = {"paused", "rollback_started", "rollback_paused", "rollback_completed"}
 _TASK_FAILED = {"failed", "rejected", "orphaned"}
+#: task states in which its container may be running (and answering)
+_TASK_ALIVE = {"assigned", "accepted", "preparing", "starting", "running"}
 #: tasks of the new spec that failed since the apply before the verify gives up early
 FAILED_TASKS_LIMIT = 3
 _CONNECTION_ERRORS = (requests.exceptions.ConnectionError, ConnectionError, OSError)
@@ -325,6 +327,17 @@ class SwarmAdapter:
         want_n = len(active) if want is None else int(want)
         if stale:
             return "pending", f"{len(stale)} task(s) still run the previous spec"
+        # a replaced task may still be running while it stops: until it has, it can answer the
+        # health checks (and keep its DNS name) in place of the new spec
+        stopping = [
+            t
+            for t in tasks
+            if t.get("DesiredState") != "running"
+            and not _task_current(t, template)
+            and (t.get("Status") or {}).get("State") in _TASK_ALIVE
+        ]
+        if stopping:
+            return "pending", f"{len(stopping)} task(s) of the previous spec still stopping"
         if len(running) < want_n or (want is None and not running and active):
             last = next((t for t in active if t["Status"]["State"] != "running"), None)
             detail = ""
