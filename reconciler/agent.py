@@ -277,8 +277,10 @@ class Agent:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._handle_signal, sig)
+        started: list[Component] = []
         try:
             await self._cleanup_probes()
+            await self._start_components(started)
             self._current = asyncio.create_task(self.run_pass(trigger), name="reconcile-pass")
             try:
                 return await self._current
@@ -288,8 +290,22 @@ class Agent:
             self._current = None
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+            await self._stop_components(started)  # notifications deliver what the pass found
             await self._shutdown_adapters()
             self.close()
+
+    async def _start_components(self, started: list[Component]) -> None:
+        for component in self._components:
+            await component.start(self)
+            started.append(component)
+            logger.info("started {}", component.name)
+
+    async def _stop_components(self, started: list[Component]) -> None:
+        for component in reversed(started):
+            try:
+                await component.stop()
+            except Exception as exc:
+                logger.error("stopping {} failed: {}", component.name, exc)
 
     async def _cleanup_probes(self) -> None:
         if self._swarm_adapter is None:
@@ -347,10 +363,7 @@ class Agent:
         started: list[Component] = []
         try:
             await self._cleanup_probes()
-            for component in self._components:
-                await component.start(self)
-                started.append(component)
-                logger.info("started {}", component.name)
+            await self._start_components(started)
             self._job = scheduler.add_job(
                 self._tick,
                 IntervalTrigger(
@@ -378,11 +391,7 @@ class Agent:
                 loop.remove_signal_handler(sig)
             if scheduler.running:
                 scheduler.shutdown(wait=False)
-            for component in reversed(started):
-                try:
-                    await component.stop()
-                except Exception as exc:
-                    logger.error("stopping {} failed: {}", component.name, exc)
+            await self._stop_components(started)
             await self._shutdown_adapters()
             self.store.save_status(self._status)
             self.close()

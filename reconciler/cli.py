@@ -174,10 +174,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from reconciler.agent import Agent
+    from reconciler.notify import Notifications
 
     config = _load(args, require_git=True)
     setup_logging(config.log.level, config.log.format)
-    agent = Agent(config)
+    # the chat alerts of the daemon, delivered before the command exits; no HTTP server
+    notifications = Notifications.from_config(config)
+    agent = Agent(config, components=[notifications] if notifications.configured else [])
     report = asyncio.run(agent.sync_once("manual"))
     out = report.outcome
     print(f"{out.result.value}: {out.reason.value}: {out.message}")

@@ -15,10 +15,12 @@ import re
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from reconciler_support.e2e import Env, revert_commits, stack_yaml, stop, wait_for
+from web_support.receiver import Receiver, running_receiver
 
 from reconciler.agent import Agent
 from reconciler.cli import (
@@ -37,6 +39,12 @@ from reconciler.pipeline import PassReport
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as r:
+        yield r
+
+
 def _sync(env: Env, expect: int, *args: str) -> str:
     result = env.cli("sync", *args)
     assert result.returncode == expect, (
@@ -50,8 +58,12 @@ def _condition(env: Env, kind: str) -> dict[str, object]:
 
 
 def test_preflight_refuses_missing_external_objects_and_dry_run_changes_nothing(
-    env: Env,
+    env: Env, receiver: Receiver
 ) -> None:
+    # `reconciler sync` sends the daemon's chat alerts too (here to a generic webhook)
+    hook = env.root / "webhook_url"
+    hook.write_text(f"{receiver.url}/hook\n")
+    env.write_config(notify={"webhook_url_file": str(hook), "retries": 0})
     missing = f"{env.stack}-never-created"
     stack = stack_yaml(env.port, env.prefix, extra="    secrets: [token]\n    configs: [site]\n")
     stack += f"""  outside:
@@ -77,6 +89,14 @@ configs:
     ready = _condition(env, "Ready")
     assert ready["reason"] == "PreflightFailed"
     assert f"secret {missing}-secret does not exist" in str(ready["message"])
+    [alert] = receiver.to("/hook")  # delivered before the command exited
+    assert alert.body["kind"] == "revision_refused"
+    assert alert.body["reason"] == "PreflightFailed"
+    assert alert.body["revision"]["subject"] == "Use the shared token, site config and network"
+    assert f"{missing}-secret" in json.dumps(alert.body)
+    # the same refusal again is not announced twice
+    assert env.cli("sync").returncode == EXIT_REFUSED
+    assert len(receiver.to("/hook")) == 1
 
     # a secret a service uses but the file never declares is refused at render time
     undeclared = stack_yaml(env.port, env.prefix, extra="    secrets: [nowhere]\n")
