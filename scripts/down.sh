@@ -3,15 +3,15 @@
 # data!), secrets and configs, the probe containers, the local git remote and state, the images it
 # built, and the registry, Swarm and dockerd when up.sh was the one that started them.
 #
-#   sudo scripts/down.sh                 everything
-#   sudo scripts/down.sh --keep-data     keep the stack's volumes (PostgreSQL, Redis, Prometheus...)
-#   sudo scripts/down.sh --keep-images   keep the built images (the next up.sh starts faster)
+#   ./scripts/down.sh                 everything
+#   ./scripts/down.sh --keep-data     keep the stack's volumes (PostgreSQL, Redis, Prometheus...)
+#   ./scripts/down.sh --keep-images   keep the built images (the next up.sh starts faster)
 #
 # The Python base image (scripts/build-base-image.sh) is kept: the test environment shares it.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
-need_root
+become_root "$@"
 
 STACK="${DRIFTLESS_STACK:-driftless}"
 STATE="${DRIFTLESS_UP_STATE:-$CACHE_DIR/up}" # the same settings as up.sh

@@ -2,13 +2,13 @@
 # Run every test: installs what is missing, starts real PostgreSQL, Redis, Docker Swarm and a
 # local registry on loopback, runs the linters and the whole pytest suite, and cleans up.
 #
-#   sudo scripts/test.sh                  everything (what CI runs)
-#   sudo scripts/test.sh tests/unit -x    only these pytest arguments (linters still run)
-#   LINT=0 scripts/test.sh ...            skip the linters
+#   ./scripts/test.sh                     everything (what CI runs; re-runs itself with sudo)
+#   ./scripts/test.sh tests/unit -x       only these pytest arguments (linters still run)
+#   LINT=0 ./scripts/test.sh ...          skip the linters
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
-need_root
+become_root "$@"
 cd "$ROOT"
 
 "$ROOT/scripts/deps.sh"

@@ -4,8 +4,8 @@
 # this repository's desired state, and the reconciler (a host process, as the systemd unit runs
 # it) deploying the stack from that remote. Ends with a smoke test and prints where everything is.
 #
-#   sudo scripts/up.sh            bring it up (safe to run again: only what changed is redone)
-#   sudo scripts/down.sh          remove everything up.sh made
+#   ./scripts/up.sh               bring it up (safe to run again; re-runs itself with sudo)
+#   ./scripts/down.sh             remove everything up.sh made
 #
 # Settings (environment): DRIFTLESS_STACK (driftless), DRIFTLESS_HTTP_PORT (80),
 # DRIFTLESS_HTTPS_PORT (443), DRIFTLESS_UPSTREAM_IMAGES (auto: use the pinned upstream images when
@@ -17,7 +17,7 @@
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
-need_root
+become_root "$@"
 cd "$ROOT"
 
 STACK="${DRIFTLESS_STACK:-driftless}"

@@ -40,7 +40,7 @@ def require_env(name: str) -> str:
     if not value:
         pytest.fail(
             f"{name} is not set: start the test servers with `sudo scripts/testenv.sh up` "
-            "or run everything with `sudo scripts/test.sh`",
+            "or run everything with `./scripts/test.sh`",
             pytrace=False,
         )
     return value

@@ -19,6 +19,14 @@ need_root() {
   [ "$(id -u)" -eq 0 ] || die "run this as root (it installs packages and starts dockerd): sudo $0"
 }
 
+# become_root "$@": an entry script run by a user re-runs itself through sudo (keeping the
+# environment, so its settings still apply); as root it goes on. The README's commands rely on it.
+become_root() {
+  [ "$(id -u)" -eq 0 ] && return 0
+  command -v sudo >/dev/null || need_root
+  exec sudo -E "$0" "$@"
+}
+
 # wait_for SECONDS DESCRIPTION COMMAND...: retry COMMAND every 0.5 s until it succeeds.
 wait_for() {
   local timeout="$1" what="$2"

@@ -14,5 +14,7 @@ def test_packages_have_versions() -> None:
 def test_ci_runs_the_readme_test_command(repo_root: Path) -> None:
     ci = (repo_root / ".ci" / "run").read_text()
     readme = (repo_root / "README.md").read_text()
-    assert "scripts/test.sh" in ci
-    assert "scripts/test.sh" in readme
+    block = readme.split("```sh\n", 1)[1].split("```", 1)[0]  # the two commands, near the top
+    commands = [line.split("#", 1)[0].strip() for line in block.splitlines()]
+    assert commands == ["./scripts/up.sh", "./scripts/test.sh"]
+    assert "\nexec ./scripts/test.sh\n" in ci
