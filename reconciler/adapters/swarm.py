@@ -301,7 +301,10 @@ class SwarmAdapter:
             return "failed", f"Swarm update {state}: {update.get('Message', '')}".strip()
         template = spec["TaskTemplate"]
         tasks = api.tasks(filters={"service": svc["ID"]})
-        current = [t for t in tasks if _task_current(t, template)]
+        current: list[JSONDict] = []  # tasks of the spec just deployed
+        old: list[JSONDict] = []  # tasks of an earlier one
+        for t in tasks:
+            (current if _task_current(t, template) else old).append(t)
         failures = [
             t
             for t in current
@@ -321,8 +324,12 @@ class SwarmAdapter:
         if state == "updating":
             return "pending", "Swarm rolling update in progress"
         active = [t for t in tasks if t.get("DesiredState") == "running"]
-        stale = [t for t in active if not _task_current(t, template)]
-        running = [t for t in active if t["Status"]["State"] == "running" and t not in stale]
+        stale = [t for t in old if t.get("DesiredState") == "running"]
+        running = [
+            t
+            for t in current
+            if t.get("DesiredState") == "running" and t["Status"]["State"] == "running"
+        ]
         want = (mode.get("Replicated") or {}).get("Replicas")
         want_n = len(active) if want is None else int(want)
         if stale:
@@ -331,9 +338,8 @@ class SwarmAdapter:
         # health checks (and keep its DNS name) in place of the new spec
         stopping = [
             t
-            for t in tasks
+            for t in old
             if t.get("DesiredState") != "running"
-            and not _task_current(t, template)
             and (t.get("Status") or {}).get("State") in _TASK_ALIVE
         ]
         if stopping:
