@@ -28,14 +28,8 @@ def docker(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[
     )
 
 
-@pytest.fixture
-def fresh_vm_image(base_image: str, unique_name: str) -> Iterator[str]:
-    tag = f"{unique_name}-fresh-vm:test"
-    dockerfile = (
-        f"FROM {base_image}\n"
-        "RUN useradd -m -s /bin/bash -G sudo alice && mkdir -p /home/alice/.ssh"
-        " && echo 'ssh-ed25519 AAAAC3Nza alice@laptop' > /home/alice/.ssh/authorized_keys\n"
-    )
+def _vm_image(tag: str, dockerfile: str, unique_name: str) -> Iterator[str]:
+    """Build TAG from DOCKERFILE (labelled as this test's), yield it, remove it."""
     built = docker("build", "-q", "-t", tag, "--label", f"driftless.test={unique_name}", "-",
                    stdin=dockerfile)  # fmt: skip
     assert built.returncode == 0, built.stderr
@@ -46,8 +40,17 @@ def fresh_vm_image(base_image: str, unique_name: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def fresh_vm_image(base_image: str, unique_name: str) -> Iterator[str]:
+    dockerfile = (
+        f"FROM {base_image}\n"
+        "RUN useradd -m -s /bin/bash -G sudo alice && mkdir -p /home/alice/.ssh"
+        " && echo 'ssh-ed25519 AAAAC3Nza alice@laptop' > /home/alice/.ssh/authorized_keys\n"
+    )
+    yield from _vm_image(f"{unique_name}-fresh-vm:test", dockerfile, unique_name)
+
+
+@pytest.fixture
 def firewall_vm_image(base_image: str, unique_name: str) -> Iterator[str]:
-    tag = f"{unique_name}-ufw-vm:test"
     dockerfile = (
         f"FROM {base_image}\n"
         "RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq"
@@ -55,13 +58,7 @@ def firewall_vm_image(base_image: str, unique_name: str) -> Iterator[str]:
         " && apt-get clean && rm -rf /var/lib/apt/lists/*\n"
         "RUN groupadd docker\n"  # what the docker step's packages create
     )
-    built = docker("build", "-q", "-t", tag, "--label", f"driftless.test={unique_name}", "-",
-                   stdin=dockerfile)  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    try:
-        yield tag
-    finally:
-        docker("image", "rm", "-f", tag)
+    yield from _vm_image(f"{unique_name}-ufw-vm:test", dockerfile, unique_name)
 
 
 def test_deploy_user_and_firewall_are_applied_and_a_second_run_changes_nothing(

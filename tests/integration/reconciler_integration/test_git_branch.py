@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler_support.gitrepo import Remote, git
+from reconciler_support.gitrepo import Remote, git, opened
 
 from reconciler.adapters.git import GitRepo
 from reconciler.config import GitConfig
@@ -18,14 +18,9 @@ IMAGES = f"{FOLDER}/images.yaml"
 
 def _push_deploy(remote: Remote, files: dict[str, str], message: str) -> str:
     """Commit on the developer's ``deploy`` branch and push it."""
-    for rel, text in files.items():
-        target = remote.work / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    git(remote.work, "add", "-A")
-    git(remote.work, "commit", "-q", "-m", message)
+    sha = remote.write(files, message, push=False)
     git(remote.work, "push", "-q", "origin", "HEAD:deploy")
-    return git(remote.work, "rev-parse", "HEAD")
+    return sha
 
 
 async def test_the_configured_branch_and_folder_are_followed(tmp_path: Path) -> None:
@@ -40,32 +35,29 @@ async def test_the_configured_branch_and_folder_are_followed(tmp_path: Path) -> 
     on_main = remote.write({IMAGES: "api: r/api:9\n"}, "Main moves on")
 
     config = GitConfig(url=remote.url, branch="deploy", path=FOLDER, push_retries=1, timeout=30)
-    repo = GitRepo(config, tmp_path / "state" / "checkout")
-    try:
-        head = await repo.fetch()
-        assert head.sha == good  # not main's head
-        assert head.sha != on_main
-        assert (repo.workdir / IMAGES).read_text() == "api: r/api:2\n"
+    repo = opened(GitRepo(config, tmp_path / "state" / "checkout"))
+    head = await repo.fetch()
+    assert head.sha == good  # not main's head
+    assert head.sha != on_main
+    assert (repo.workdir / IMAGES).read_text() == "api: r/api:2\n"
 
-        git(remote.work, "checkout", "-q", "deploy")
-        other = _push_deploy(
-            remote, {"desired-state/production/images.yaml": "api: r/api:3\n"}, "Production only"
-        )
-        bad = _push_deploy(remote, {IMAGES: "api: r/api:3\n"}, "Staging: api to 3")
-        head = await repo.fetch()
-        assert head.sha == bad
-        # only the commit under the configured folder is to blame
-        blamed = await repo.offending_commits(good, bad)
-        assert [c.sha for c in blamed] == [bad]
-        assert other not in {c.sha for c in blamed}
+    git(remote.work, "checkout", "-q", "deploy")
+    other = _push_deploy(
+        remote, {"desired-state/production/images.yaml": "api: r/api:3\n"}, "Production only"
+    )
+    bad = _push_deploy(remote, {IMAGES: "api: r/api:3\n"}, "Staging: api to 3")
+    head = await repo.fetch()
+    assert head.sha == bad
+    # only the commit under the configured folder is to blame
+    blamed = await repo.offending_commits(good, bad)
+    assert [c.sha for c in blamed] == [bad]
+    assert other not in {c.sha for c in blamed}
 
-        failed = RevisionInfo(bad, "Staging: api to 3")
-        commit = await repo.revert(blamed, failed, 'Revert "Staging: api to 3"', "checks failed")
-        assert commit is not None
-        assert git(remote.bare, "rev-parse", "refs/heads/deploy") == commit
-        assert git(remote.bare, "show", f"deploy:{IMAGES}") == "api: r/api:2"
-        # the other branch is untouched
-        assert git(remote.bare, "rev-parse", "refs/heads/main") == on_main
-        assert git(remote.bare, "show", f"main:{IMAGES}") == "api: r/api:9"
-    finally:
-        repo.close()
+    failed = RevisionInfo(bad, "Staging: api to 3")
+    commit = await repo.revert(blamed, failed, 'Revert "Staging: api to 3"', "checks failed")
+    assert commit is not None
+    assert git(remote.bare, "rev-parse", "refs/heads/deploy") == commit
+    assert git(remote.bare, "show", f"deploy:{IMAGES}") == "api: r/api:2"
+    # the other branch is untouched
+    assert git(remote.bare, "rev-parse", "refs/heads/main") == on_main
+    assert git(remote.bare, "show", f"main:{IMAGES}") == "api: r/api:9"

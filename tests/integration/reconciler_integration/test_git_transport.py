@@ -85,12 +85,17 @@ def _deploy_key(tmp_path: Path, sshd: SshServer, *, authorized: bool = True) -> 
     return key
 
 
+def _pinned_host_key(tmp_path: Path, sshd: SshServer) -> Path:
+    known = tmp_path / "keys" / "known_hosts"
+    known.write_text(sshd.known_hosts_line())
+    return known
+
+
 async def test_ssh_deploy_key_with_pinned_host_key_fetches_and_pushes_reverts(
     remote: Remote, sshd: SshServer, tmp_path: Path
 ) -> None:
     key = _deploy_key(tmp_path, sshd)
-    known = tmp_path / "keys" / "known_hosts"
-    known.write_text(sshd.known_hosts_line())
+    known = _pinned_host_key(tmp_path, sshd)
     repo = _repo(tmp_path, url=sshd.url(remote.bare), ssh_key_file=key, known_hosts_file=known)
     await _fetch_and_revert(repo, remote)
     assert "Accepted publickey" in sshd.log.read_text()
@@ -101,8 +106,7 @@ async def test_ssh_host_key_not_matching_the_pinned_one_is_refused(
     remote: Remote, sshd: SshServer, tmp_path: Path
 ) -> None:
     key = _deploy_key(tmp_path, sshd)
-    known = tmp_path / "keys" / "known_hosts"
-    known.write_text(sshd.known_hosts_line())
+    known = _pinned_host_key(tmp_path, sshd)
     sshd.stop()
     sshd.new_host_key()  # someone else answers on the git host's address
     sshd.start()
