@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -38,6 +39,8 @@ _RETRY_AFTER = {
         "required": True,
     }
 }
+# the `$ref` of a model's schema in one mode, from the document's components
+_SchemaOf = Callable[[type[BaseModel], JsonSchemaMode], dict[str, Any]]
 
 
 def _operations(routes: list[Any]) -> list[tuple[str, str, Operation]]:
@@ -88,55 +91,73 @@ def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any
     return params
 
 
+def _ok_response(op: Operation, schema: _SchemaOf) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": _DESCRIPTIONS.get(op.status, "OK")}
+    if op.response is not None:
+        ok["content"] = {JSON: {"schema": schema(op.response, "serialization")}}
+    elif op.status != 204:
+        ok["content"] = {
+            op.media_type: {
+                "schema": {"type": "string"} if op.media_type != JSON else {"type": "object"}
+            }
+        }
+    return ok
+
+
+def _error_response(status: int, error_ref: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": _DESCRIPTIONS[status],
+        "content": {JSON: {"schema": error_ref}},
+    }
+    if status in (429, 503):
+        response["headers"] = _RETRY_AFTER
+    return response
+
+
+def _responses(op: Operation, schema: _SchemaOf) -> dict[str, Any]:
+    """The success response, then the operation's own documented ones, then its errors."""
+    responses: dict[str, Any] = {str(op.status): _ok_response(op, schema)}
+    for status, model in op.extra_responses.items():
+        responses[str(status)] = {
+            "description": _DESCRIPTIONS.get(status, "Error"),
+            "content": {JSON: {"schema": schema(model, "serialization")}},
+        }
+    error_ref = schema(ErrorBody, "serialization")
+    for status in op.error_statuses():
+        responses.setdefault(str(status), _error_response(status, error_ref))
+    return responses
+
+
+def _entry(op: Operation, schema: _SchemaOf) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "parameters": _parameters(op.path, "path") + _parameters(op.query, "query"),
+        "responses": _responses(op, schema),
+    }
+    if op.description:
+        entry["description"] = op.description
+    if op.body is not None:
+        entry["requestBody"] = {
+            "required": True,
+            "content": {JSON: {"schema": schema(op.body, "validation")}},
+        }
+    if op.auth is not Auth.NONE:
+        entry["security"] = [{"bearerAuth": []}]
+    return entry
+
+
 def build_document(app: ASGIApp) -> dict[str, Any]:
     ops = _operations(list(getattr(app, "routes", [])))
     refs, defs = models_json_schema(_models(ops), ref_template=_REF)
-    error_ref = refs[(ErrorBody, "serialization")]
+
+    def schema(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+        return refs[(model, mode)]
+
     paths: dict[str, dict[str, Any]] = {}
     for path, method, op in ops:
-        responses: dict[str, Any] = {}
-        ok: dict[str, Any] = {"description": _DESCRIPTIONS.get(op.status, "OK")}
-        if op.response is not None:
-            ok["content"] = {JSON: {"schema": refs[(op.response, "serialization")]}}
-        elif op.status != 204:
-            ok["content"] = {
-                op.media_type: {
-                    "schema": {"type": "string"} if op.media_type != JSON else {"type": "object"}
-                }
-            }
-        responses[str(op.status)] = ok
-        for status, model in op.extra_responses.items():
-            responses[str(status)] = {
-                "description": _DESCRIPTIONS.get(status, "Error"),
-                "content": {JSON: {"schema": refs[(model, "serialization")]}},
-            }
-        for status in op.error_statuses():
-            if str(status) in responses:
-                continue
-            response: dict[str, Any] = {
-                "description": _DESCRIPTIONS[status],
-                "content": {JSON: {"schema": error_ref}},
-            }
-            if status in (429, 503):
-                response["headers"] = _RETRY_AFTER
-            responses[str(status)] = response
-        entry: dict[str, Any] = {
-            "operationId": op.operation_id,
-            "summary": op.summary,
-            "tags": [op.tag],
-            "parameters": _parameters(op.path, "path") + _parameters(op.query, "query"),
-            "responses": responses,
-        }
-        if op.description:
-            entry["description"] = op.description
-        if op.body is not None:
-            entry["requestBody"] = {
-                "required": True,
-                "content": {JSON: {"schema": refs[(op.body, "validation")]}},
-            }
-        if op.auth is not Auth.NONE:
-            entry["security"] = [{"bearerAuth": []}]
-        paths.setdefault(path, {})[method] = entry
+        paths.setdefault(path, {})[method] = _entry(op, schema)
     return {
         "openapi": "3.1.0",
         "info": {
