@@ -127,7 +127,7 @@ def time_query(prom: lab_module.Lab, q: queries.Query, start: int, end: int) -> 
     return elapsed, len(data["data"]["result"])
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, default=1.0, help="history to query (default 1)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per dashboard (median kept)")
@@ -138,14 +138,14 @@ def main() -> int:
         default=1,
         help="copy each API replica's series N times (as N times as many replicas) in the history",
     )
-    args = parser.parse_args()
-    load_testenv()
-    work = Path(tempfile.mkdtemp(prefix="bench-obs-"))
-    print(f"work directory: {work}")
-    end = int(time.time()) // STEP * STEP
-    start = end - int(args.hours * 3600)
+    return parser.parse_args()
 
-    # 1. the live lab: real services, real traffic, real scrapes
+
+def scrape_live_lab(
+    work: Path,
+) -> tuple[dict[str, int], list[tuple[dict[str, str], float]], dict[str, str]]:
+    """Series per API replica, every scraped series and the metric types, from the live lab: real
+    services, real traffic, real scrapes."""
     with lab_module.lab(
         work / "live", os.environ["TEST_PG_ADMIN_URL"], os.environ["TEST_REDIS_URL"]
     ) as lab:
@@ -168,17 +168,30 @@ def main() -> int:
             for r in per_replica["data"]["result"]
         }
         series, types = snapshot(lab)
-        jobs = sorted({labels["job"] for labels, _ in series})
+    return api_series, series, types
 
-    # 2. an hour of history as TSDB blocks, recording rules backfilled over it
-    if args.scale > 1:
-        copies = []
-        for labels, value in series:
-            if labels.get("job") == "api":
-                for k in range(1, args.scale):
-                    copies.append(({**labels, "instance": f"{labels['instance']}-copy{k}"}, value))
-        series += copies
-        print(f"scale x{args.scale}: {len(copies)} copied API series")
+
+def api_copies(
+    series: list[tuple[dict[str, str], float]], scale: int
+) -> list[tuple[dict[str, str], float]]:
+    """SCALE - 1 copies of every API series, each as if from another replica."""
+    return [
+        ({**labels, "instance": f"{labels['instance']}-copy{k}"}, value)
+        for labels, value in series
+        if labels.get("job") == "api"
+        for k in range(1, scale)
+    ]
+
+
+def build_history_blocks(
+    work: Path,
+    series: list[tuple[dict[str, str], float]],
+    types: dict[str, str],
+    start: int,
+    end: int,
+) -> tuple[Path, int, float]:
+    """The TSDB blocks of the series' history, the number of samples in them and the seconds
+    promtool took to build them."""
     om = work / "history.om"
     samples = write_history(om, series, types, start, end)
     blocks = work / "query-prometheus" / "data"
@@ -186,11 +199,89 @@ def main() -> int:
     t0 = time.perf_counter()
     run_promtool("tsdb", "create-blocks-from", "openmetrics", "-q", str(om), str(blocks))
     om.unlink()
-    print(
-        f"history: {len(series)} series, {samples} samples over {args.hours:g} h "
-        f"({time.perf_counter() - t0:.1f} s to build blocks); jobs: {', '.join(jobs)}"
-    )
+    return blocks, samples, time.perf_counter() - t0
 
+
+def backfill_rules(
+    prom: lab_module.Lab, argv: list[str], work: Path, blocks: Path, start: int, end: int
+) -> None:
+    """Evaluates the recording rules over the history on a first Prometheus serving the blocks,
+    adds the blocks of their results, then starts the Prometheus the dashboards are timed on."""
+    proc = prom.start("prometheus", argv)
+    prom.wait_http(proc, f"{prom.prometheus_url}/-/ready", timeout=120)
+    t0 = time.perf_counter()
+    rules_out = work / "rule-blocks"
+    run_promtool(
+        "tsdb",
+        "create-blocks-from",
+        "rules",
+        f"--start={start}",
+        f"--end={end}",
+        f"--url={prom.prometheus_url}",
+        f"--output-dir={rules_out}",
+        f"--eval-interval={STEP}s",
+        *map(str, files.rule_files()),
+    )
+    proc.popen.terminate()
+    proc.popen.wait(timeout=30)
+    prom.procs.remove(proc)
+    for block in rules_out.iterdir():
+        if block.is_dir():
+            shutil.move(str(block), blocks / block.name)
+    print(f"recording rules backfilled in {time.perf_counter() - t0:.1f} s")
+    proc = prom.start("prometheus-2", argv)
+    prom.wait_http(proc, f"{prom.prometheus_url}/-/ready", timeout=120)
+
+
+def time_dashboard(
+    prom: lab_module.Lab, qs: list[queries.Query], start: int, end: int, repeat: int
+) -> tuple[float, float, int]:
+    """Median seconds to run the queries sequentially and six at a time, and series returned."""
+    seq_runs: list[float] = []
+    par_runs: list[float] = []
+    returned = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        results = [time_query(prom, q, start, end) for q in qs]
+        seq_runs.append(time.perf_counter() - t0)
+        returned = sum(n for _, n in results)
+        t0 = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            list(pool.map(lambda q: time_query(prom, q, start, end), qs))
+        par_runs.append(time.perf_counter() - t0)
+    return statistics.median(seq_runs), statistics.median(par_runs), returned
+
+
+def time_dashboards(prom: lab_module.Lab, start: int, end: int, repeat: int) -> float:
+    """Prints each dashboard's query times the way Grafana queries them; returns the slowest."""
+    print()
+    print(
+        f"{'dashboard':32} {'queries':>7} {'series':>7} {'sequential':>11} "
+        f"{'6 parallel':>11}  target < {DASHBOARD_TARGET_S:.0f} s"
+    )
+    worst = 0.0
+    for name, dashboard in files.dashboards().items():
+        qs = [q for q in queries.dashboard_queries(name, dashboard) if q.language == "promql"]
+        seq, par, returned = time_dashboard(prom, qs, start, end, repeat)
+        worst = max(worst, seq)
+        verdict = "ok" if seq < DASHBOARD_TARGET_S else "OVER"
+        print(
+            f"{dashboard['title']:32} {len(qs):7d} {returned:7d} {seq:10.3f}s "
+            f"{par:10.3f}s  {verdict}"
+        )
+    loki = sum(
+        1
+        for d in files.dashboards().items()
+        for q in queries.dashboard_queries(*d)
+        if q.language == "logql"
+    )
+    print(f"({loki} LogQL queries go to Loki, which cannot run here, and are not timed)")
+    return worst
+
+
+def query_history(work: Path, blocks: Path, start: int, end: int, repeat: int) -> float:
+    """Serves the blocks with the recording rules backfilled; returns the slowest dashboard's
+    sequential query time."""
     with lab_module.lab(work / "query-prometheus", "", "") as prom:
         prom.ports["prometheus"] = lab_module.free_port()
         config = work / "query-prometheus" / "prometheus.yml"
@@ -202,30 +293,7 @@ def main() -> int:
             f"--web.listen-address=127.0.0.1:{prom.ports['prometheus']}",
             "--storage.tsdb.retention.time=30d",
         ]
-        proc = prom.start("prometheus", argv)
-        prom.wait_http(proc, f"{prom.prometheus_url}/-/ready", timeout=120)
-        t0 = time.perf_counter()
-        rules_out = work / "rule-blocks"
-        run_promtool(
-            "tsdb",
-            "create-blocks-from",
-            "rules",
-            f"--start={start}",
-            f"--end={end}",
-            f"--url={prom.prometheus_url}",
-            f"--output-dir={rules_out}",
-            f"--eval-interval={STEP}s",
-            *map(str, files.rule_files()),
-        )
-        proc.popen.terminate()
-        proc.popen.wait(timeout=30)
-        prom.procs.remove(proc)
-        for block in rules_out.iterdir():
-            if block.is_dir():
-                shutil.move(str(block), blocks / block.name)
-        print(f"recording rules backfilled in {time.perf_counter() - t0:.1f} s")
-        proc = prom.start("prometheus-2", argv)
-        prom.wait_http(proc, f"{prom.prometheus_url}/-/ready", timeout=120)
+        backfill_rules(prom, argv, work, blocks, start, end)
         check = prom.prom_api(
             "query", query="count(job_route:http_requests:rate5m)", time=str(end)
         )["data"]["result"]
@@ -233,50 +301,46 @@ def main() -> int:
             f"recorded request-rate series at the end of the hour: "
             f"{check[0]['value'][1] if check else 0}"
         )
+        return time_dashboards(prom, start, end, repeat)
 
-        # 3. the dashboards, the way Grafana queries them
-        print()
-        print(
-            f"{'dashboard':32} {'queries':>7} {'series':>7} {'sequential':>11} "
-            f"{'6 parallel':>11}  target < {DASHBOARD_TARGET_S:.0f} s"
-        )
-        worst = 0.0
-        for name, dashboard in files.dashboards().items():
-            qs = [q for q in queries.dashboard_queries(name, dashboard) if q.language == "promql"]
-            seq_runs, par_runs, returned = [], [], 0
-            for _ in range(args.repeat):
-                t0 = time.perf_counter()
-                results = [time_query(prom, q, start, end) for q in qs]
-                seq_runs.append(time.perf_counter() - t0)
-                returned = sum(n for _, n in results)
-                t0 = time.perf_counter()
-                with concurrent.futures.ThreadPoolExecutor(6) as pool:
-                    list(pool.map(lambda q: time_query(prom, q, start, end), qs))
-                par_runs.append(time.perf_counter() - t0)
-            seq, par = statistics.median(seq_runs), statistics.median(par_runs)
-            worst = max(worst, seq)
-            verdict = "ok" if seq < DASHBOARD_TARGET_S else "OVER"
-            print(
-                f"{dashboard['title']:32} {len(qs):7d} {returned:7d} {seq:10.3f}s "
-                f"{par:10.3f}s  {verdict}"
-            )
-        loki = sum(
-            1
-            for d in files.dashboards().items()
-            for q in queries.dashboard_queries(*d)
-            if q.language == "logql"
-        )
-        print(f"({loki} LogQL queries go to Loki, which cannot run here, and are not timed)")
+
+def report_api_series(api_series: dict[str, int]) -> None:
+    if not api_series:
+        print("API series per replica: not measured (the API is not installed in this checkout)")
+        return
+    for instance, count in sorted(api_series.items()):
+        verdict = "ok" if count < SERIES_TARGET else "OVER"
+        print(f"API series per replica ({instance}): {count}  target < {SERIES_TARGET}  {verdict}")
+
+
+def main() -> int:
+    args = parse_args()
+    load_testenv()
+    work = Path(tempfile.mkdtemp(prefix="bench-obs-"))
+    print(f"work directory: {work}")
+    end = int(time.time()) // STEP * STEP
+    start = end - int(args.hours * 3600)
+
+    # 1. the live lab: real services, real traffic, real scrapes
+    api_series, series, types = scrape_live_lab(work)
+    jobs = sorted({labels["job"] for labels, _ in series})
+
+    # 2. an hour of history as TSDB blocks, recording rules backfilled over it
+    if args.scale > 1:
+        copies = api_copies(series, args.scale)
+        series += copies
+        print(f"scale x{args.scale}: {len(copies)} copied API series")
+    blocks, samples, seconds = build_history_blocks(work, series, types, start, end)
+    print(
+        f"history: {len(series)} series, {samples} samples over {args.hours:g} h "
+        f"({seconds:.1f} s to build blocks); jobs: {', '.join(jobs)}"
+    )
+
+    # 3. the dashboards, the way Grafana queries them
+    worst = query_history(work, blocks, start, end, args.repeat)
 
     print()
-    if api_series:
-        for instance, count in sorted(api_series.items()):
-            verdict = "ok" if count < SERIES_TARGET else "OVER"
-            print(
-                f"API series per replica ({instance}): {count}  target < {SERIES_TARGET}  {verdict}"
-            )
-    else:
-        print("API series per replica: not measured (the API is not installed in this checkout)")
+    report_api_series(api_series)
     print(f"slowest dashboard, sequential: {worst:.3f} s")
     if args.keep:
         print(f"kept {work}")
