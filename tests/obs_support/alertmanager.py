@@ -49,6 +49,63 @@ def secret_files(config: dict[str, Any]) -> set[str]:
     return paths
 
 
+def _write_secrets(
+    config: dict[str, Any], directory: Path, secrets: dict[str, str]
+) -> dict[str, Path]:
+    """Each credential file path of CONFIG, mapped to the file written in DIRECTORY in its place."""
+    local: dict[str, Path] = {}
+    for path in secret_files(config):
+        name = Path(path).name
+        if name not in secrets:
+            raise KeyError(f"no test content for secret {name}")
+        target = directory / name
+        target.write_text(secrets[name] + "\n")
+        target.chmod(0o600)
+        local[path] = target
+    return local
+
+
+def _discord_inline(
+    receivers: list[dict[str, Any]], local: dict[str, Path]
+) -> list[dict[str, Any]]:
+    """Discord receivers with `webhook_url_file: F` as `webhook_url: <content of F>` (0.25)."""
+    return [
+        {
+            ("webhook_url" if k == "webhook_url_file" else k): (
+                local[v].read_text().strip() if k == "webhook_url_file" else v
+            )
+            for k, v in item.items()
+        }
+        for item in receivers
+    ]
+
+
+def _rewrite(node: Any, local: dict[str, Path], for_025: bool) -> Any:
+    """NODE with its credential paths pointing at the LOCAL files (and Discord's inlined)."""
+    if isinstance(node, list):
+        return [_rewrite(i, local, for_025) for i in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "discord_configs" and for_025:
+            out[key] = _discord_inline(value, local)
+        elif key in SECRET_FILE_KEYS and isinstance(value, str):
+            out[key] = str(local[value])
+        else:
+            out[key] = _rewrite(value, local, for_025)
+    return out
+
+
+def _shorten_groups(root: dict[str, Any]) -> None:
+    """group_wait 1 s and group_interval 2 s on the root route, and on the routes under it that
+    set their own."""
+    for route in [root, *root.get("routes", [])]:
+        for key, value in (("group_wait", "1s"), ("group_interval", "2s")):
+            if key in route or route is root:
+                route[key] = value
+
+
 def write_variant(
     directory: Path,
     secrets: dict[str, str],
@@ -60,50 +117,14 @@ def write_variant(
     (e.g. ``alertmanager_slack_webhook_url``) to its content."""
     config = files.load_yaml(files.ALERTMANAGER_CONFIG)
     directory.mkdir(parents=True, exist_ok=True)
-    local: dict[str, Path] = {}
-    for path in secret_files(config):
-        name = Path(path).name
-        if name not in secrets:
-            raise KeyError(f"no test content for secret {name}")
-        target = directory / name
-        target.write_text(secrets[name] + "\n")
-        target.chmod(0o600)
-        local[path] = target
-
-    def rewrite(node: Any) -> Any:
-        if isinstance(node, dict):
-            out = {}
-            for key, value in node.items():
-                if key == "discord_configs" and for_025:
-                    out[key] = [
-                        {
-                            ("webhook_url" if k == "webhook_url_file" else k): (
-                                local[v].read_text().strip() if k == "webhook_url_file" else v
-                            )
-                            for k, v in item.items()
-                        }
-                        for item in value
-                    ]
-                elif key in SECRET_FILE_KEYS and isinstance(value, str):
-                    out[key] = str(local[value])
-                else:
-                    out[key] = rewrite(value)
-            return out
-        if isinstance(node, list):
-            return [rewrite(i) for i in node]
-        return node
-
-    variant = rewrite(config)
+    local = _write_secrets(config, directory, secrets)
+    variant = _rewrite(config, local, for_025)
     variant["templates"] = [str(files.ALERTMANAGER_TEMPLATES / "*.tmpl")]
     if smarthost:
         variant["global"]["smtp_smarthost"] = smarthost
         variant["global"]["smtp_require_tls"] = False
     if fast_groups:
-        routes = [variant["route"], *variant["route"].get("routes", [])]
-        for route in routes:
-            for key, value in (("group_wait", "1s"), ("group_interval", "2s")):
-                if key in route or route is variant["route"]:
-                    route[key] = value
+        _shorten_groups(variant["route"])
     path = directory / "alertmanager.yml"
     path.write_text(yaml.safe_dump(variant, sort_keys=False))
     return path
