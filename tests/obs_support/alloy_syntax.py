@@ -156,43 +156,56 @@ class _Parser:
     def body(self, end: str) -> tuple[dict[str, Any], list[Block]]:
         attrs: dict[str, Any] = {}
         blocks: list[Block] = []
-        while True:
-            tok = self.peek()
-            if tok.kind == "eof" and end == "eof":
-                return attrs, blocks
-            if tok.text == end and end == "}":
-                return attrs, blocks
-            start = self.next()
-            if start.kind != "ident":
-                raise self.fail(start, "expected an attribute or block name")
-            name = start.text
-            while self.peek(skip_nl=False).text == ".":
-                self.next(skip_nl=False)
-                part = self.next(skip_nl=False)
-                if part.kind != "ident":
-                    raise self.fail(part, "expected a name after '.'")
-                name += "." + part.text
+        while not self.at_end_of_body(end):
+            self.statement(attrs, blocks)
+        return attrs, blocks
+
+    def at_end_of_body(self, end: str) -> bool:
+        tok = self.peek()
+        if end == "eof":
+            return tok.kind == "eof"
+        return tok.text == end
+
+    def statement(self, attrs: dict[str, Any], blocks: list[Block]) -> None:
+        """An attribute (into ATTRS) or a block (onto BLOCKS), and the end of its line."""
+        start = self.next()
+        if start.kind != "ident":
+            raise self.fail(start, "expected an attribute or block name")
+        name = self.dotted_name(start.text)
+        tok = self.next(skip_nl=False)
+        if tok.text == "=" and "." not in name:
+            if name in attrs:
+                raise self.fail(start, f"attribute {name} set twice")
+            attrs[name] = self.expr()
+        elif tok.kind == "string" or tok.text == "{":
+            blocks.append(self.block(name, start.line, tok))
+        else:
+            raise self.fail(tok, f"expected '=' or a block after {name}")
+        self.end_of_statement()
+
+    def dotted_name(self, first: str) -> str:
+        name = first
+        while self.peek(skip_nl=False).text == ".":
+            self.next(skip_nl=False)
+            part = self.next(skip_nl=False)
+            if part.kind != "ident":
+                raise self.fail(part, "expected a name after '.'")
+            name += "." + part.text
+        return name
+
+    def block(self, name: str, line: int, tok: _Tok) -> Block:
+        """The block NAME on LINE, from TOK (its label or its '{') to its closing '}'."""
+        label = None
+        if tok.kind == "string":
+            label = _unquote(tok.text)
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label):
+                raise self.fail(tok, "block labels must be identifiers")
             tok = self.next(skip_nl=False)
-            if tok.text == "=" and "." not in name:
-                if name in attrs:
-                    raise self.fail(start, f"attribute {name} set twice")
-                attrs[name] = self.expr()
-                self.end_of_statement()
-            elif tok.kind == "string" or tok.text == "{":
-                label = None
-                if tok.kind == "string":
-                    label = _unquote(tok.text)
-                    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label):
-                        raise self.fail(tok, "block labels must be identifiers")
-                    tok = self.next(skip_nl=False)
-                if tok.text != "{":
-                    raise self.fail(tok, "expected '{'")
-                inner_attrs, inner_blocks = self.body("}")
-                self.expect("}")
-                blocks.append(Block(name, label, inner_attrs, inner_blocks, start.line))
-                self.end_of_statement()
-            else:
-                raise self.fail(tok, f"expected '=' or a block after {name}")
+        if tok.text != "{":
+            raise self.fail(tok, "expected '{'")
+        inner_attrs, inner_blocks = self.body("}")
+        self.expect("}")
+        return Block(name, label, inner_attrs, inner_blocks, line)
 
     def end_of_statement(self) -> None:
         tok = self.peek(skip_nl=False)
@@ -239,60 +252,68 @@ class _Parser:
                 args = []
                 while self.peek().text != ")":
                     args.append(self.expr())
-                    if self.peek().text == ",":
-                        self.next()
-                    elif self.peek().text != ")":
-                        raise self.fail(self.peek(), "expected ',' or ')'")
+                    self.separator(")", "expected ',' or ')'")
                 self.expect(")")
                 value = Call(value.path, args)
             else:
                 return value
 
+    def separator(self, close: str, what: str) -> None:
+        """After an item: its comma, or else the CLOSE that ends the items (left for the caller)."""
+        if self.peek().text == ",":
+            self.next()
+        elif self.peek().text != close:
+            raise self.fail(self.peek(), what)
+
     def primary(self) -> Any:
         tok = self.next()
-        if tok.kind in ("string", "raw"):
-            return _unquote(tok.text)
-        if tok.kind == "number":
-            return float(tok.text) if "." in tok.text or "e" in tok.text.lower() else int(tok.text)
-        if tok.kind == "ident":
-            if tok.text in ("true", "false"):
-                return tok.text == "true"
-            if tok.text == "null":
-                return None
-            return Ref(tok.text)
-        if tok.text == "(":
-            value = self.expr()
-            self.expect(")")
-            return value
-        if tok.text == "[":
-            items = []
-            while self.peek().text != "]":
-                items.append(self.expr())
-                if self.peek().text == ",":
-                    self.next()
-                elif self.peek().text != "]":
-                    raise self.fail(self.peek(), "expected ',' or ']'")
-            self.expect("]")
-            return items
-        if tok.text == "{":
-            obj: dict[str, Any] = {}
-            while self.peek().text != "}":
-                key = self.next()
-                if key.kind not in ("ident", "string"):
-                    raise self.fail(key, "expected an object key")
-                name = _unquote(key.text) if key.kind == "string" else key.text
-                self.expect("=")
-                obj[name] = self.expr()
-                if self.peek().text == ",":
-                    self.next()
-                elif self.peek().text != "}":
-                    raise self.fail(
-                        self.peek(),
-                        "expected ',' or '}' (a trailing comma is needed before a new line)",
-                    )
-            self.expect("}")
-            return obj
-        raise self.fail(tok, "expected an expression")
+        if tok.kind in ("string", "raw", "number", "ident"):
+            return _literal(tok)
+        bracketed = {"(": self.parenthesized, "[": self.list_items, "{": self.object_items}
+        if tok.text not in bracketed:
+            raise self.fail(tok, "expected an expression")
+        return bracketed[tok.text]()
+
+    def parenthesized(self) -> Any:
+        value = self.expr()
+        self.expect(")")
+        return value
+
+    def list_items(self) -> list[Any]:
+        items = []
+        while self.peek().text != "]":
+            items.append(self.expr())
+            self.separator("]", "expected ',' or ']'")
+        self.expect("]")
+        return items
+
+    def object_items(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        while self.peek().text != "}":
+            key = self.next()
+            if key.kind not in ("ident", "string"):
+                raise self.fail(key, "expected an object key")
+            name = _unquote(key.text) if key.kind == "string" else key.text
+            self.expect("=")
+            obj[name] = self.expr()
+            self.separator(
+                "}", "expected ',' or '}' (a trailing comma is needed before a new line)"
+            )
+        self.expect("}")
+        return obj
+
+
+_KEYWORDS = {"true": True, "false": False, "null": None}
+
+
+def _literal(tok: _Tok) -> Any:
+    """The value of a string, raw string, number or identifier token (an identifier that is not
+    a keyword is a reference)."""
+    if tok.kind == "number":
+        return float(tok.text) if "." in tok.text or "e" in tok.text.lower() else int(tok.text)
+    if tok.kind == "ident":
+        return _KEYWORDS[tok.text] if tok.text in _KEYWORDS else Ref(tok.text)
+    return _unquote(tok.text)
 
 
 def parse(src: str) -> Block:
