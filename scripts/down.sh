@@ -32,27 +32,13 @@ if pid_alive "$STATE/reconciler.pid"; then
 fi
 
 if docker info >/dev/null 2>&1; then
-  if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
-    log "removing the stack $STACK"
-    docker stack rm "$STACK" >/dev/null
-  fi
-  deadline=$((SECONDS + 90))
-  while [ -n "$(docker network ls -q --filter "label=com.docker.stack.namespace=$STACK")" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || die "the stack's networks are still there after 90 s"
-    sleep 1
-  done
-  docker ps -aq --filter "label=driftless.probe=$STACK" | xargs -r docker rm -f >/dev/null
-  if [ "$KEEP_DATA" = 0 ]; then
-    for _ in $(seq 30); do # a volume is released a moment after its container is gone
-      vols="$(docker volume ls -q --filter "label=com.docker.stack.namespace=$STACK")"
-      [ -n "$vols" ] || break
-      # shellcheck disable=SC2086
-      docker volume rm $vols >/dev/null 2>&1 || sleep 1
-    done
-    [ -z "$(docker volume ls -q --filter "label=com.docker.stack.namespace=$STACK")" ] ||
-      warn "some volumes of $STACK are still in use"
-    log "removed the stack's volumes"
-  fi
+  # the stack, the reconciler's probe containers on its networks, and (the data!) its volumes
+  volumes=(--volumes)
+  [ "$KEEP_DATA" = 0 ] || volumes=()
+  if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then log "removing the stack $STACK"; fi
+  python3 "$ROOT/scripts/remove_stack.py" "$STACK" "${volumes[@]}" \
+    --extra-label "driftless.probe=$STACK" --timeout 90 || die "the stack $STACK is not gone"
+  [ "$KEEP_DATA" = 1 ] || log "removed the stack's volumes"
   "$ROOT/scripts/make-secrets.sh" remove "$STACK"
   if [ "$KEEP_IMAGES" = 0 ] && [ -s "$STATE/images.txt" ]; then
     # exactly the images up.sh built (it listed them), from the engine and from the registry

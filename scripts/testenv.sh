@@ -90,11 +90,7 @@ remove_test_stacks() {
   if [ -n "$stacks" ]; then
     log "removing test stacks: $(echo "$stacks" | tr '\n' ' ')"
     # shellcheck disable=SC2086
-    docker stack rm $stacks >/dev/null
-    local deadline=$((SECONDS + 60))
-    while docker network ls --format '{{.Name}}' | grep -q "^$TEST_STACK_PREFIX" && [ "$SECONDS" -lt "$deadline" ]; do
-      sleep 1
-    done
+    python3 "$ROOT/scripts/remove_stack.py" $stacks --timeout 60 || warn "some test stacks are not gone"
   fi
   docker service ls --format '{{.Name}}' | grep "^$TEST_STACK_PREFIX" | xargs -r docker service rm >/dev/null || true
   docker ps -aq --filter "label=driftless.test=$TEST_STACK_PREFIX" | xargs -r docker rm -f >/dev/null || true

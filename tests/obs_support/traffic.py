@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from swarm_cleanup import remove_stack
 
 from obs_support import lab as lab_module
 from obs_support.lab import Lab, http_get
+from scripts.remove_stack import remove_stack
 
 
 def api_available() -> bool:
@@ -256,7 +256,19 @@ def drive(lab: Lab) -> None:
     admin = client.call("POST", "/auth/login", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})[
         1
     ]["access_token"]
-    categories = []
+    categories = _categories(client, admin)
+    tokens = _users(client)
+    _products(client, tokens, categories)
+    client.call("POST", "/auth/logout", token=tokens[0][0], expect=204)
+    _client_errors(client)
+    _password_guessing(client)
+    # server errors: the API's Redis goes away for a moment
+    server_errors(lab, api, client)
+
+
+def _categories(client: Client, admin: str) -> list[int]:
+    """Three categories created, read twice each, one renamed; a fourth created and deleted."""
+    categories: list[int] = []
     for name in ("Books", "Garden", "Kitchen"):
         _, body = client.call(
             "POST",
@@ -275,9 +287,13 @@ def drive(lab: Lab) -> None:
         "POST", "/categories", {"name": f"Spare {uuid.uuid4().hex[:4]}"}, token=admin, expect=201
     )
     client.call("DELETE", f"/categories/{spare['id']}", token=admin, expect=204)
+    return categories
 
+
+def _users(client: Client) -> list[tuple[str, str]]:
+    """A user registered and logged in from each of five countries: their tokens and countries."""
     countries = ["DE", "FR", "US", "BR", "JP"]
-    tokens = []
+    tokens: list[tuple[str, str]] = []
     for i, country in enumerate(countries):
         email = f"user{i}-{uuid.uuid4().hex[:6]}@lab.example.org"
         password = f"password-{i}-lab"
@@ -292,7 +308,12 @@ def drive(lab: Lab) -> None:
             "POST", "/auth/login", {"email": email, "password": password}, country=country
         )
         tokens.append((token["access_token"], country))
-    products = []
+    return tokens
+
+
+def _products(client: Client, tokens: list[tuple[str, str]], categories: list[int]) -> None:
+    """Each user creates products; they are listed, read, one is updated and one deleted."""
+    products: list[tuple[int, str]] = []
     for n, (token, country) in enumerate(tokens):
         client.call("GET", "/users/me", token=token, country=country)
         for cid in categories[n % 3 :] + categories[: n % 3][:1]:
@@ -319,13 +340,17 @@ def drive(lab: Lab) -> None:
     )
     pid, token = products[-1]
     client.call("DELETE", f"/products/{pid}", token=token, expect=204)
-    client.call("POST", "/auth/logout", token=tokens[0][0], expect=204)
 
-    # client errors: unknown product, no token, invalid body
+
+def _client_errors(client: Client) -> None:
+    """An unknown product, no token, an invalid body."""
     client.call("GET", "/products/999999", expect=404)
     client.call("POST", "/products", {"name": "x", "price_cents": 1, "category_id": 1}, expect=401)
     client.call("POST", "/auth/register", {"email": "not-an-email"}, expect=422)
-    # password guessing: 15 failures over two accounts, then the per-e-mail limit answers 429
+
+
+def _password_guessing(client: Client) -> None:
+    """15 failed logins over two accounts, then the per-e-mail limit answers 429."""
     victim = f"victim-{uuid.uuid4().hex[:6]}@lab.example.org"
     client.call(
         "POST",
@@ -352,8 +377,6 @@ def drive(lab: Lab) -> None:
         client.call(
             "POST", "/auth/login", {"email": ADMIN_EMAIL, "password": "wrong-guess"}, expect=401
         )
-    # server errors: the API's Redis goes away for a moment
-    server_errors(lab, api, client)
 
 
 def server_errors(lab: Lab, api: ApiLab, client: Client) -> None:

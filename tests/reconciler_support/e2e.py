@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swarm_cleanup import remove_stack
-
 from reconciler_support.gitrepo import Remote, git
+from scripts.remove_stack import remove_stack
 
 APP_DIR = Path(__file__).resolve().parents[1] / "e2e" / "reconciler_e2e" / "app"
 STACK_DIR = "desired-state/e2e"

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import swarm_cleanup
 import yaml
+
+from scripts import remove_stack as teardown
 
 
 def free_port() -> int:
@@ -224,4 +225,4 @@ class AgentProcess:
 
 
 def remove_stack(stack: str) -> None:
-    swarm_cleanup.remove_stack(stack, extra_labels=(f"driftless.probe={stack}",))
+    teardown.remove_stack(stack, extra_labels=(f"driftless.probe={stack}",))

@@ -27,7 +27,8 @@ from typing import Any
 
 import httpx
 import yaml
-from swarm_cleanup import remove_stack
+
+from scripts.remove_stack import remove_stack
 
 ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION = ROOT / "desired-state" / "production"

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 from stack_harness import ROOT, run, wait_until
-from swarm_cleanup import remove_stack
+
+from scripts.remove_stack import remove_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import httpx
 import pytest
 from stack_harness import ROOT, SECRETS_SCRIPT, free_port, run, wait_until
-from swarm_cleanup import remove_stack
+
+from scripts.remove_stack import remove_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from obs_support import files, tools
 from obs_support.lab import free_port, http_get, wait_until
-from swarm_cleanup import remove_stack
+
+from scripts.remove_stack import remove_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
