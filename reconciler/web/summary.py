@@ -1,0 +1,109 @@
+"""The top of the status page: the hero (the headline, its reason and the pass times) and the
+cards (desired and applied revisions, the source, the conditions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from reconciler.web.headline import headline
+from reconciler.web.html import Html, join, tag, when
+from reconciler.web.pieces import Doc, badge, cond_badge, revision
+from reconciler.web.settings import Site
+
+
+def hero(data: Doc, site: Site, now: datetime) -> Html:
+    head = headline(data)
+    since = tag("span", "since ", when(head.since, now), class_="muted") if head.since else ""
+    facts = [
+        tag("span", "last pass ", when(data.get("last_pass_at"), now)),
+        tag("span", "next ", when(data.get("next_pass_at"), now)),
+        tag("span", "last success ", when(data.get("last_success_at"), now)),
+    ]
+    if site.dry_run:
+        facts.append(badge("dry run", "warn"))
+    if not site.self_heal:
+        facts.append(badge("self-heal off", "idle"))
+    return tag(
+        "section",
+        tag(
+            "div",
+            tag("span", head.label, class_="state-label", id="state-label"),
+            tag("span", head.reason, class_="reason") if head.reason else "",
+            since,
+            class_="state-line",
+        ),
+        tag("p", head.message, class_="state-message") if head.message else "",
+        tag("div", join(facts), class_="facts"),
+        class_=f"hero tone-{head.tone}",
+        data_tone=head.tone,
+        id="hero",
+    )
+
+
+def _applied_note(desired: Doc | None, applied: Doc | None) -> Html | str:
+    same = bool(desired and applied and desired.get("sha") == applied.get("sha"))
+    return badge("= desired", "ok") if same else badge("behind desired", "warn") if applied else ""
+
+
+def _source(site: Site) -> Html:
+    repo = site.repo
+    return tag(
+        "dl",
+        tag("dt", "Repository"),
+        tag(
+            "dd",
+            tag(
+                "a",
+                repo.web_url.removeprefix("https://"),
+                href=repo.web_url,
+                title=repo.display_url,
+            )
+            if repo.web_url
+            else tag("code", repo.display_url),
+        ),
+        tag("dt", "Branch"),
+        tag("dd", tag("code", site.branch)),
+        tag("dt", "Folder"),
+        tag("dd", tag("code", site.path)),
+        class_="source",
+    )
+
+
+def _conditions(data: Doc) -> Html:
+    items = [
+        tag(
+            "li",
+            tag("span", cond.get("type", ""), class_="cond-type"),
+            cond_badge(cond),
+            tag("span", cond.get("reason", ""), class_="muted small", title=cond.get("message")),
+        )
+        for cond in data.get("conditions") or ()
+    ]
+    if not items:
+        return tag("p", "none yet", class_="muted")
+    return tag("ul", join(items), class_="conditions")
+
+
+def cards(data: Doc, site: Site, now: datetime) -> Html:
+    desired = data.get("desired")
+    applied = data.get("last_applied")
+    return tag(
+        "section",
+        tag(
+            "div",
+            tag("h3", "Desired"),
+            revision(site, desired, now, "not fetched yet"),
+            class_="card",
+            id="desired",
+        ),
+        tag(
+            "div",
+            tag("h3", "Applied ", _applied_note(desired, applied)),
+            revision(site, applied, now, "nothing applied yet"),
+            class_="card",
+            id="applied",
+        ),
+        tag("div", tag("h3", "Source"), _source(site), class_="card"),
+        tag("div", tag("h3", "Conditions"), _conditions(data), class_="card"),
+        class_="cards",
+    )
