@@ -14,6 +14,7 @@ import functools
 import re
 import shlex
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -179,34 +180,49 @@ def check_names(words: list[str], where: str) -> None:
             assert base in units, f"{where}: no systemd unit {unit} in systemd/"
 
 
+def check_make_targets(words: list[str], where: str) -> None:
+    for target in words[1:]:
+        if not target.startswith("-"):
+            assert target in make_targets(), f"{where}: no make target {target!r}"
+
+
+def check_docker(words: list[str], where: str) -> None:
+    """`docker exec [options] CONTAINER api ...` runs the project's CLI inside a task."""
+    if "exec" not in words:
+        check_system_tool(words, where)
+        return
+    for i, word in enumerate(words[2:], start=2):
+        if word in {"api", "reconciler"} and not words[i - 1].startswith("-"):
+            check_cli(words[i:], where)
+            return
+
+
+def check_system_tool(words: list[str], where: str) -> None:
+    program = words[0]
+    assert program in SYSTEM_TOOLS or program == "PLACEHOLDER", (
+        f"{where}: `{program}` is neither a project command nor a known system tool"
+    )
+
+
+# how a command is checked, by its program; a program not here must be a system tool (the names
+# of units and stack services in any command are checked by check_names)
+PROGRAM_CHECKS: dict[str, Callable[[list[str], str], None]] = {
+    "make": check_make_targets,
+    "reconciler": check_cli,
+    "api": check_cli,
+    "docker": check_docker,
+}
+
+
 def check_command(words: list[str], where: str) -> None:
     words = strip_prefixes(words)
     if not words:
         return
-    program = words[0]
     check_names(words, where)
-    if program.startswith(PROJECT_PREFIXES):
+    if words[0].startswith(PROJECT_PREFIXES):
         check_project_script(words, where)
-    elif program == "make":
-        for target in words[1:]:
-            if not target.startswith("-"):
-                assert target in make_targets(), f"{where}: no make target {target!r}"
-    elif program in {"reconciler", "api"}:
-        check_cli(words, where)
-    elif program == "docker" and "exec" in words:
-        # `docker exec [options] CONTAINER api ...`: the project's CLI inside a task
-        for i, word in enumerate(words[2:], start=2):
-            if word in {"api", "reconciler"} and not words[i - 1].startswith("-"):
-                check_cli(words[i:], where)
-                break
-    elif program in {"systemctl", "journalctl"}:
-        for word in words[1:]:
-            if word in {"reconciler", "ssh", "docker", "fail2ban", "unattended-upgrades"}:
-                continue
     else:
-        assert program in SYSTEM_TOOLS or program == "PLACEHOLDER", (
-            f"{where}: `{program}` is neither a project command nor a known system tool"
-        )
+        PROGRAM_CHECKS.get(words[0], check_system_tool)(words, where)
 
 
 @pytest.mark.parametrize("path", RUNBOOKS, ids=lambda p: p.name)
