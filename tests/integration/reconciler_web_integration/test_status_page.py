@@ -7,11 +7,14 @@ deploy), the real ``StatusServer`` serves it, and the page is read over HTTP and
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from reconciler.agent import Agent
 from reconciler.config import load_config
@@ -36,6 +39,7 @@ APPLIED = RevisionInfo(
     "a" * 40, "Bump api to 2.0", "Alice Operator <alice@example.org>", NOW - timedelta(days=1)
 )
 REVERT = "e" * 40
+COMMIT = "https://github.com/acme/shop/commit/"
 TOKEN = "page-token-5b1e0c"
 LIVE_SECRET = "live-db-password-71c2"
 WANT_SECRET = "want-db-password-0e9d"
@@ -167,7 +171,17 @@ def _status(stack: str, environment: str) -> Status:
     )
 
 
-async def test_the_page_shows_what_a_person_on_call_needs(tmp_path: Path) -> None:
+@dataclass
+class _Served:
+    """The status page as the browser received it, and the port it is served on."""
+
+    html: str
+    page: _Texts
+    port: int
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[_Served]:
     (tmp_path / "token").write_text(TOKEN + "\n")
     (tmp_path / "git-token").write_text("git-pass-8c1d\n")
     config = load_config(
@@ -191,41 +205,51 @@ async def test_the_page_shows_what_a_person_on_call_needs(tmp_path: Path) -> Non
     await server.start(agent)
     try:
         assert server.port is not None
-        assert _listening(server.port) == {"0100007F"}  # 127.0.0.1 only, by default
         url = f"http://127.0.0.1:{server.port}/"
         async with aiohttp.ClientSession() as http, http.get(url) as r:
             assert r.status == 200
             html = await r.text()
+        page = _Texts()
+        page.feed(html)
+        yield _Served(html, page, server.port)
     finally:
         await server.stop()
         agent.close()
 
-    page = _Texts()
-    page.feed(html)
-    commit = "https://github.com/acme/shop/commit/"
-    # the overall condition and its reason, first
-    hero = page.text("hero")
+
+def test_the_page_is_served_on_loopback_only_by_default(served: _Served) -> None:
+    assert _listening(served.port) == {"0100007F"}  # 127.0.0.1
+
+
+def test_the_overall_condition_and_its_reason_come_first(served: _Served) -> None:
+    hero = served.page.text("hero")
     assert "Not ready" in hero
     assert "HealthCheckFailed" in hero
     assert "api: HTTP 503 from /ready" in hero
     assert "last pass 20s ago" in hero
-    # desired vs applied: short SHA, subject, author, age
-    desired = page.text("desired")
+
+
+def test_desired_and_applied_show_sha_subject_author_and_age(served: _Served) -> None:
+    desired = served.page.text("desired")
     assert "dddddddddddd Bump api to 2.1" in desired
     assert "Bob Builder" in desired
     assert "3h ago" in desired
-    applied = page.text("applied")
+    applied = served.page.text("applied")
     assert "behind desired" in applied
     assert "aaaaaaaaaaaa Bump api to 2.0" in applied
     assert "Alice Operator" in applied
     assert "1d ago" in applied
-    assert f'href="{commit}{DESIRED.sha}"' in html
-    # the repository (without its credentials), branch and folder
-    assert "github.com/acme/shop" in html
-    assert "<code>release</code>" in html
-    assert "<code>desired-state/production</code>" in html
-    # one row per service: desired image, running image, replicas, healthy, in sync
-    services = page.text("services")
+    assert f'href="{COMMIT}{DESIRED.sha}"' in served.html
+
+
+def test_the_source_shows_repository_branch_and_folder(served: _Served) -> None:
+    assert "github.com/acme/shop" in served.html
+    assert "<code>release</code>" in served.html
+    assert "<code>desired-state/production</code>" in served.html
+
+
+def test_one_row_per_service_with_images_replicas_health_and_sync(served: _Served) -> None:
+    services = served.page.text("services")
     header = "Service Desired image Running image Replicas Healthy In sync"
     assert services.startswith(header)
     rows = services.removeprefix(header)
@@ -237,27 +261,39 @@ async def test_the_page_shows_what_a_person_on_call_needs(tmp_path: Path) -> Non
     assert "unhealthy" not in worker
     assert "out of sync" not in worker
     assert "env.DB_PASSWORD" in api  # the drift is listed, its values are not
-    # the last passes: time, revision, result, duration, trigger, reason
-    history = page.text("history")
+
+
+def test_the_last_passes_show_revision_result_duration_trigger_and_reason(
+    served: _Served,
+) -> None:
+    history = served.page.text("history")
     newest, oldest = history.split("ago")[1:3]
     for shown in ("dddddddddddd", "rolled back", "42s", "webhook", "HealthCheckFailed"):
         assert shown in newest, shown
     for shown in ("aaaaaaaaaaaa", "success", "12s", "interval", "ReconciliationSucceeded"):
         assert shown in oldest, shown
-    # quarantined revisions (with a release button) and reverts pushed (linked)
-    quarantine = page.text("quarantine")
+
+
+def test_quarantined_revisions_can_be_released_and_reverts_are_linked(served: _Served) -> None:
+    quarantine = served.page.text("quarantine")
     assert "dddddddddddd Bump api to 2.1" in quarantine
     assert "HealthCheckFailed" in quarantine
     assert "Release" in quarantine
-    assert "eeeeeeeeeeee reverts dddddddddddd" in page.text("reverts")
-    assert f'href="{commit}{REVERT}"' in html
-    # the actions, and a page that refreshes itself without anything from another host
-    assert page.text("sync-now") == "Sync now"
-    assert page.attrs["sync-now"]["formaction"] == "api/sync"
-    assert 'http-equiv="refresh"' in html
-    local = [u for u in page.urls if not u.startswith(commit) and "github.com" not in u]
+    assert "eeeeeeeeeeee reverts dddddddddddd" in served.page.text("reverts")
+    assert f'href="{COMMIT}{REVERT}"' in served.html
+
+
+def test_sync_now_and_a_self_refreshing_page_with_nothing_from_another_host(
+    served: _Served,
+) -> None:
+    assert served.page.text("sync-now") == "Sync now"
+    assert served.page.attrs["sync-now"]["formaction"] == "api/sync"
+    assert 'http-equiv="refresh"' in served.html
+    local = [u for u in served.page.urls if not u.startswith(COMMIT) and "github.com" not in u]
     assert local
     assert all("://" not in u and not u.startswith("//") for u in local), local
-    # nothing secret
+
+
+def test_nothing_secret_is_shown(served: _Served) -> None:
     for secret in (TOKEN, LIVE_SECRET, WANT_SECRET, "git-pass-8c1d"):
-        assert secret not in html, secret
+        assert secret not in served.html, secret
