@@ -40,6 +40,10 @@ LAYERS: list[set[str]] = [
         "web.history",
         "web.page",
         "web.metrics",
+        "web.replies",
+        "web.views",
+        "web.actions",
+        "web.hooks",
         "web.server",
         "notify",
         "notify.message",
@@ -60,6 +64,10 @@ CLIENTS = {
     "aiohttp": {
         "adapters.http",
         "adapters.metrics_http",
+        "web.replies",
+        "web.views",
+        "web.actions",
+        "web.hooks",
         "web.server",
         "notify.channel",
         "notify.hub",
@@ -72,7 +80,7 @@ CLIENTS = {
         "control",
         "agent",
         "web.metrics",
-        "web.server",
+        "web.views",
     },
 }
 #: the pure core: no I/O library at all
