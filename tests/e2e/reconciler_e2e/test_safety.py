@@ -220,38 +220,11 @@ def test_sigterm_during_apply_lets_it_finish_and_a_kill_during_apply_is_resumed(
 async def test_a_revert_that_cannot_apply_pushes_nothing_stalls_and_alerts(env: Env) -> None:
     """The failing check is a global one from the agent's config; while the bad revision is
     being verified someone pushes a hotfix on the same line, so the revert cannot apply."""
-    health = {
-        "probe_image": env.base_image,
-        "timeout": "6s",
-        "interval": "500ms",
-        "checks": [
-            {
-                "name": "api-health",
-                "url": "http://api:8080/health",
-                "network": "back",
-                "timeout": "6s",
-                "interval": "500ms",
-            },
-        ],
-    }
-    env.write_config(health=health)
+    env.write_config(health=_global_api_check(env))
     recorder = RecordingNotifier()
-
-    async def one_pass() -> PassReport:
-        agent = Agent(load_config(env.config_path, {}), notifiers=[recorder])
-        watch = asyncio.create_task(_hotfix_during_verify(env, agent))
-        try:
-            return await agent.sync_once("manual")
-        finally:
-            if watch.done():
-                if watch.result() is not None:
-                    hotfix.append(watch.result())  # type: ignore[arg-type]
-            else:
-                watch.cancel()
-
     hotfix: list[str] = []
     env.settings["hotfix"] = False
-    first = await one_pass()
+    first = await _one_pass(env, recorder, hotfix)
     assert first.outcome.result == PassResult.SUCCESS, first.outcome.message
     global_check = next(c for c in first.outcome.checks if c.name == "api-health")
     assert global_check.ok
@@ -259,7 +232,7 @@ async def test_a_revert_that_cannot_apply_pushes_nothing_stalls_and_alerts(env: 
 
     bad = env.commit("Bump api to 3", web=env.images["1"], api=env.images["3"])
     env.settings["hotfix"] = True
-    report = await one_pass()
+    report = await _one_pass(env, recorder, hotfix)
     out = report.outcome
     assert out.result == PassResult.ROLLED_BACK
     assert out.stalled
@@ -285,11 +258,43 @@ async def test_a_revert_that_cannot_apply_pushes_nothing_stalls_and_alerts(env: 
 
     # the hotfix is the next revision: it deploys, and the stall is over
     env.settings["hotfix"] = False
-    after = await one_pass()
+    after = await _one_pass(env, recorder, hotfix)
     assert after.outcome.result == PassResult.SUCCESS, after.outcome.message
     assert env.running_tags("api") == ["2", "2"]
     stalled = next(c for c in env.status()["conditions"] if c["type"] == "Stalled")
     assert stalled["status"] is False
+
+
+def _global_api_check(env: Env) -> dict[str, object]:
+    """The agent's health settings with one global check: the api's /health on the back network."""
+    return {
+        "probe_image": env.base_image,
+        "timeout": "6s",
+        "interval": "500ms",
+        "checks": [
+            {
+                "name": "api-health",
+                "url": "http://api:8080/health",
+                "network": "back",
+                "timeout": "6s",
+                "interval": "500ms",
+            },
+        ],
+    }
+
+
+async def _one_pass(env: Env, recorder: RecordingNotifier, hotfixes: list[str]) -> PassReport:
+    """One manual pass of a new agent; when env.settings["hotfix"] is set, a hotfix is pushed
+    while the pass verifies, and its SHA added to HOTFIXES."""
+    agent = Agent(load_config(env.config_path, {}), notifiers=[recorder])
+    watch = asyncio.create_task(_hotfix_during_verify(env, agent))
+    try:
+        return await agent.sync_once("manual")
+    finally:
+        if not watch.done():
+            watch.cancel()
+        elif (sha := watch.result()) is not None:
+            hotfixes.append(sha)
 
 
 async def _hotfix_during_verify(env: Env, agent: Agent) -> str | None:
