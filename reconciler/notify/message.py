@@ -21,7 +21,7 @@ from reconciler.events import (
     Stalled,
 )
 from reconciler.links import RepoLinks
-from reconciler.models import RevisionInfo
+from reconciler.models import CheckResult, RevisionInfo
 from reconciler.redact import MASK, mask_text, secret_field
 
 #: tone → (emoji, RGB colour)
@@ -82,89 +82,132 @@ class Message:
         return f"{self.revision.short}{subject}"
 
 
+@dataclass
+class _Said:
+    """What one kind of event says, before the links to the commit and the page and masking."""
+
+    tone: str
+    title: str
+    text: str = ""
+    reason: str = ""
+    services: tuple[str, ...] = ()
+    details: list[Detail] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+
+
+def _succeeded(event: DeploySucceeded, short: str, where: str) -> _Said:
+    return _Said(
+        "ok",
+        f"Deployed {short} to {where}",
+        f"{', '.join(event.services) or 'No service'} updated and verified "
+        f"in {event.duration_seconds:.0f}s.",
+        "ReconciliationSucceeded",
+        event.services,
+    )
+
+
+def _check_detail(check: CheckResult) -> Detail:
+    head = f"Failed check {check.name}"
+    if check.status_code:
+        head += f" (HTTP {check.status_code})"
+    if check.url:
+        head += f" {check.url}"
+    return Detail(head, check.output or "(no output)")
+
+
+def _failed(event: DeployFailed, short: str, where: str) -> _Said:
+    back = (
+        f"rolled back: {', '.join(event.rolled_back)}"
+        if event.rollback_ok and event.rolled_back
+        else "nothing to roll back"
+        if event.rollback_ok
+        else "ROLLBACK FAILED"
+    )
+    return _Said(
+        "bad" if event.rollback_ok else "stalled",
+        f"Deploy of {short} to {where} failed, {back}",
+        event.message,
+        event.reason,
+        event.rolled_back,
+        details=[_check_detail(check) for check in event.failed_checks],
+    )
+
+
+def _reverted(event: RevertPushed, short: str, where: str, repo: RepoLinks) -> _Said:
+    said = _Said(
+        "warn",
+        f"Reverted {short} in git ({where})",
+        f"{event.reason}: {event.message}",
+        event.reason,
+        links=[Link(f"revert commit {event.commit[:12]}", repo.commit(event.commit))],
+    )
+    if len(event.reverted) > 1:
+        said.details.append(
+            Detail("Commits reverted", "\n".join(s[:12] for s in event.reverted), code=True)
+        )
+    return said
+
+
+def _refused(event: RevisionRefused, short: str, where: str) -> _Said:
+    said = _Said(
+        "warn", f"Refused {short} for {where}: {event.reason}", event.message, event.reason
+    )
+    if event.problems:
+        said.details.append(Detail("Problems", "\n".join(f"- {p}" for p in event.problems)))
+    return said
+
+
+def _drift_lines(event: DriftDetected) -> list[str]:
+    lines = []
+    for service, diffs in sorted(event.diffs.items()):
+        for d in diffs:
+            hidden = secret_field(d.field)
+            live = MASK if hidden and d.live is not None else d.live
+            want = MASK if hidden and d.desired is not None else d.desired
+            lines.append(f"{service}: {d.field}: {live} \u2192 {want}")
+    return lines
+
+
+def _drifted(event: DriftDetected, where: str) -> _Said:
+    state = "corrected" if event.corrected else "not corrected (self-heal is off)"
+    said = _Said(
+        "info" if event.corrected else "warn",
+        f"Drift on {', '.join(event.services)} in {where}",
+        f"Live services differ from git: {state}.",
+        "DriftCorrected" if event.corrected else "DriftDetected",
+        event.services,
+    )
+    lines = _drift_lines(event)
+    if lines:
+        said.details.append(Detail("Differences (live \u2192 git)", "\n".join(lines)))
+    return said
+
+
+def _say(event: Event, short: str, where: str, repo: RepoLinks) -> _Said:
+    if isinstance(event, DeploySucceeded):
+        return _succeeded(event, short, where)
+    if isinstance(event, DeployFailed):
+        return _failed(event, short, where)
+    if isinstance(event, RevertPushed):
+        return _reverted(event, short, where, repo)
+    if isinstance(event, RevisionRefused):
+        return _refused(event, short, where)
+    if isinstance(event, Stalled):
+        return _Said("stalled", f"Stalled: {where} needs a human", event.message, event.reason)
+    if isinstance(event, DriftDetected):
+        return _drifted(event, where)
+    if isinstance(event, Recovered):
+        text = f"Was {event.previous_reason}. {event.message}".strip()
+        return _Said("ok", f"Recovered: {where} is ready again", text, "Recovered")
+    raise TypeError(f"unknown event {type(event).__name__}")  # pragma: no cover
+
+
 def build(event: Event, repo: RepoLinks, status_url: str = "") -> Message:
     rev = event.revision
     rev_url = repo.commit(rev.sha) if rev else None
     short = rev.short if rev else "?"
-    where = f"{event.stack} ({event.environment})"
-    details: list[Detail] = []
-    links: list[Link] = []
-    services: tuple[str, ...] = ()
-    reason = ""
-    text = ""
-
-    if isinstance(event, DeploySucceeded):
-        tone, services = "ok", event.services
-        title = f"Deployed {short} to {where}"
-        text = (
-            f"{', '.join(services) or 'No service'} updated and verified "
-            f"in {event.duration_seconds:.0f}s."
-        )
-        reason = "ReconciliationSucceeded"
-    elif isinstance(event, DeployFailed):
-        tone, services, reason = (
-            ("bad" if event.rollback_ok else "stalled"),
-            event.rolled_back,
-            event.reason,
-        )
-        back = (
-            f"rolled back: {', '.join(event.rolled_back)}"
-            if event.rollback_ok and event.rolled_back
-            else "nothing to roll back"
-            if event.rollback_ok
-            else "ROLLBACK FAILED"
-        )
-        title = f"Deploy of {short} to {where} failed, {back}"
-        text = event.message
-        for check in event.failed_checks:
-            head = f"Failed check {check.name}"
-            if check.status_code:
-                head += f" (HTTP {check.status_code})"
-            if check.url:
-                head += f" {check.url}"
-            details.append(Detail(head, check.output or "(no output)"))
-    elif isinstance(event, RevertPushed):
-        tone, reason = "warn", event.reason
-        title = f"Reverted {short} in git ({where})"
-        text = f"{event.reason}: {event.message}"
-        commit_url = repo.commit(event.commit)
-        links.append(Link(f"revert commit {event.commit[:12]}", commit_url))
-        if len(event.reverted) > 1:
-            details.append(
-                Detail("Commits reverted", "\n".join(s[:12] for s in event.reverted), code=True)
-            )
-    elif isinstance(event, RevisionRefused):
-        tone, reason = "warn", event.reason
-        title = f"Refused {short} for {where}: {event.reason}"
-        text = event.message
-        if event.problems:
-            details.append(Detail("Problems", "\n".join(f"- {p}" for p in event.problems)))
-    elif isinstance(event, Stalled):
-        tone, reason = "stalled", event.reason
-        title = f"Stalled: {where} needs a human"
-        text = event.message
-    elif isinstance(event, DriftDetected):
-        tone, services = ("info" if event.corrected else "warn"), event.services
-        reason = "DriftCorrected" if event.corrected else "DriftDetected"
-        state = "corrected" if event.corrected else "not corrected (self-heal is off)"
-        title = f"Drift on {', '.join(services)} in {where}"
-        text = f"Live services differ from git: {state}."
-        lines = []
-        for service, diffs in sorted(event.diffs.items()):
-            for d in diffs:
-                hidden = secret_field(d.field)
-                live = MASK if hidden and d.live is not None else d.live
-                want = MASK if hidden and d.desired is not None else d.desired
-                lines.append(f"{service}: {d.field}: {live} \u2192 {want}")
-        if lines:
-            details.append(Detail("Differences (live \u2192 git)", "\n".join(lines)))
-    elif isinstance(event, Recovered):
-        tone, reason = "ok", "Recovered"
-        title = f"Recovered: {where} is ready again"
-        text = f"Was {event.previous_reason}. {event.message}".strip()
-    else:  # pragma: no cover - every Event type is handled above
-        raise TypeError(f"unknown event {type(event).__name__}")
-
+    said = _say(event, short, f"{event.stack} ({event.environment})", repo)
+    links = list(said.links)
     if rev_url:
         links.insert(0, Link(f"commit {short}", rev_url))
     if status_url:
@@ -172,18 +215,18 @@ def build(event: Event, repo: RepoLinks, status_url: str = "") -> Message:
     return Message(
         kind=event.kind.value,
         severity=event.severity.value,
-        tone=tone,
-        title=mask_text(title),
+        tone=said.tone,
+        title=mask_text(said.title),
         summary=mask_text(event.summary()),
-        text=mask_text(text),
+        text=mask_text(said.text),
         stack=event.stack,
         environment=event.environment,
         revision=_masked_revision(rev),
         revision_url=rev_url,
-        reason=reason,
-        services=services,
+        reason=said.reason,
+        services=said.services,
         at=event.at,
-        details=tuple(Detail(mask_text(d.title), mask_text(d.text), d.code) for d in details),
+        details=tuple(Detail(mask_text(d.title), mask_text(d.text), d.code) for d in said.details),
         links=tuple(links),
     )
 
