@@ -55,22 +55,60 @@ def _slack_code(text: str, limit: int) -> str:
     return "```" + truncate(body, limit - 6) + "```"
 
 
-def slack(msg: Message, username: str = "") -> dict[str, Any]:
-    revision = "\u2013"
-    if msg.revision is not None:
-        revision = _slack_link(msg.revision.short, msg.revision_url)
-        if msg.revision.subject:
-            revision += " " + _slack_escape(msg.revision.subject)
-        if msg.revision.author:
-            revision += f"\n_{_slack_escape(msg.revision.author)}_"
+def _slack_revision(msg: Message) -> str:
+    if msg.revision is None:
+        return "\u2013"
+    revision = _slack_link(msg.revision.short, msg.revision_url)
+    if msg.revision.subject:
+        revision += " " + _slack_escape(msg.revision.subject)
+    if msg.revision.author:
+        revision += f"\n_{_slack_escape(msg.revision.author)}_"
+    return revision
+
+
+def _slack_facts(msg: Message) -> dict[str, Any]:
     facts = [
         ("Stack", f"`{_slack_escape(msg.stack)}`"),
         ("Environment", _slack_escape(msg.environment)),
-        ("Revision", revision),
+        ("Revision", _slack_revision(msg)),
         ("Reason", f"`{_slack_escape(msg.reason)}`" if msg.reason else "\u2013"),
     ]
     if msg.services:
         facts.append(("Services", _slack_escape(", ".join(msg.services))))
+    return {
+        "type": "section",
+        "fields": [
+            {"type": "mrkdwn", "text": truncate(f"*{name}*\n{value}", SLACK_FIELD)}
+            for name, value in facts[:10]
+        ],
+    }
+
+
+def _slack_details(msg: Message) -> list[dict[str, Any]]:
+    blocks = []
+    for detail in msg.details[:5]:
+        head = f"*{_slack_escape(detail.title)}*\n"
+        body = (
+            _slack_code(detail.text, SLACK_TEXT - len(head))
+            if detail.code
+            else truncate(_slack_escape(detail.text), SLACK_TEXT - len(head))
+        )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": head + body}})
+    return blocks
+
+
+def _slack_context(msg: Message, username: str) -> dict[str, Any]:
+    context = [_slack_link(link.text, link.url) for link in msg.links]
+    context.append(
+        _slack_escape(f"{username or 'reconciler'} · {msg.kind} · {format_time(msg.at)}")
+    )
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": " · ".join(context)[:SLACK_TEXT]}],
+    }
+
+
+def slack(msg: Message, username: str = "") -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
@@ -88,33 +126,9 @@ def slack(msg: Message, username: str = "") -> dict[str, Any]:
                 "text": {"type": "mrkdwn", "text": truncate(_slack_escape(msg.text), SLACK_TEXT)},
             }
         )
-    blocks.append(
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": truncate(f"*{name}*\n{value}", SLACK_FIELD)}
-                for name, value in facts[:10]
-            ],
-        }
-    )
-    for detail in msg.details[:5]:
-        head = f"*{_slack_escape(detail.title)}*\n"
-        body = (
-            _slack_code(detail.text, SLACK_TEXT - len(head))
-            if detail.code
-            else truncate(_slack_escape(detail.text), SLACK_TEXT - len(head))
-        )
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": head + body}})
-    context = [_slack_link(link.text, link.url) for link in msg.links]
-    context.append(
-        _slack_escape(f"{username or 'reconciler'} · {msg.kind} · {format_time(msg.at)}")
-    )
-    blocks.append(
-        {
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": " · ".join(context)[:SLACK_TEXT]}],
-        }
-    )
+    blocks.append(_slack_facts(msg))
+    blocks.extend(_slack_details(msg))
+    blocks.append(_slack_context(msg, username))
     payload: dict[str, Any] = {
         "text": truncate(_slack_escape(f"{msg.emoji} {msg.summary}"), SLACK_TEXT),
         "blocks": blocks,
