@@ -81,27 +81,13 @@ git -C "$CLONE" pull -q --rebase origin main 2>/dev/null || true
 for dir in desired-state nginx observability; do rm -rf "${CLONE:?}/$dir"; done
 git archive HEAD desired-state nginx observability | tar -x -C "$CLONE"
 images_yaml="$CLONE/desired-state/production/images.yaml"
-"$VENV/bin/python" - "$images_yaml" "$REGISTRY" "$API_IMAGE" "$REGISTRY/driftless/reconciler:$TAG" "$UPSTREAM" "${UNAVAILABLE[@]}" <<'PY'
-import sys
-path, registry, api, reconciler, upstream, *unavailable = sys.argv[1:]
-out = []
-for line in open(path):
-    name, sep, ref = line.partition(":")
-    if not sep or line.startswith("#"):
-        out.append(line)
-        continue
-    name = name.strip()
-    if name in ("api", "migrate"):
-        ref = api
-    elif name == "reconciler":
-        ref = reconciler
-    elif upstream == "no":
-        ref = f"{registry}/driftless/{'unavailable' if name in unavailable else name}:local"
-    else:
-        ref = ref.strip()
-    out.append(f"{name}: {ref}\n")
-open(path, "w").write("".join(out))
-PY
+images=(--image "api=$API_IMAGE" --image "migrate=$API_IMAGE"
+  --image "reconciler=$REGISTRY/driftless/reconciler:$TAG")
+if [ "$UPSTREAM" = no ]; then # the local stand-ins, and a placeholder where there is none
+  for name in "${UNAVAILABLE[@]}"; do images+=(--image "$name=$REGISTRY/driftless/unavailable:local"); done
+  images+=(--others "$REGISTRY/driftless/{service}:local")
+fi
+"$VENV/bin/python" "$ROOT/scripts/bump_image.py" "$images_yaml" "${images[@]}" >/dev/null
 git -C "$CLONE" add -A
 if ! git -C "$CLONE" diff --cached --quiet; then
   git -C "$CLONE" commit -qm "Deploy $(git rev-parse --short HEAD) with images $TAG"

@@ -181,6 +181,100 @@ def test_crlf_line_endings_and_file_mode_survive(tmp_path: Path) -> None:
 def test_image_references_parse_like_docker_reads_them(
     ref: str, repository: str, tag: str | None, digest: str | None
 ) -> None:
-    parsed = bump.ImageRef.parse(ref)
-    assert (parsed.repository, parsed.tag, parsed.digest) == (repository, tag, digest)
+    parsed = bump.image(ref)
+    assert (parsed.name, parsed.tag, parsed.digest) == (repository, tag, digest)
     assert str(parsed) == ref
+
+
+def test_image_references_are_read_by_the_reconcilers_parser() -> None:
+    from reconciler import imageref
+
+    assert bump.parse_image is imageref.parse_image
+    assert bump.ImageRef is imageref.ImageRef
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("api: ghcr.io/Acme/api:1\n", "api: not a valid image reference"),
+        ("api: ghcr.io/acme/api:1@md5:00\n", "api: not a valid image reference"),
+    ],
+)
+def test_a_malformed_reference_in_the_file_is_refused(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "images.yaml"
+    path.write_text(content)
+    result = run(path, "--service", "api", "--tag", "2")
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert path.read_text() == content
+
+
+# ------------------------------------------------ whole references: what scripts/up.sh asks for
+LOCAL = "127.0.0.1:5000/driftless"
+
+
+def test_whole_references_for_named_services_and_a_template_for_the_others(
+    tmp_path: Path,
+) -> None:
+    """scripts/up.sh points production's images.yaml at what this machine has: the images it
+    built, and (no upstream registry) local stand-ins, a placeholder for those it cannot build."""
+    path = tmp_path / "images.yaml"
+    production = (ROOT / "desired-state" / "production" / "images.yaml").read_text()
+    path.write_text(production)
+    args = [
+        *("--image", f"api={LOCAL}/api:abc123"),
+        *("--image", f"migrate={LOCAL}/api:abc123"),
+        *("--image", f"reconciler={LOCAL}/reconciler:abc123"),
+        *("--image", f"grafana={LOCAL}/unavailable:local"),
+        *("--others", LOCAL + "/{service}:local"),
+    ]
+    result = run(path, *args)
+    assert result.returncode == 0, result.stderr
+    before, after = yaml.safe_load(production), yaml.safe_load(path.read_text())
+    assert after.keys() == before.keys()
+    assert after["api"] == after["migrate"] == f"{LOCAL}/api:abc123"
+    assert after["reconciler"] == f"{LOCAL}/reconciler:abc123"
+    assert after["grafana"] == f"{LOCAL}/unavailable:local"
+    assert after["node-exporter"] == f"{LOCAL}/node-exporter:local"
+    assert all(ref.startswith(f"{LOCAL}/") for ref in after.values())
+    # the comments stay; a second run changes nothing
+    assert [line for line in production.splitlines() if line.startswith("#")] == [
+        line for line in path.read_text().splitlines() if line.startswith("#")
+    ]
+    once = path.read_text()
+    again = run(path, *args)
+    assert again.returncode == 0
+    assert path.read_text() == once
+    assert again.stdout.count("(already)") == len(before)
+
+
+def test_whole_references_without_others_change_only_the_named_services(images: Path) -> None:
+    result = run(images, "--image", f"nginx={LOCAL}/nginx:v2")
+    assert result.returncode == 0, result.stderr
+    assert changed_lines(IMAGES, images.read_text()) == [
+        (f"nginx: {LOCAL}/nginx:local", f"nginx: {LOCAL}/nginx:v2")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--image", "web=nginx:1"], "no line for service 'web'"),
+        (["--image", "api=Not/A/Reference"], "not a valid image reference"),
+        (["--image", "api"], "expected SERVICE=REFERENCE"),
+        (["--image", "api=a:1", "--image", "api=a:2"], "once per service"),
+        (["--image", "api=a:1", "--others", "x/{service}:Bad Tag"], "not a valid image reference"),
+        (["--image", "api=a:1", "--tag", "2"], "no --tag or --digest"),
+        (["--service", "api", "--tag", "2", "--others", "x/{service}"], "--others goes with"),
+        (["--service", "api"], "need --tag"),
+    ],
+)
+def test_bad_whole_references_are_refused_and_the_file_is_untouched(
+    images: Path, args: list[str], message: str
+) -> None:
+    result = run(images, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert images.read_text() == IMAGES

@@ -264,6 +264,10 @@ def checkout(tmp_path: Path) -> Path:
     (repo / "desired-state" / "production" / "images.yaml").write_text(IMAGES)
     (repo / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "bump_image.py", repo / "scripts")
+    # and the image reference parser it reads with (the workflow's checkout has all the repository)
+    (repo / "reconciler").mkdir()
+    for name in ("__init__.py", "imageref.py"):
+        shutil.copy(ROOT / "reconciler" / name, repo / "reconciler")
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "."], check=True)
