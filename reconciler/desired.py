@@ -19,6 +19,7 @@ import yaml
 
 from reconciler import yamlio
 from reconciler.checks import health_from_labels
+from reconciler.config import Config
 from reconciler.errors import ValidationError
 from reconciler.fields import STAMP_LABELS, fields_from_compose
 from reconciler.imageref import parse_image
@@ -41,6 +42,21 @@ class RenderOptions:
     default_interval: float = 2.0
     #: files referenced by the stack (configs, secrets, env_file) must be inside this folder
     repo_root: Path | None = None
+
+
+def render_options(
+    config: Config, repo_root: Path | None, stack: str | None = None
+) -> RenderOptions:
+    """The options the agent renders with: its stack, environment, variables and health-check
+    defaults. ``repo_root``: files the stack references must stay inside it."""
+    return RenderOptions(
+        stack=stack or config.stack,
+        environment=config.environment,
+        variables=config.render.variables,
+        default_timeout=config.health.timeout,
+        default_interval=config.health.interval,
+        repo_root=repo_root,
+    )
 
 
 def canonical_hash(value: Any, length: int = 20) -> str:

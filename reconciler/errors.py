@@ -5,18 +5,18 @@ This module is a leaf: it imports nothing else of the package, so any layer may 
 * :class:`StallingError` needs a human. The same input will fail the same way, so the agent does
   not retry until the input changes (a new revision, a new config). Examples: invalid desired
   state, an image that does not exist, a revert that cannot be made cleanly.
-* :class:`WaitingError` is transient. Retry after ``retry_after`` seconds (git remote or Docker
-  engine unreachable, registry down).
-* :class:`GenericError` is anything else: retried on the normal retry interval.
+* :class:`WaitingError` is transient: retried after ``retry_after`` seconds, or the retry
+  interval (git remote or Docker engine unreachable, registry down).
 
 Each error carries a named ``reason`` (a :class:`Reason`), which is what the status conditions,
-history entries, metrics and notifications show, and says whether it is worth notifying about.
-Third-party exceptions are translated into these at the adapter edge (``raise ... from exc``).
+history entries, metrics and notifications show. Third-party exceptions are translated into these
+at the adapter edge (``raise ... from exc``), where the adapter also masks secrets in the text.
+What a pass does with an error in each phase is decided in one place:
+:func:`reconciler.decisions.halt_for`.
 """
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import ClassVar
 
@@ -47,19 +47,10 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "InternalError"
 
 
-class ErrorKind(StrEnum):
-    STALLING = "stalling"
-    WAITING = "waiting"
-    GENERIC = "generic"
-
-
 class ReconcilerError(Exception):
-    """Base of every reconciler error. ``str(err)`` is safe to show: secrets are masked."""
+    """Base of every reconciler error. The adapter that raises it has masked its text."""
 
-    kind: ClassVar[ErrorKind] = ErrorKind.GENERIC
     default_reason: ClassVar[Reason] = Reason.INTERNAL_ERROR
-    #: notify humans about it (the agent still deduplicates: once per revision and reason)
-    notify: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -69,12 +60,12 @@ class ReconcilerError(Exception):
         detail: str = "",
         retry_after: float | None = None,
     ) -> None:
-        self.message = mask_secrets(message)
+        self.message = message
         self.reason = reason or self.default_reason
-        #: longer output (a failed check's body, docker's stderr), masked
-        self.detail = mask_secrets(detail)
+        #: longer output (a failed check's body, docker's stderr)
+        self.detail = detail
         self.retry_after = retry_after
-        super().__init__(self.message)
+        super().__init__(message)
 
     def __str__(self) -> str:
         return self.message
@@ -83,18 +74,9 @@ class ReconcilerError(Exception):
 class StallingError(ReconcilerError):
     """Needs a human; do not retry until the input changes."""
 
-    kind = ErrorKind.STALLING
-
 
 class WaitingError(ReconcilerError):
     """Transient; retry after ``retry_after`` seconds (or the retry interval)."""
-
-    kind = ErrorKind.WAITING
-    notify = False
-
-
-class GenericError(ReconcilerError):
-    kind = ErrorKind.GENERIC
 
 
 # ------------------------------------------------------------------ specific errors
@@ -103,18 +85,15 @@ class GenericError(ReconcilerError):
 class ConfigError(StallingError):
     """The agent's own configuration is invalid (CLI exit code 2)."""
 
-    default_reason = Reason.INTERNAL_ERROR
-
 
 class ValidationError(StallingError):
     """The desired state of a revision is invalid: refused, nothing live is touched."""
 
     default_reason = Reason.VALIDATION_FAILED
 
-    def __init__(self, message: str, *, problems: tuple[str, ...] = (), **kw: object) -> None:
-        self.problems = tuple(mask_secrets(p) for p in problems)
-        detail = "\n".join(self.problems)
-        super().__init__(message, detail=detail, **kw)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
+        self.problems = problems
+        super().__init__(message, detail="\n".join(problems))
 
 
 class PreflightError(StallingError):
@@ -123,13 +102,8 @@ class PreflightError(StallingError):
     default_reason = Reason.PREFLIGHT_FAILED
 
 
-class QuarantinedError(StallingError):
-    default_reason = Reason.QUARANTINED
-    notify = False  # notified once when the revision was quarantined
-
-
 class GitError(WaitingError):
-    """The git remote could not be fetched (network, auth, missing branch)."""
+    """The git remote could not be fetched or pushed to (network, auth, missing branch)."""
 
     default_reason = Reason.ARTIFACT_FAILED
 
@@ -140,12 +114,10 @@ class DockerError(WaitingError):
     default_reason = Reason.DOCKER_UNAVAILABLE
 
 
-class ApplyError(GenericError):
+class ApplyError(StallingError):
+    """``docker stack deploy`` refused the stack or failed."""
+
     default_reason = Reason.APPLY_FAILED
-
-
-class HealthCheckError(GenericError):
-    default_reason = Reason.HEALTH_CHECK_FAILED
 
 
 class RollbackError(StallingError):
@@ -159,8 +131,6 @@ class RevertError(StallingError):
 class LockError(ReconcilerError):
     """Another agent holds the state directory's lock."""
 
-    notify = False
-
 
 class RevisionGone(StallingError):
     """A revision the agent was working on no longer exists in the remote (force push)."""
@@ -168,32 +138,7 @@ class RevisionGone(StallingError):
     default_reason = Reason.ARTIFACT_FAILED
 
 
-class InterruptedPass(GenericError):
+class InterruptedPass(ReconcilerError):
     """A stop was requested between phases; the journal lets the next start resume."""
 
     default_reason = Reason.INTERRUPTED
-    notify = False
-
-
-# ------------------------------------------------------------------ masking
-
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
-_SECRETS: set[str] = set()
-
-
-def register_secret(value: str) -> None:
-    """Remember a secret value (token, webhook URL) so that it is masked wherever it appears."""
-    value = value.strip()
-    if len(value) >= 4:
-        _SECRETS.add(value)
-
-
-def mask_secrets(text: str) -> str:
-    """Mask URL credentials (``https://user:token@host`` → ``https://***@host``) and every
-    registered secret value."""
-    if not text:
-        return text
-    masked = _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        masked = masked.replace(secret, "***")
-    return masked

@@ -13,7 +13,7 @@ Write a notifier (Slack, Discord, webhook) as any object with a ``name`` and an 
         async def notify(self, event: Event) -> None:
             await post(url, {"text": event.summary()})
 
-    agent = Agent(config, notifiers=[SlackNotifier()])
+    agent = Agent(engine, notifiers=[SlackNotifier()])
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
+from reconciler.errors import Reason
 from reconciler.models import CheckResult, FieldDiff, RevisionInfo
 from reconciler.serialize import to_jsonable
 
@@ -85,7 +86,7 @@ class DeploySucceeded(_EventBase):
 class DeployFailed(_EventBase):
     kind = EventKind.DEPLOY_FAILED
     severity = Severity.CRITICAL
-    reason: str = ""
+    reason: Reason
     message: str = ""
     failed_checks: tuple[CheckResult, ...] = ()
     rolled_back: tuple[str, ...] = ()
@@ -102,9 +103,9 @@ class DeployFailed(_EventBase):
 class RevertPushed(_EventBase):
     kind = EventKind.REVERT_PUSHED
     severity = Severity.WARNING
+    reason: Reason
     commit: str = ""
     reverted: tuple[str, ...] = ()
-    reason: str = ""
     message: str = ""
 
     def summary(self) -> str:
@@ -117,7 +118,7 @@ class RevertPushed(_EventBase):
 class RevisionRefused(_EventBase):
     kind = EventKind.REVISION_REFUSED
     severity = Severity.WARNING
-    reason: str = ""
+    reason: Reason
     message: str = ""
     problems: tuple[str, ...] = ()
 
@@ -129,7 +130,7 @@ class RevisionRefused(_EventBase):
 class Stalled(_EventBase):
     kind = EventKind.STALLED
     severity = Severity.CRITICAL
-    reason: str = ""
+    reason: Reason
     message: str = ""
 
     def summary(self) -> str:
@@ -152,7 +153,7 @@ class DriftDetected(_EventBase):
 @dataclass(frozen=True)
 class Recovered(_EventBase):
     kind = EventKind.RECOVERED
-    previous_reason: str = ""
+    previous_reason: Reason
     message: str = ""
 
     def summary(self) -> str:

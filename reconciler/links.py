@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from reconciler.errors import mask_secrets
+from reconciler.redact import mask_url_credentials
 
 _SCP = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+):(?P<path>[^/][^:]*)$")
 _KNOWN = {
@@ -43,7 +43,7 @@ class RepoLinks:
 
     @classmethod
     def from_url(cls, url: str, commit_url: str = "") -> RepoLinks:
-        display = mask_secrets(url)
+        display = mask_url_credentials(url)
         host, path = _host_and_path(url)
         base = f"https://{host}/{path}" if host and path else None
         template = commit_url or None

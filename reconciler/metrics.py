@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from reconciler.models import PassOutcome, PassResult
+from reconciler.models import PassResult
+from reconciler.outcome import PassOutcome
 from reconciler.status import ConditionType, Status
 
 _DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200)

@@ -1,4 +1,4 @@
-"""The pure core's values: desired state, live state, plan, check results and pass outcomes.
+"""The pure core's values: desired state, live state, plan and check results.
 
 All frozen dataclasses, no I/O. ``to_jsonable`` (reconciler.serialize) turns any of them into JSON.
 """
@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from reconciler.errors import Reason
 from reconciler.types import JSONDict
 
 
@@ -247,38 +246,3 @@ class CheckResult:
     output: str = ""  # body excerpt, error text or Swarm task message
     attempts: int = 0
     elapsed_seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class PassOutcome:
-    """What one pass did: the input of ``record`` and of the metrics."""
-
-    result: PassResult
-    reason: Reason
-    message: str
-    revision: RevisionInfo | None = None
-    desired_hash: str | None = None
-    plan: Plan | None = None
-    changed: tuple[str, ...] = ()  # services created/updated/removed this pass
-    checks: tuple[CheckResult, ...] = ()
-    rolled_back: tuple[str, ...] = ()
-    revert_commit: str | None = None
-    detail: str = ""
-    retry_after: float | None = None
-    stalled: bool = False
-    #: why the pass stalls when that is not ``reason`` (the rollback or the revert failed)
-    stalled_reason: Reason | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    apply_seconds: float | None = None
-    verify_seconds: float | None = None
-
-    @property
-    def duration_seconds(self) -> float:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return 0.0
-
-    @property
-    def failed_checks(self) -> tuple[CheckResult, ...]:
-        return tuple(c for c in self.checks if not c.ok)

@@ -1,9 +1,9 @@
-"""Record: turn a pass report into the next ``Status`` and the events worth notifying (pure).
+"""Record: turn a pass's outcome into the next ``Status`` and the events worth notifying (pure).
 
 Conditions follow Flux: ``Ready`` (live equals the desired revision), ``Healthy`` (every service
 runs and passed its checks), ``Stalled`` (needs a human), ``Reconciling`` (set by the agent while a
 pass runs). Events go out on change or recovery only: a refused revision once, the same drift
-once, a recovery only after a problem was announced.
+once, a recovery only after a problem was announced (``Status.notified`` remembers).
 """
 
 from __future__ import annotations
@@ -23,16 +23,21 @@ from reconciler.events import (
     RevisionRefused,
     Stalled,
 )
-from reconciler.models import PassResult, RevisionInfo
-from reconciler.pipeline import PassReport
+from reconciler.models import PassResult
+from reconciler.outcome import PassOutcome
 from reconciler.status import (
     HISTORY_SIZE,
     ConditionType,
     HistoryEntry,
+    Notified,
     QuarantineEntry,
     RevertEntry,
     Status,
 )
+
+_FAILED = (PassResult.ROLLED_BACK, PassResult.FAILED)
+#: results whose repeats (same revision, same reason) merge into one history entry
+_REPEATABLE = (PassResult.NOOP, PassResult.REFUSED, PassResult.ERROR)
 
 
 class _Base(TypedDict):
@@ -41,30 +46,23 @@ class _Base(TypedDict):
     at: datetime
 
 
-_PROBLEM = "notified_problem"
-_REFUSAL = "notified_refusal"
-_DRIFT = "notified_drift"
-
-
-def _history(status: Status, report: PassReport, now: datetime, size: int) -> Status:
-    out = report.outcome
+def _history(status: Status, out: PassOutcome, now: datetime, size: int) -> Status:
     entry = HistoryEntry(
         revision=out.revision,
         started_at=out.started_at or now,
         finished_at=out.finished_at or now,
         duration_seconds=round(out.duration_seconds, 3),
         result=out.result,
-        reason=out.reason.value,
+        reason=out.reason,
         message=out.message,
         services=out.changed,
-        trigger=report.trigger,
+        trigger=out.trigger,
     )
     last = status.history[0] if status.history else None
     if (
         last is not None
-        and out.result in (PassResult.NOOP, PassResult.REFUSED, PassResult.ERROR)
-        and last.result == out.result
-        and last.reason == entry.reason
+        and out.result in _REPEATABLE
+        and (last.result, last.reason) == (out.result, out.reason)
         and (last.revision.sha if last.revision else None)
         == (out.revision.sha if out.revision else None)
     ):
@@ -73,171 +71,191 @@ def _history(status: Status, report: PassReport, now: datetime, size: int) -> St
     return status.with_history(entry, size)
 
 
+def _conditions(s: Status, out: PassOutcome, now: datetime) -> Status:
+    """Ready and Stalled from the result; Healthy from the inventory."""
+    result, reason = out.result, out.reason
+    ready = result == PassResult.SUCCESS or (result == PassResult.NOOP and reason == Reason.IN_SYNC)
+    s = s.with_condition(ConditionType.READY, ready, reason, out.message, now)
+    if result in (PassResult.SUCCESS, PassResult.NOOP):
+        s = s.with_condition(ConditionType.STALLED, False, reason, "", now)
+    elif result != PassResult.ERROR:  # refused, rolled back, failed
+        stalled = out.stalled or result == PassResult.FAILED
+        why = (out.stalled_reason or reason) if stalled else reason
+        s = s.with_condition(
+            ConditionType.STALLED, stalled, why, out.message if stalled else "", now
+        )
+    if out.inventory is not None:
+        unhealthy = [i.name for i in out.inventory if i.healthy is False]
+        s = s.with_condition(
+            ConditionType.HEALTHY,
+            not unhealthy,
+            Reason.HEALTH_CHECK_FAILED if unhealthy else Reason.HEALTHY,
+            f"unhealthy: {', '.join(unhealthy)}" if unhealthy else "every service is healthy",
+            now,
+        )
+    return s
+
+
+def _failure_memory(s: Status, out: PassOutcome, now: datetime) -> Status:
+    """Quarantine a failed revision; remember the revert pushed for it."""
+    rev = out.revision
+    if rev is None:
+        return s
+    if out.quarantine:
+        s = s.with_quarantine(QuarantineEntry(rev, out.desired_hash, out.reason, out.message, now))
+    if out.revert_commit and not s.revert_for(rev.sha):
+        reverted = out.reverted or (rev.sha,)
+        entry = RevertEntry(rev, reverted, out.revert_commit, out.reason, out.message, now)
+        s = s.with_revert(entry)
+    return s
+
+
 def record(
-    status: Status, report: PassReport, now: datetime, history_size: int = HISTORY_SIZE
+    status: Status, out: PassOutcome, now: datetime, history_size: int = HISTORY_SIZE
 ) -> Status:
-    out = report.outcome
     s = replace(
         status,
         phase=None,
         progress="",
         last_pass_at=now,
         last_result=out.result,
-        last_reason=out.reason.value,
+        last_reason=out.reason,
         last_message=out.message,
     )
-    if report.desired is not None:
-        s = replace(s, desired=report.desired)
-    if report.inventory is not None:
-        s = replace(s, inventory=report.inventory)
-    s = s.with_condition(ConditionType.RECONCILING, False, out.reason.value, "", now)
-    result = out.result
+    if out.desired is not None:
+        s = replace(s, desired=out.desired)
+    if out.inventory is not None:
+        s = replace(s, inventory=out.inventory)
+    s = s.with_condition(ConditionType.RECONCILING, False, out.reason, "", now)
     if out.revision is not None:
         s = replace(s, last_attempted=out.revision)
-
-    if result in (PassResult.SUCCESS, PassResult.NOOP) and report.applied is not None:
+    if out.result in (PassResult.SUCCESS, PassResult.NOOP) and out.applied is not None:
         s = replace(
-            s,
-            last_applied=report.applied,
-            last_applied_hash=report.applied_hash,
-            last_success_at=now,
+            s, last_applied=out.applied, last_applied_hash=out.applied_hash, last_success_at=now
         )
-    if result == PassResult.SUCCESS or (result == PassResult.NOOP and out.reason == Reason.IN_SYNC):
-        s = s.with_condition(ConditionType.READY, True, out.reason.value, out.message, now)
-        s = s.with_condition(ConditionType.STALLED, False, out.reason.value, "", now)
-    elif result == PassResult.NOOP:
-        s = s.with_condition(ConditionType.READY, False, out.reason.value, out.message, now)
-        s = s.with_condition(ConditionType.STALLED, False, out.reason.value, "", now)
-    elif result == PassResult.ERROR:
-        s = s.with_condition(ConditionType.READY, False, out.reason.value, out.message, now)
-    else:  # refused, rolled back, failed
-        s = s.with_condition(ConditionType.READY, False, out.reason.value, out.message, now)
-        stalled = out.stalled or result == PassResult.FAILED
-        why = (out.stalled_reason or out.reason).value if stalled else out.reason.value
-        s = s.with_condition(
-            ConditionType.STALLED, stalled, why, out.message if stalled else "", now
-        )
-
-    if report.inventory is not None:
-        unhealthy = [i.name for i in report.inventory if i.healthy is False]
-        s = s.with_condition(
-            ConditionType.HEALTHY,
-            not unhealthy,
-            Reason.HEALTH_CHECK_FAILED.value if unhealthy else Reason.HEALTHY.value,
-            f"unhealthy: {', '.join(unhealthy)}" if unhealthy else "every service is healthy",
-            now,
-        )
-
-    if report.quarantine and out.revision is not None:
-        s = s.with_quarantine(
-            QuarantineEntry(out.revision, out.desired_hash, out.reason.value, out.message, now)
-        )
-    if out.revert_commit and out.revision is not None and not s.revert_for(out.revision.sha):
-        s = s.with_revert(
-            RevertEntry(
-                out.revision,
-                report.reverted or (out.revision.sha,),
-                out.revert_commit,
-                out.reason.value,
-                out.message,
-                now,
-            )
-        )
-    return _history(s, report, now, history_size)
+    s = _conditions(s, out, now)
+    s = _failure_memory(s, out, now)
+    return _history(s, out, now, history_size)
 
 
-def events(
-    before: Status, after: Status, report: PassReport, now: datetime
-) -> tuple[Status, list[Event]]:
-    """The events this pass deserves, and ``after`` with the notification memory updated."""
-    out = report.outcome
-    base = _Base(stack=after.stack, environment=after.environment, at=now)
-    rev: RevisionInfo | None = out.revision
-    found: list[Event] = []
-    extra = dict(after.extra)
-    result = out.result
+# ------------------------------------------------------------------ events
 
-    drift_key = ";".join(
-        f"{svc}:{','.join(str(d) for d in diffs)}" for svc, diffs in sorted(report.drift.items())
+
+def _drift(base: _Base, out: PassOutcome, notified: Notified) -> tuple[Notified, list[Event]]:
+    key = ";".join(
+        f"{svc}:{','.join(str(d) for d in diffs)}" for svc, diffs in sorted(out.drift.items())
     )
-    if drift_key and drift_key != extra.get(_DRIFT):
+    found: list[Event] = []
+    if key and key != notified.drift:
         found.append(
             DriftDetected(
                 **base,
-                revision=rev,
-                services=tuple(sorted(report.drift)),
-                diffs=dict(report.drift),
-                corrected=report.drift_corrected,
+                revision=out.revision,
+                services=tuple(sorted(out.drift)),
+                diffs=dict(out.drift),
+                corrected=out.drift_corrected,
             )
         )
-    if not drift_key and result in (PassResult.NOOP, PassResult.SUCCESS):
-        extra.pop(_DRIFT, None)
-    elif drift_key:
-        extra[_DRIFT] = drift_key
+    if key:
+        return replace(notified, drift=key), found
+    if out.result in (PassResult.NOOP, PassResult.SUCCESS):
+        return replace(notified, drift=None), found
+    return notified, found
 
-    if result == PassResult.SUCCESS and out.reason == Reason.RECONCILIATION_SUCCEEDED:
-        found.append(
-            DeploySucceeded(
-                **base, revision=rev, services=out.changed, duration_seconds=out.duration_seconds
-            )
+
+def _failure(base: _Base, out: PassOutcome) -> list[Event]:
+    rev = out.revision
+    found: list[Event] = [
+        DeployFailed(
+            **base,
+            revision=rev,
+            reason=out.reason,
+            message=out.message,
+            failed_checks=out.failed_checks,
+            rolled_back=out.rolled_back,
+            rollback_ok=out.result == PassResult.ROLLED_BACK,
         )
-    elif result in (PassResult.ROLLED_BACK, PassResult.FAILED):
+    ]
+    if out.revert_commit and out.reverted:
         found.append(
-            DeployFailed(
+            RevertPushed(
                 **base,
                 revision=rev,
-                reason=out.reason.value,
+                commit=out.revert_commit,
+                reverted=out.reverted,
+                reason=out.reason,
                 message=out.message,
-                failed_checks=out.failed_checks,
-                rolled_back=out.rolled_back,
-                rollback_ok=result == PassResult.ROLLED_BACK,
             )
         )
-        extra[_PROBLEM] = out.reason.value
-        if out.revert_commit and report.reverted:
-            found.append(
-                RevertPushed(
-                    **base,
-                    revision=rev,
-                    commit=out.revert_commit,
-                    reverted=report.reverted,
-                    reason=out.reason.value,
-                    message=out.message,
-                )
-            )
-    elif result == PassResult.REFUSED and out.reason != Reason.QUARANTINED:
-        key = f"{rev.sha if rev else ''}:{out.reason.value}"
-        if extra.get(_REFUSAL) != key:
-            found.append(
-                RevisionRefused(
-                    **base,
-                    revision=rev,
-                    reason=out.reason.value,
-                    message=out.message,
-                    problems=report.problems,
-                )
-            )
-            extra[_REFUSAL] = key
-            extra[_PROBLEM] = out.reason.value
+    return found
 
-    was_stalled = before.is_true(ConditionType.STALLED)
-    now_stalled = after.is_true(ConditionType.STALLED)
-    stalled_cond = after.condition(ConditionType.STALLED)
-    if now_stalled and not was_stalled and result in (PassResult.ROLLED_BACK, PassResult.FAILED):
+
+def _refusal(base: _Base, out: PassOutcome, notified: Notified) -> tuple[Notified, list[Event]]:
+    key = f"{out.revision.sha if out.revision else ''}:{out.reason}"
+    if out.reason == Reason.QUARANTINED or notified.refusal == key:
+        return notified, []
+    event = RevisionRefused(
+        **base, revision=out.revision, reason=out.reason, message=out.message, problems=out.problems
+    )
+    return replace(notified, refusal=key, problem=out.reason), [event]
+
+
+def _outcome_events(
+    base: _Base, out: PassOutcome, notified: Notified
+) -> tuple[Notified, list[Event]]:
+    if out.result == PassResult.SUCCESS and out.reason == Reason.RECONCILIATION_SUCCEEDED:
+        succeeded = DeploySucceeded(
+            **base,
+            revision=out.revision,
+            services=out.changed,
+            duration_seconds=out.duration_seconds,
+        )
+        return notified, [succeeded]
+    if out.result in _FAILED:
+        return replace(notified, problem=out.reason), _failure(base, out)
+    if out.result == PassResult.REFUSED:
+        return _refusal(base, out, notified)
+    return notified, []
+
+
+def _stall_and_recovery(
+    base: _Base, before: Status, after: Status, out: PassOutcome, notified: Notified
+) -> tuple[Notified, list[Event]]:
+    found: list[Event] = []
+    stalled = after.condition(ConditionType.STALLED)
+    newly_stalled = after.is_true(ConditionType.STALLED) and not before.is_true(
+        ConditionType.STALLED
+    )
+    if newly_stalled and out.result in _FAILED and stalled is not None:
         found.append(
             Stalled(
                 **base,
-                revision=rev,
-                reason=stalled_cond.reason if stalled_cond else "",
-                message=" ".join(report.problems) or out.message,
+                revision=out.revision,
+                reason=stalled.reason,
+                message=" ".join(out.problems) or out.message,
             )
         )
-
     if after.is_true(ConditionType.READY) and not before.is_true(ConditionType.READY):
-        previous = extra.pop(_PROBLEM, None)
-        extra.pop(_REFUSAL, None)
-        if previous:
+        if notified.problem is not None:
             found.append(
-                Recovered(**base, revision=rev, previous_reason=previous, message=out.message)
+                Recovered(
+                    **base,
+                    revision=out.revision,
+                    previous_reason=notified.problem,
+                    message=out.message,
+                )
             )
-    return replace(after, extra=extra), found
+        notified = replace(notified, problem=None, refusal=None)
+    return notified, found
+
+
+def events(
+    before: Status, after: Status, out: PassOutcome, now: datetime
+) -> tuple[Status, list[Event]]:
+    """The events this pass deserves, and ``after`` with the notification memory updated."""
+    base = _Base(stack=after.stack, environment=after.environment, at=now)
+    notified, found = _drift(base, out, after.notified)
+    notified, more = _outcome_events(base, out, notified)
+    found += more
+    notified, more = _stall_and_recovery(base, before, after, out, notified)
+    return replace(after, notified=notified), found + more

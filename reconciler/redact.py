@@ -1,8 +1,7 @@
 """Masking of secrets in what people see: the status page, the JSON API and chat messages.
 
-``reconciler.errors.mask_secrets`` masks URL credentials and every value registered with
-``register_secret`` (tokens and webhook URLs read from files). This module adds what only the
-shape of the data tells:
+Pure functions: what only the shape of the data tells (the values the agent knows are secret,
+its tokens and webhook URLs, are :class:`reconciler.masking.Masker`'s job, which uses these):
 
 * environment variables and labels whose *name* looks secret (``DB_PASSWORD``, ``API_TOKEN``,
   ``AWS_SECRET_ACCESS_KEY``...) show ``***`` instead of their value, wherever a field diff or a
@@ -11,19 +10,18 @@ shape of the data tells:
   Slack tokens, ``AKIA…`` AWS keys, JWTs, PEM private keys, Slack/Discord webhook URLs) and
   secret-looking query parameters (``?token=…``) are masked too.
 
-``redact(value)`` walks any JSON-able value (what ``to_jsonable`` / ``Status.to_dict`` return) and
-returns a masked copy; it never changes its input.
+``redact(value, mask)`` walks any JSON-able value (what ``to_jsonable`` / ``Status.to_dict``
+return) and returns a masked copy; it never changes its input.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from reconciler.errors import mask_secrets
-
 MASK = "***"
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 
 #: names of variables, labels and keys whose values are secret
 _SECRET_NAME = re.compile(
@@ -63,11 +61,16 @@ def secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
-def mask_text(text: str) -> str:
-    """Mask every secret this module or ``mask_secrets`` can recognise in free text."""
+def mask_url_credentials(text: str) -> str:
+    """``https://user:token@host`` → ``https://***@host``."""
+    return _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
+
+
+def mask_shapes(text: str) -> str:
+    """Mask every secret this module can recognise in free text by its shape."""
     if not text:
         return text
-    masked = mask_secrets(text)
+    masked = mask_url_credentials(text)
     for pattern in _SECRET_VALUES:
         masked = pattern.sub(MASK, masked)
     masked = _SECRET_QUERY.sub(lambda m: m.group(1) + MASK, masked)
@@ -81,25 +84,31 @@ def mask_text(text: str) -> str:
     )
 
 
-def redact(value: Any, *, key: str = "") -> Any:
-    """A masked deep copy of a JSON-able value. ``key`` is the name the value is stored under."""
+Mask = Callable[[str], str]
+
+
+def redact(value: Any, mask: Mask = mask_shapes, *, key: str = "") -> Any:
+    """A masked deep copy of a JSON-able value. ``key`` is the name the value is stored under;
+    ``mask`` masks free text (a :class:`reconciler.masking.Masker`'s ``mask``)."""
     if isinstance(value, Mapping):
-        return _redact_mapping(value)
+        return _redact_mapping(value, mask)
     if isinstance(value, list | tuple):
-        return [redact(item, key=key) for item in value]
+        return [redact(item, mask, key=key) for item in value]
     if isinstance(value, str):
         if key and secret_name(key) and value:
             return MASK
-        return mask_text(value)
+        return mask(value)
     return value
 
 
-def _redact_mapping(data: Mapping[Any, Any]) -> dict[str, Any]:
+def _redact_mapping(data: Mapping[Any, Any], mask: Mask) -> dict[str, Any]:
     # a field diff: {"field": "env.DB_PASSWORD", "desired": "...", "live": "..."}
     field_name = data.get("field")
     if isinstance(field_name, str) and secret_field(field_name):
         return {
-            str(k): (MASK if k in ("desired", "live") and v is not None else redact(v, key=str(k)))
+            str(k): (
+                MASK if k in ("desired", "live") and v is not None else redact(v, mask, key=str(k))
+            )
             for k, v in data.items()
         }
     out: dict[str, Any] = {}
@@ -109,7 +118,7 @@ def _redact_mapping(data: Mapping[Any, Any]) -> dict[str, Any]:
         if isinstance(v, str) and secret_name(name) and not _harmless_key(name):
             out[name] = MASK if v else v
         else:
-            out[name] = redact(v, key="" if _harmless_key(name) else name)
+            out[name] = redact(v, mask, key="" if _harmless_key(name) else name)
     return out
 
 

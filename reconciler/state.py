@@ -20,16 +20,12 @@ import errno
 import fcntl
 import json
 import os
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from reconciler.errors import LockError
-from reconciler.models import Phase, RevisionInfo
+from reconciler.journal import Journal
 from reconciler.serialize import from_jsonable, to_jsonable
 from reconciler.status import Status
-from reconciler.types import JSONDict
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -90,27 +86,6 @@ class StateLock:
         self.release()
 
 
-@dataclass(frozen=True)
-class Journal:
-    """What an in-flight pass is changing. Written before ``docker stack deploy``, updated at
-    each later phase, removed when the pass is recorded."""
-
-    revision: RevisionInfo
-    desired_hash: str
-    phase: Phase
-    started_at: datetime
-    changed: tuple[str, ...]  # services created/updated/removed by the pass
-    previous: dict[str, JSONDict | None]  # their Swarm specs before it (None = did not exist)
-    good_revision: str | None = None  # the last applied revision before the pass
-    definition_changed: bool = True  # False when the pass only corrected drift
-    failure_reason: str = ""
-    failure_message: str = ""
-    failure_detail: str = ""
-    rollback_done: bool = False
-    revert_commit: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class StateStore:
     def __init__(self, state_dir: Path) -> None:
         self.dir = state_dir
@@ -136,7 +111,10 @@ class StateStore:
     def load_journal(self) -> Journal | None:
         if not self.journal_path.exists():
             return None
-        return from_jsonable(Journal, json.loads(self.journal_path.read_text(encoding="utf-8")))
+        data = json.loads(self.journal_path.read_text(encoding="utf-8"))
+        if not data.get("failure_reason"):  # "" when an earlier version wrote it
+            data["failure_reason"] = None
+        return from_jsonable(Journal, data)
 
     def save_journal(self, journal: Journal) -> None:
         write_atomic(self.journal_path, json.dumps(to_jsonable(journal)) + "\n")

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from reconciler.errors import Reason
 from reconciler.models import CheckResult, FieldDiff, PassResult, Phase, RevisionInfo
 from reconciler.serialize import from_jsonable, to_jsonable
 
@@ -31,7 +32,7 @@ class ConditionType(StrEnum):
 class Condition:
     type: ConditionType
     status: bool | None  # None = unknown
-    reason: str
+    reason: Reason
     message: str = ""
     last_transition: datetime | None = None
 
@@ -62,7 +63,7 @@ class HistoryEntry:
     finished_at: datetime
     duration_seconds: float
     result: PassResult
-    reason: str
+    reason: Reason
     message: str = ""
     services: tuple[str, ...] = ()  # services changed by this pass
     trigger: str = "interval"  # interval | manual | startup | recovery | drift | webhook ...
@@ -76,7 +77,7 @@ class QuarantineEntry:
 
     revision: RevisionInfo
     desired_hash: str | None
-    reason: str
+    reason: Reason
     message: str
     quarantined_at: datetime
 
@@ -88,9 +89,21 @@ class RevertEntry:
     revision: RevisionInfo  # the failed revision
     reverted: tuple[str, ...]  # every commit the revert undoes (newest first)
     commit: str  # the revert commit
-    reason: str
+    reason: Reason
     message: str
     pushed_at: datetime
+
+
+@dataclass(frozen=True)
+class Notified:
+    """What the agent last announced, so that it announces changes and recoveries only."""
+
+    #: a failure or refusal was announced: the next Ready is announced as a recovery from it
+    problem: Reason | None = None
+    #: ``<sha>:<reason>`` of the refusal last announced (the same refusal is announced once)
+    refusal: str | None = None
+    #: the drift last announced (``service:diffs;...``), announced again only when it changes
+    drift: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,9 +127,9 @@ class Status:
     last_success_at: datetime | None = None
     next_pass_at: datetime | None = None
     last_result: PassResult | None = None
-    last_reason: str = ""
+    last_reason: Reason | None = None
     last_message: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    notified: Notified = field(default_factory=Notified)
 
     # -------------------------------------------------------------- reading
 
@@ -145,7 +158,12 @@ class Status:
     # -------------------------------------------------------------- writing (return new objects)
 
     def with_condition(
-        self, type_: ConditionType, status: bool | None, reason: str, message: str, now: datetime
+        self,
+        type_: ConditionType,
+        status: bool | None,
+        reason: Reason,
+        message: str,
+        now: datetime,
     ) -> Status:
         old = self.condition(type_)
         changed = old is None or old.status != status
@@ -184,4 +202,20 @@ class Status:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Status:
-        return from_jsonable(cls, data)
+        return from_jsonable(cls, _upgrade(data))
+
+
+def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """A status file written by an earlier version: the notification memory was an untyped
+    ``extra`` dict, and an empty ``last_reason`` was ``""``."""
+    data = dict(data)
+    extra = data.pop("extra", None)
+    if isinstance(extra, dict) and "notified" not in data:
+        data["notified"] = {
+            "problem": extra.get("notified_problem") or None,
+            "refusal": extra.get("notified_refusal") or None,
+            "drift": extra.get("notified_drift") or None,
+        }
+    if not data.get("last_reason"):
+        data["last_reason"] = None
+    return data

@@ -19,11 +19,12 @@ from pathlib import Path
 import aiohttp
 
 from reconciler.agent import Agent
-from reconciler.config import load_config
+from reconciler.config import Config, load_config
 from reconciler.models import FieldDiff, PassResult, RevisionInfo
 from reconciler.state import StateStore
 from reconciler.status import ConditionType, HistoryEntry, ServiceStatus, Status
 from reconciler.web import StatusServer
+from reconciler.wiring import open_engine
 
 
 def _status(stack: str) -> Status:
@@ -71,29 +72,34 @@ async def main(n: int) -> None:
             },
         )
         StateStore(config.state_dir).save_status(_status(config.stack))
-        agent = Agent(config)
-        agent.open()
-        server = StatusServer.from_config(config)
-        await server.start(agent)
-        base = f"http://127.0.0.1:{server.port}"
-        try:
-            async with aiohttp.ClientSession() as http:
-                for route in ("/", "/?part=content", "/api/status", "/api/history", "/metrics"):
-                    times, size = [], 0
-                    for _ in range(n):
-                        start = time.perf_counter()
-                        async with http.get(base + route) as r:
-                            size = len(await r.read())
-                        times.append((time.perf_counter() - start) * 1000)
-                    times.sort()
-                    p95 = times[int(len(times) * 0.95) - 1]
-                    print(
-                        f"{route:16} p50 {statistics.median(times):6.2f} ms  p95 {p95:6.2f} ms"
-                        f"  max {times[-1]:6.2f} ms  {size / 1024:6.1f} KiB"
-                    )
-        finally:
-            await server.stop()
-            agent.close()
+        async with open_engine(config) as engine:
+            agent = Agent(engine)
+            await _serve(agent, config, n)
+
+
+async def _serve(agent: Agent, config: Config, n: int) -> None:
+    agent.open()
+    server = StatusServer.from_config(config, agent.engine.masker)
+    await server.start(agent)
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for route in ("/", "/?part=content", "/api/status", "/api/history", "/metrics"):
+                times, size = [], 0
+                for _ in range(n):
+                    start = time.perf_counter()
+                    async with http.get(base + route) as r:
+                        size = len(await r.read())
+                    times.append((time.perf_counter() - start) * 1000)
+                times.sort()
+                p95 = times[int(len(times) * 0.95) - 1]
+                print(
+                    f"{route:16} p50 {statistics.median(times):6.2f} ms  p95 {p95:6.2f} ms"
+                    f"  max {times[-1]:6.2f} ms  {size / 1024:6.1f} KiB"
+                )
+    finally:
+        await server.stop()
+        agent.close()
 
 
 if __name__ == "__main__":

@@ -22,13 +22,8 @@ import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from reconciler.config import GitConfig, read_secret
-from reconciler.errors import (
-    GitError,
-    RevertError,
-    RevisionGone,
-    mask_secrets,
-    register_secret,
-)
+from reconciler.errors import GitError, RevertError, RevisionGone
+from reconciler.masking import Masker
 from reconciler.models import RevisionInfo
 
 T = TypeVar("T")
@@ -47,20 +42,21 @@ def _error_text(exc: Exception) -> str:
         stderr = (exc.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
         # git's "hint:" lines advise a person at a terminal (git add, --continue): not our case
         lines = [line for line in stderr.splitlines() if not line.startswith("hint:")]
-        return mask_secrets("\n".join(lines).strip() or str(exc))
-    return mask_secrets(str(exc))
+        return "\n".join(lines).strip() or str(exc)
+    return str(exc)
 
 
 class GitRepo:
     """The agent's checkout of the desired-state repository (``<state_dir>/checkout``)."""
 
-    def __init__(self, config: GitConfig, checkout_dir: Path) -> None:
+    def __init__(self, config: GitConfig, checkout_dir: Path, masker: Masker) -> None:
         self.config = config
         self._dir = checkout_dir
+        self._masker = masker
         self._lock = asyncio.Lock()
         self._repo: git.Repo | None = None
         if config.token_file is not None:
-            register_secret(read_secret(config.token_file))
+            masker.register(read_secret(config.token_file))
 
     @property
     def workdir(self) -> Path:
@@ -71,6 +67,14 @@ class GitRepo:
         if self._repo is not None:
             self._repo.close()
             self._repo = None
+
+    def _text(self, exc: Exception) -> str:
+        """An error's text as people may see it: git's own words, secrets masked."""
+        return self._masker.mask(_error_text(exc))
+
+    @property
+    def _url(self) -> str:
+        return self._masker.mask(self.config.url)
 
     @property
     def _remote_ref(self) -> str:
@@ -155,9 +159,7 @@ class GitRepo:
                 kill_after_timeout=self.config.timeout,
             )
         except GitCommandError as exc:
-            raise GitError(
-                f"cannot fetch {branch} from {mask_secrets(self.config.url)}: {_error_text(exc)}"
-            ) from exc
+            raise GitError(f"cannot fetch {branch} from {self._url}: {self._text(exc)}") from exc
 
     @staticmethod
     def _info(commit: git.Commit) -> RevisionInfo:
@@ -189,7 +191,7 @@ class GitRepo:
             raise
         except (GitCommandError, OSError, ValueError) as exc:
             self._repo = None
-            raise GitError(f"git checkout failed: {_error_text(exc)}") from exc
+            raise GitError(f"git checkout failed: {self._text(exc)}") from exc
 
     async def checkout(self, sha: str) -> RevisionInfo:
         def work() -> RevisionInfo:
@@ -202,14 +204,14 @@ class GitRepo:
                     repo.commit(sha)
                 except ValueError as exc:
                     raise RevisionGone(
-                        f"revision {sha[:12]} no longer exists in {mask_secrets(self.config.url)}"
+                        f"revision {sha[:12]} no longer exists in {self._url}"
                     ) from exc
             return self._checkout(repo, sha)
 
         try:
             return await self._run(work)
         except (GitCommandError, ValueError) as exc:
-            raise GitError(f"cannot check out {sha[:12]}: {_error_text(exc)}") from exc
+            raise GitError(f"cannot check out {sha[:12]}: {self._text(exc)}") from exc
 
     async def offending_commits(self, good: str | None, bad: str) -> tuple[RevisionInfo, ...]:
         def work() -> tuple[RevisionInfo, ...]:
@@ -269,7 +271,7 @@ class GitRepo:
                     where = f" (conflicts in {', '.join(conflicts)})" if conflicts else ""
                     raise RevertError(
                         f"cannot revert {', '.join(s[:12] for s in shas)} cleanly on top of "
-                        f"{self.config.branch}{where}: {_error_text(exc)}; nothing was pushed"
+                        f"{self.config.branch}{where}: {self._text(exc)}; nothing was pushed"
                     ) from exc
                 if not repo.index.diff("HEAD"):
                     self._checkout(repo, self._remote_ref)
@@ -282,7 +284,7 @@ class GitRepo:
                         kill_after_timeout=self.config.timeout,
                     )
                 except GitCommandError as exc:
-                    text = _error_text(exc)
+                    text = self._text(exc)
                     moved = any(w in text for w in ("non-fast-forward", "fetch first", "rejected"))
                     if moved and attempt < attempts:
                         continue  # the remote moved: redo the revert on its new head
@@ -299,7 +301,7 @@ class GitRepo:
         except (RevertError, GitError):
             raise
         except (GitCommandError, OSError, ValueError) as exc:
-            raise RevertError(f"revert failed: {_error_text(exc)}") from exc
+            raise RevertError(f"revert failed: {self._text(exc)}") from exc
 
 
 def file_url(path: Path) -> str:

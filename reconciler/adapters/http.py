@@ -10,14 +10,16 @@ from collections.abc import Sequence
 import aiohttp
 
 from reconciler.checks import excerpt, version_served
-from reconciler.errors import ReconcilerError, mask_secrets
+from reconciler.errors import ReconcilerError
+from reconciler.masking import Masker
 from reconciler.models import CheckResult, HealthCheck
 from reconciler.ports import Clock, ProxyProvider
 
 
 class HttpChecker:
-    def __init__(self, clock: Clock, *, request_timeout: float = 5.0) -> None:
+    def __init__(self, clock: Clock, masker: Masker, *, request_timeout: float = 5.0) -> None:
         self._clock = clock
+        self._masker = masker
         self._request_timeout = request_timeout
 
     async def run(
@@ -43,7 +45,7 @@ class HttpChecker:
         except TimeoutError:
             return False, None, f"no answer within {self._request_timeout:.0f}s"
         except aiohttp.ClientError as exc:
-            return False, None, f"{type(exc).__name__}: {mask_secrets(str(exc))}"
+            return False, None, f"{type(exc).__name__}: {self._masker.mask(str(exc))}"
         if status not in check.expect_status:
             return False, status, f"HTTP {status}: {excerpt(body)}"
         if check.expect_version and not version_served(body, check.expect_version):
@@ -58,7 +60,7 @@ class HttpChecker:
         self, session: aiohttp.ClientSession, check: HealthCheck, proxies: ProxyProvider | None
     ) -> CheckResult:
         start = self._clock.monotonic()
-        url = mask_secrets(check.url)
+        url = self._masker.mask(check.url)
         proxy: str | None = None
         if check.network:
             try:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import secrets
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -24,51 +22,31 @@ import docker.errors
 import requests.exceptions
 from loguru import logger
 
+from reconciler.convergence import Progress, judge, settled, timed_out
 from reconciler.errors import (
     ApplyError,
     DockerError,
     PreflightError,
     RollbackError,
     ValidationError,
-    mask_secrets,
 )
 from reconciler.fields import fields_from_swarm
+from reconciler.masking import Masker
 from reconciler.models import CheckResult, LiveService, LiveState
 from reconciler.ports import Clock
-from reconciler.serialize import parse_time
 from reconciler.types import JSONDict
 
 T = TypeVar("T")
 STACK_LABEL = "com.docker.stack.namespace"
 PROBE_LABEL = "driftless.probe"
-_FAILED_UPDATE = {"paused", "rollback_started", "rollback_paused", "rollback_completed"}
-_TASK_FAILED = {"failed", "rejected", "orphaned"}
-#: task states in which its container may be running (and answering)
-_TASK_ALIVE = {"assigned", "accepted", "preparing", "starting", "running"}
-#: tasks of the new spec that failed since the apply before the verify gives up early
-FAILED_TASKS_LIMIT = 3
 _CONNECTION_ERRORS = (requests.exceptions.ConnectionError, ConnectionError, OSError)
 
 
-def _docker_error(exc: BaseException, what: str) -> Exception:
+def _docker_error(exc: BaseException, what: str, masker: Masker) -> Exception:
     if isinstance(exc, docker.errors.APIError):
         text = exc.explanation or str(exc)
-        return DockerError(f"{what}: {mask_secrets(str(text))}")
-    return DockerError(f"{what}: Docker engine unreachable: {mask_secrets(str(exc))}")
-
-
-def _canon(value: Any) -> Any:
-    """A task's spec and its service's template, compared without Docker's fill-ins."""
-    if isinstance(value, dict):
-        out = {k: _canon(v) for k, v in value.items() if k not in ("Runtime",)}
-        return {k: v for k, v in out.items() if v not in (None, {}, [], "", False)}
-    if isinstance(value, list):
-        return [_canon(v) for v in value]
-    return value
-
-
-def _task_current(task: JSONDict, template: JSONDict) -> bool:
-    return bool(_canon(task.get("Spec") or {}) == _canon(template))
+        return DockerError(f"{what}: {masker.mask(str(text))}")
+    return DockerError(f"{what}: Docker engine unreachable: {masker.mask(str(exc))}")
 
 
 class SwarmAdapter:
@@ -76,11 +54,13 @@ class SwarmAdapter:
         self,
         *,
         clock: Clock,
+        masker: Masker,
         cli: str = "docker",
         host: str = "",
         poll_interval: float = 0.25,
     ) -> None:
         self._clock = clock
+        self._masker = masker
         self._cli = cli
         self._host = host
         self._poll = poll_interval
@@ -102,9 +82,9 @@ class SwarmAdapter:
         try:
             return await asyncio.to_thread(func)
         except docker.errors.DockerException as exc:
-            raise _docker_error(exc, what) from exc
+            raise _docker_error(exc, what, self._masker) from exc
         except _CONNECTION_ERRORS as exc:
-            raise _docker_error(exc, what) from exc
+            raise _docker_error(exc, what, self._masker) from exc
 
     def _cli_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -132,8 +112,8 @@ class SwarmAdapter:
             return -1, "", f"timed out after {time_limit:.0f}s"
         return (
             proc.returncode or 0,
-            mask_secrets(out.decode(errors="replace")),
-            mask_secrets(err.decode(errors="replace")),
+            self._masker.mask(out.decode(errors="replace")),
+            self._masker.mask(err.decode(errors="replace")),
         )
 
     async def close(self) -> None:
@@ -211,7 +191,7 @@ class SwarmAdapter:
                 ):
                     # private registries answer the same for "missing" and "not yours to read"
                     raise PreflightError(
-                        f"image {image}: the registry refused access ({mask_secrets(text)}); "
+                        f"image {image}: the registry refused access ({self._masker.mask(text)}); "
                         "check that it exists and that the agent is logged in to its registry "
                         "(docker login with the agent's DOCKER_CONFIG)"
                     ) from exc
@@ -285,73 +265,14 @@ class SwarmAdapter:
 
     # ---------------------------------------------------------------- watching
 
-    def _service_state(self, stack: str, name: str, since: datetime) -> tuple[str, str]:
-        """("ok" | "pending" | "failed" | "gone", message) for one service, now."""
+    def _progress(self, stack: str, name: str, since: datetime) -> Progress:
+        """Where the rollout of one service stands, now (decided by ``convergence.judge``)."""
         api = self.client.api
         try:
-            svc = api.inspect_service(f"{stack}_{name}")
+            service = api.inspect_service(f"{stack}_{name}")
         except docker.errors.NotFound:
-            return "gone", "service does not exist"
-        spec = svc["Spec"]
-        update = svc.get("UpdateStatus") or {}
-        state = update.get("State")
-        started = update.get("StartedAt")
-        recent = started is None or parse_time(started).timestamp() >= since.timestamp() - 2
-        if state in _FAILED_UPDATE and recent:
-            return "failed", f"Swarm update {state}: {update.get('Message', '')}".strip()
-        template = spec["TaskTemplate"]
-        tasks = api.tasks(filters={"service": svc["ID"]})
-        current: list[JSONDict] = []  # tasks of the spec just deployed
-        old: list[JSONDict] = []  # tasks of an earlier one
-        for t in tasks:
-            (current if _task_current(t, template) else old).append(t)
-        failures = [
-            t
-            for t in current
-            if (t.get("Status") or {}).get("State") in _TASK_FAILED
-            and parse_time(t["Status"]["Timestamp"]).timestamp() >= since.timestamp() - 2
-        ]
-        if len(failures) >= FAILED_TASKS_LIMIT:
-            err = failures[0]["Status"].get("Err") or failures[0]["Status"].get("Message", "")
-            return "failed", f"{len(failures)} tasks of the new spec failed: {err}"
-        mode = spec.get("Mode") or {}
-        if "ReplicatedJob" in mode or "GlobalJob" in mode:
-            done = [t for t in current if t["Status"]["State"] == "complete"]
-            total = (mode.get("ReplicatedJob") or {}).get("TotalCompletions")
-            if total is None or len(done) >= int(total):
-                return "ok", f"job complete ({len(done)} tasks)"
-            return "pending", f"job: {len(done)}/{total} tasks complete"
-        if state == "updating":
-            return "pending", "Swarm rolling update in progress"
-        active = [t for t in tasks if t.get("DesiredState") == "running"]
-        stale = [t for t in old if t.get("DesiredState") == "running"]
-        running = [
-            t
-            for t in current
-            if t.get("DesiredState") == "running" and t["Status"]["State"] == "running"
-        ]
-        want = (mode.get("Replicated") or {}).get("Replicas")
-        want_n = len(active) if want is None else int(want)
-        if stale:
-            return "pending", f"{len(stale)} task(s) still run the previous spec"
-        # a replaced task may still be running while it stops: until it has, it can answer the
-        # health checks (and keep its DNS name) in place of the new spec
-        stopping = [
-            t
-            for t in old
-            if t.get("DesiredState") != "running"
-            and (t.get("Status") or {}).get("State") in _TASK_ALIVE
-        ]
-        if stopping:
-            return "pending", f"{len(stopping)} task(s) of the previous spec still stopping"
-        if len(running) < want_n or (want is None and not running and active):
-            last = next((t for t in active if t["Status"]["State"] != "running"), None)
-            detail = ""
-            if last is not None:
-                st = last["Status"]
-                detail = f" (a task is {st['State']}: {st.get('Err') or st.get('Message', '')})"
-            return "pending", f"{len(running)}/{want_n} tasks running{detail}"
-        return "ok", f"{len(running)}/{want_n} tasks running the new spec"
+            return judge(None, (), since)
+        return judge(service, api.tasks(filters={"service": service["ID"]}), since)
 
     async def wait_converged(
         self,
@@ -365,50 +286,35 @@ class SwarmAdapter:
         """Poll until every service runs its current spec healthy (or is gone, for removed
         ones), fails, or ``time_limit`` passes. One ``CheckResult`` (kind ``swarm``) each."""
         start = self._clock.monotonic()
-        pending = dict.fromkeys(services, "")
-        gone = dict.fromkeys(expected_gone, "")
+        waiting = {**dict.fromkeys(services, False), **dict.fromkeys(expected_gone, True)}
+        last: dict[str, str] = {}
         results: dict[str, CheckResult] = {}
         attempts = 0
-        while pending or gone:
+        while waiting:
             attempts += 1
-            for name in list(pending):
-                state, message = await self._call(
-                    f"watching {name}", functools.partial(self._service_state, stack, name, since)
+            for name, removed in list(waiting.items()):
+                progress = await self._call(
+                    f"watching {name}", functools.partial(self._progress, stack, name, since)
                 )
                 elapsed = self._clock.monotonic() - start
-                if state in ("ok", "failed", "gone"):
-                    results[name] = CheckResult(
-                        name=name,
-                        ok=state == "ok",
-                        kind="swarm",
-                        output=message,
-                        attempts=attempts,
-                        elapsed_seconds=elapsed,
-                    )
-                    del pending[name]
-                else:
-                    pending[name] = message
-            for name in list(gone):
-                state, _ = await self._call(
-                    f"watching {name}", functools.partial(self._service_state, stack, name, since)
+                result = settled(
+                    name, progress, removed=removed, attempts=attempts, elapsed=elapsed
                 )
-                if state == "gone":
-                    results[name] = CheckResult(name=name, ok=True, kind="swarm", output="removed")
-                    del gone[name]
-            if not pending and not gone:
-                break
-            if self._clock.monotonic() - start >= time_limit:
-                for name, message in {**pending, **gone}.items():
-                    results[name] = CheckResult(
-                        name=name,
-                        ok=False,
-                        kind="swarm",
-                        output=f"not converged after {time_limit:.0f}s: {message or 'pending'}",
-                        attempts=attempts,
-                        elapsed_seconds=self._clock.monotonic() - start,
+                if result is None:
+                    if not removed:
+                        last[name] = progress.message
+                else:
+                    results[name] = result
+                    del waiting[name]
+            elapsed = self._clock.monotonic() - start
+            if waiting and elapsed >= time_limit:
+                for name in waiting:
+                    results[name] = timed_out(
+                        name, last.get(name, ""), time_limit, attempts, elapsed
                     )
                 break
-            await self._clock.sleep(self._poll)
+            if waiting:
+                await self._clock.sleep(self._poll)
         return results
 
     # ---------------------------------------------------------------- rollback
@@ -475,80 +381,3 @@ class SwarmAdapter:
             return len(found)
 
         return await self._call("removing probe containers", work)
-
-
-class ProbeProxies:
-    """Short-lived probe containers that carry HTTP checks into stack networks: one container
-    per verify phase, on the default bridge with its port published on 127.0.0.1 only, attached
-    to each network a check asks for. ``proxy_for(network)`` returns the proxy URL."""
-
-    def __init__(
-        self, swarm: SwarmAdapter, *, stack: str, image: str, labels: Mapping[str, str]
-    ) -> None:
-        self._swarm = swarm
-        self._stack = stack
-        self._image = image
-        self._labels = dict(labels)
-        self._container: Any = None
-        self._url: str | None = None
-        self._networks: set[str] = set()
-        self._lock = asyncio.Lock()
-
-    async def proxy_for(self, network: str) -> str:
-        async with self._lock:
-            if not self._image:
-                raise DockerError(
-                    "a health check probes through a stack network but health.probe_image is "
-                    "not configured"
-                )
-            if self._container is None:
-                await self._start()
-            if network not in self._networks:
-                await self._swarm._call(
-                    f"attaching the probe to {network}",
-                    lambda: self._swarm.client.networks.get(network).connect(self._container),
-                )
-                self._networks.add(network)
-            assert self._url is not None
-            return self._url
-
-    async def _start(self) -> None:
-        source = (Path(__file__).parent / "probe_proxy.py").read_text()
-        client = self._swarm.client
-
-        def work() -> Any:
-            container = client.containers.run(
-                self._image,
-                ["python3", "-c", source],
-                detach=True,
-                name=f"{self._stack}-probe-{secrets.token_hex(4)}",
-                labels={PROBE_LABEL: self._stack, **self._labels},
-                ports={"8080/tcp": ("127.0.0.1", None)},
-                network="bridge",
-            )
-            container.reload()
-            return container
-
-        self._container = await self._swarm._call("starting the probe container", work)
-        port = self._container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
-        self._url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", int(port)), timeout=1):
-                    return
-            except OSError:
-                await asyncio.sleep(0.1)
-        raise DockerError("the probe container did not start listening")
-
-    async def close(self) -> None:
-        async with self._lock:
-            if self._container is not None:
-                container, self._container = self._container, None
-                try:
-                    await self._swarm._call(
-                        "removing the probe", lambda: container.remove(force=True)
-                    )
-                except DockerError as exc:
-                    logger.warning("could not remove the probe container: {}", exc)
-            self._networks.clear()
-            self._url = None

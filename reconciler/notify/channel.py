@@ -26,9 +26,9 @@ from loguru import logger
 from reconciler.control import AgentControl
 from reconciler.events import DeploySucceeded, DriftDetected, Event
 from reconciler.links import RepoLinks
+from reconciler.masking import Masker
 from reconciler.notify import formats
 from reconciler.notify.message import Message, build
-from reconciler.redact import mask_text, redact
 
 Formatter = Callable[[Message, Event, str], dict[str, Any]]
 
@@ -53,13 +53,13 @@ class _Attempt:
     retry_after: float | None = None
 
 
-def format_for(kind: str) -> Formatter:
+def format_for(kind: str, masker: Masker) -> Formatter:
     if kind == "slack":
         return lambda msg, _event, user: formats.slack(msg, user)
     if kind == "discord":
         return lambda msg, _event, user: formats.discord(msg, user)
     if kind == "webhook":
-        return lambda msg, event, user: formats.webhook(msg, redact(event.to_dict()), user)
+        return lambda msg, event, user: formats.webhook(msg, masker.redact(event.to_dict()), user)
     raise ValueError(f"unknown channel kind {kind!r}")
 
 
@@ -96,6 +96,7 @@ class Channel:
         *,
         repo: RepoLinks,
         policy: Policy,
+        masker: Masker,
         status_url: str = "",
         username: str = "Driftless",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -103,7 +104,8 @@ class Channel:
         self.name = name
         self.kind = kind
         self._url = url
-        self._format = format_for(kind)
+        self._masker = masker
+        self._format = format_for(kind, masker)
         self._repo = repo
         self._policy = policy
         self._status_url = status_url
@@ -165,7 +167,9 @@ class Channel:
             if (now - t).total_seconds() < self._policy.dedup_window
         }
         self._seen[key] = now
-        payload = self._format(build(event, self._repo, self._status_url), event, self._username)
+        payload = self._format(
+            build(event, self._repo, self._masker.mask, self._status_url), event, self._username
+        )
         try:
             self._queue.put_nowait((event, payload))
         except asyncio.QueueFull:
@@ -193,7 +197,7 @@ class Channel:
                     "{}: delivering {} crashed: {}",
                     self.name,
                     event.kind.value,
-                    mask_text(str(exc)),
+                    self._masker.mask(str(exc)),
                 )
                 self._count(False)
             finally:
@@ -218,7 +222,7 @@ class Channel:
                     self.name,
                     event.kind.value,
                     attempts,
-                    mask_text(result.detail),
+                    self._masker.mask(result.detail),
                 )
                 return
             delay = min(policy.backoff * 2 ** (attempts - 1), policy.max_backoff)
@@ -229,7 +233,7 @@ class Channel:
                 "{}: sending {} failed ({}), retrying in {:.1f}s",
                 self.name,
                 event.kind.value,
-                mask_text(result.detail),
+                self._masker.mask(result.detail),
                 delay,
             )
             await asyncio.sleep(delay)

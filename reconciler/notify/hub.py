@@ -12,21 +12,22 @@ from loguru import logger
 import reconciler
 from reconciler.config import Config, NotifyConfig
 from reconciler.control import AgentControl
-from reconciler.errors import ConfigError, register_secret
+from reconciler.errors import ConfigError
 from reconciler.links import RepoLinks
+from reconciler.masking import Masker
 from reconciler.notify.channel import Channel, Policy
 
 KINDS = ("slack", "discord", "webhook")
 
 
-def read_url(path: Path, what: str) -> str:
+def read_url(path: Path, what: str, masker: Masker) -> str:
     try:
         url = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigError(f"cannot read the {what} URL file {path}: {exc.strerror}") from exc
     if not url.startswith(("https://", "http://")):
         raise ConfigError(f"the {what} URL file {path} does not hold an http(s) URL")
-    register_secret(url)
+    masker.register(url)
     return url
 
 
@@ -41,7 +42,9 @@ class Notifications:
         *,
         repo: RepoLinks,
         status_url: str = "",
+        masker: Masker | None = None,
     ) -> None:
+        self.masker = masker or Masker()
         self.settings = settings
         self.repo = repo
         self.status_url = status_url
@@ -49,11 +52,12 @@ class Notifications:
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
-    def from_config(cls, config: Config) -> Notifications:
+    def from_config(cls, config: Config, masker: Masker | None = None) -> Notifications:
         return cls(
             config.notify,
             repo=RepoLinks.from_url(config.git.url, config.git.commit_url),
             status_url=config.http.public_url,
+            masker=masker,
         )
 
     @property
@@ -80,9 +84,10 @@ class Notifications:
                 Channel(
                     kind,
                     kind,
-                    read_url(path, kind),
+                    read_url(path, kind, self.masker),
                     repo=self.repo,
                     policy=policy,
+                    masker=self.masker,
                     status_url=self.status_url,
                     username=s.username,
                 )

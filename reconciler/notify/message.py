@@ -1,7 +1,7 @@
 """One channel-neutral message per event: title, tone, the facts (stack, environment, revision,
 services, reason), the text, details and links. Each channel formats it its own way.
 
-Everything in a ``Message`` is masked (``reconciler.redact``): no token, webhook URL, secret
+Everything in a ``Message`` is masked (the agent's ``Masker``): no token, webhook URL, secret
 environment value or repository credential reaches a chat.
 """
 
@@ -22,7 +22,7 @@ from reconciler.events import (
 )
 from reconciler.links import RepoLinks
 from reconciler.models import CheckResult, RevisionInfo
-from reconciler.redact import MASK, mask_text, secret_field
+from reconciler.redact import MASK, Mask, secret_field
 
 #: tone → (emoji, RGB colour)
 TONES = {
@@ -202,7 +202,7 @@ def _say(event: Event, short: str, where: str, repo: RepoLinks) -> _Said:
     raise TypeError(f"unknown event {type(event).__name__}")  # pragma: no cover
 
 
-def build(event: Event, repo: RepoLinks, status_url: str = "") -> Message:
+def build(event: Event, repo: RepoLinks, mask: Mask, status_url: str = "") -> Message:
     rev = event.revision
     rev_url = repo.commit(rev.sha) if rev else None
     short = rev.short if rev else "?"
@@ -216,28 +216,28 @@ def build(event: Event, repo: RepoLinks, status_url: str = "") -> Message:
         kind=event.kind.value,
         severity=event.severity.value,
         tone=said.tone,
-        title=mask_text(said.title),
-        summary=mask_text(event.summary()),
-        text=mask_text(said.text),
+        title=mask(said.title),
+        summary=mask(event.summary()),
+        text=mask(said.text),
         stack=event.stack,
         environment=event.environment,
-        revision=_masked_revision(rev),
+        revision=_masked_revision(rev, mask),
         revision_url=rev_url,
         reason=said.reason,
         services=said.services,
         at=event.at,
-        details=tuple(Detail(mask_text(d.title), mask_text(d.text), d.code) for d in said.details),
+        details=tuple(Detail(mask(d.title), mask(d.text), d.code) for d in said.details),
         links=tuple(links),
     )
 
 
-def _masked_revision(rev: RevisionInfo | None) -> RevisionInfo | None:
+def _masked_revision(rev: RevisionInfo | None, mask: Mask) -> RevisionInfo | None:
     if rev is None:
         return None
     return RevisionInfo(
         sha=rev.sha,
-        subject=mask_text(rev.subject),
-        author=mask_text(rev.author),
+        subject=mask(rev.subject),
+        author=mask(rev.author),
         committed_at=rev.committed_at,
     )
 

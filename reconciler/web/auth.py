@@ -2,7 +2,7 @@
 
 A ``SecretFile`` is read when the server starts (a missing or empty file is a ``ConfigError``)
 and again when its modification time changes, so a rotated token takes effect without a
-restart. Every value read is registered with ``register_secret`` so that it is masked in logs,
+restart. Every value read is registered with the agent's ``Masker`` so that it is masked in logs,
 the status page and the JSON API.
 """
 
@@ -15,11 +15,13 @@ from pathlib import Path
 
 from loguru import logger
 
-from reconciler.errors import ConfigError, register_secret
+from reconciler.errors import ConfigError
+from reconciler.masking import Masker
 
 
 class SecretFile:
-    def __init__(self, path: Path, what: str) -> None:
+    def __init__(self, path: Path, what: str, masker: Masker) -> None:
+        self._masker = masker
         self.path = path
         self.what = what
         self._value = ""
@@ -46,7 +48,7 @@ class SecretFile:
                 "the {} file {} is empty; keeping the previous value", self.what, self.path
             )
             return
-        register_secret(value)
+        self._masker.register(value)
         if not initial:
             logger.info("re-read the {} file {}", self.what, self.path)
         self._value, self._mtime = value, mtime

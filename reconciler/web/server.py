@@ -35,7 +35,7 @@ from loguru import logger
 from reconciler.config import Config, HttpConfig
 from reconciler.control import AgentControl
 from reconciler.errors import ConfigError
-from reconciler.redact import mask_text
+from reconciler.masking import Masker
 from reconciler.status import Status
 from reconciler.web.actions import Actions
 from reconciler.web.auth import SecretFile
@@ -66,9 +66,11 @@ class StatusServer:
         self,
         settings: HttpConfig,
         site: Site,
+        masker: Masker | None = None,
         *,
         clock: Callable[[], datetime] = _now,
     ) -> None:
+        self.masker = masker or Masker()
         self.settings = settings
         self.site = site
         self._clock = clock
@@ -82,19 +84,23 @@ class StatusServer:
         self.port: int | None = None
 
     @classmethod
-    def from_config(cls, config: Config) -> StatusServer:
-        return cls(config.http, Site.from_config(config))
+    def from_config(cls, config: Config, masker: Masker | None = None) -> StatusServer:
+        return cls(config.http, Site.from_config(config), masker)
 
     # ---------------------------------------------------------------- Component
 
     async def start(self, agent: AgentControl) -> None:
         s = self.settings
-        self._token = SecretFile(s.token_file, "API token") if s.token_file else None
+        self._token = SecretFile(s.token_file, "API token", self.masker) if s.token_file else None
         self._github = (
-            SecretFile(s.webhook_secret_file, "webhook secret") if s.webhook_secret_file else None
+            SecretFile(s.webhook_secret_file, "webhook secret", self.masker)
+            if s.webhook_secret_file
+            else None
         )
         self._gitlab = (
-            SecretFile(s.gitlab_token_file, "GitLab webhook token") if s.gitlab_token_file else None
+            SecretFile(s.gitlab_token_file, "GitLab webhook token", self.masker)
+            if s.gitlab_token_file
+            else None
         )
         self._agent = agent
         self._started_at = self._clock()
@@ -136,6 +142,7 @@ class StatusServer:
             clock=self._clock,
             started_at=self._started_at,
             can_act=self._token is not None,
+            masker=self.masker,
         )
         actions = Actions(agent, self._token)
         hooks = Hooks(
@@ -180,7 +187,9 @@ class StatusServer:
             status = exc.status
             raise
         except Exception as exc:
-            logger.exception("HTTP {} {} failed: {}", request.method, name, mask_text(str(exc)))
+            logger.exception(
+                "HTTP {} {} failed: {}", request.method, name, self.masker.mask(str(exc))
+            )
             return error(500, "internal error; see the agent's log")
         finally:
             self.metrics.request(request.method, name, status, time.perf_counter() - started)
@@ -202,4 +211,4 @@ class StatusServer:
     def document(self, status: Status | None = None) -> dict[str, Any]:
         """The status (the agent's now) as the JSON API and the page show it: see
         :func:`reconciler.web.views.document`."""
-        return document(status or self.agent.status, self.site)
+        return document(status or self.agent.status, self.site, self.masker)

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import reconciler
 from reconciler.config import HttpConfig
 from reconciler.control import AgentControl
-from reconciler.redact import redact
+from reconciler.masking import Masker
 from reconciler.status import Status
 from reconciler.web.health import judge
 from reconciler.web.metrics import ServerMetrics
@@ -25,11 +25,11 @@ from reconciler.web.settings import Site
 STATIC = files("reconciler.web") / "static"
 
 
-def document(status: Status, site: Site) -> dict[str, Any]:
+def document(status: Status, site: Site, masker: Masker) -> dict[str, Any]:
     """The status as the JSON API and the page show it: masked, without the engine's internal
-    ``extra`` memory, plus where it comes from."""
+    notification memory, plus where it comes from."""
     data = status.to_dict()
-    data.pop("extra", None)
+    data.pop("notified", None)
     data["source"] = {
         "repository": site.repo.display_url,
         "web_url": site.repo.web_url,
@@ -41,7 +41,7 @@ def document(status: Status, site: Site) -> dict[str, Any]:
         "self_heal": site.self_heal,
         "dry_run": site.dry_run,
     }
-    redacted: dict[str, Any] = redact(data)
+    redacted: dict[str, Any] = masker.redact(data)
     # the clone URL is already masked by RepoLinks; keep it readable
     redacted["source"]["repository"] = site.repo.display_url
     return redacted
@@ -60,7 +60,9 @@ class Views:
         clock: Callable[[], datetime],
         started_at: datetime,
         can_act: bool,
+        masker: Masker,
     ) -> None:
+        self.masker = masker
         self.agent = agent
         self.site = site
         self.settings = settings
@@ -70,7 +72,7 @@ class Views:
         self._can_act = can_act
 
     async def page(self, request: web.Request) -> web.Response:
-        data = document(self.agent.status, self.site)
+        data = document(self.agent.status, self.site, self.masker)
         now = self._clock()
         html: str
         if request.query.get("part") == "content":
@@ -87,11 +89,11 @@ class Views:
         return web.Response(text=html, content_type="text/html")
 
     async def status(self, request: web.Request) -> web.Response:
-        return as_json(document(self.agent.status, self.site))
+        return as_json(document(self.agent.status, self.site, self.masker))
 
     async def history(self, request: web.Request) -> web.Response:
         status = self.agent.status
-        entries: list[dict[str, Any]] = redact(status.to_dict()["history"])
+        entries: list[dict[str, Any]] = self.masker.redact(status.to_dict()["history"])
         result = request.query.get("result")
         if result:
             entries = [e for e in entries if e.get("result") == result]

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from reconciler_support.agents import opened_agent
 from reconciler_support.e2e import Env, revert_commits, stack_yaml, stop, wait_for
 from web_support.receiver import Receiver, running_receiver
 
@@ -32,9 +33,10 @@ from reconciler.cli import (
     EXIT_TRANSIENT,
 )
 from reconciler.config import load_config
+from reconciler.daemon import Daemon
 from reconciler.events import RecordingNotifier
 from reconciler.models import PassResult, Phase
-from reconciler.pipeline import PassReport
+from reconciler.outcome import PassOutcome
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -225,15 +227,14 @@ async def test_a_revert_that_cannot_apply_pushes_nothing_stalls_and_alerts(env: 
     hotfix: list[str] = []
     env.settings["hotfix"] = False
     first = await _one_pass(env, recorder, hotfix)
-    assert first.outcome.result == PassResult.SUCCESS, first.outcome.message
-    global_check = next(c for c in first.outcome.checks if c.name == "api-health")
+    assert first.result == PassResult.SUCCESS, first.message
+    global_check = next(c for c in first.checks if c.name == "api-health")
     assert global_check.ok
     assert global_check.url == "http://api:8080/health"
 
     bad = env.commit("Bump api to 3", web=env.images["1"], api=env.images["3"])
     env.settings["hotfix"] = True
-    report = await _one_pass(env, recorder, hotfix)
-    out = report.outcome
+    out = await _one_pass(env, recorder, hotfix)
     assert out.result == PassResult.ROLLED_BACK
     assert out.stalled
     assert out.message.startswith("api-health: still failing after 6s")
@@ -259,7 +260,7 @@ async def test_a_revert_that_cannot_apply_pushes_nothing_stalls_and_alerts(env: 
     # the hotfix is the next revision: it deploys, and the stall is over
     env.settings["hotfix"] = False
     after = await _one_pass(env, recorder, hotfix)
-    assert after.outcome.result == PassResult.SUCCESS, after.outcome.message
+    assert after.result == PassResult.SUCCESS, after.message
     assert env.running_tags("api") == ["2", "2"]
     stalled = next(c for c in env.status()["conditions"] if c["type"] == "Stalled")
     assert stalled["status"] is False
@@ -283,18 +284,18 @@ def _global_api_check(env: Env) -> dict[str, object]:
     }
 
 
-async def _one_pass(env: Env, recorder: RecordingNotifier, hotfixes: list[str]) -> PassReport:
+async def _one_pass(env: Env, recorder: RecordingNotifier, hotfixes: list[str]) -> PassOutcome:
     """One manual pass of a new agent; when env.settings["hotfix"] is set, a hotfix is pushed
     while the pass verifies, and its SHA added to HOTFIXES."""
-    agent = Agent(load_config(env.config_path, {}), notifiers=[recorder])
-    watch = asyncio.create_task(_hotfix_during_verify(env, agent))
-    try:
-        return await agent.sync_once("manual")
-    finally:
-        if not watch.done():
-            watch.cancel()
-        elif (sha := watch.result()) is not None:
-            hotfixes.append(sha)
+    async with opened_agent(load_config(env.config_path, {}), notifiers=(recorder,)) as agent:
+        watch = asyncio.create_task(_hotfix_during_verify(env, agent))
+        try:
+            return await Daemon(agent).sync_once("manual")
+        finally:
+            if not watch.done():
+                watch.cancel()
+            elif (sha := watch.result()) is not None:
+                hotfixes.append(sha)
 
 
 async def _hotfix_during_verify(env: Env, agent: Agent) -> str | None:

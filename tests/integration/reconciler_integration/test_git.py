@@ -14,6 +14,7 @@ from reconciler_support.gitrepo import Remote, git, opened
 from reconciler.adapters.git import REVERT_TRAILER, GitRepo
 from reconciler.config import GitConfig
 from reconciler.errors import GitError, RevertError
+from reconciler.masking import Masker
 from reconciler.models import RevisionInfo
 
 IMAGES = "desired-state/test/images.yaml"
@@ -29,7 +30,7 @@ def remote(tmp_path: Path) -> Remote:
 
 def _repo(remote: Remote, tmp_path: Path, **kw: object) -> GitRepo:
     config = GitConfig(url=remote.url, path="desired-state/test", push_retries=2, timeout=30, **kw)  # type: ignore[arg-type]
-    return opened(GitRepo(config, tmp_path / "state" / "checkout"))
+    return opened(GitRepo(config, tmp_path / "state" / "checkout", Masker()))
 
 
 async def test_fetch_checks_out_the_head_and_follows_new_commits(
@@ -115,6 +116,7 @@ async def test_revert_redoes_itself_when_the_remote_moved(remote: Remote, tmp_pa
         _RacingRepo(
             GitConfig(url=remote.url, path="desired-state/test", push_retries=2),
             tmp_path / "state" / "checkout",
+            Masker(),
         )
     )
     head = await repo.fetch()
@@ -159,7 +161,7 @@ async def test_nothing_to_revert_when_a_human_already_did(remote: Remote, tmp_pa
 
 async def test_fetch_errors_are_waiting_errors_without_credentials(tmp_path: Path) -> None:
     config = GitConfig(url="https://deploy:supersecret@127.0.0.1:9/nothing.git", timeout=10)
-    repo = opened(GitRepo(config, tmp_path / "checkout"))
+    repo = opened(GitRepo(config, tmp_path / "checkout", Masker()))
     with pytest.raises(GitError) as info:
         await repo.fetch()
     assert "supersecret" not in str(info.value)
@@ -172,7 +174,7 @@ async def test_https_token_comes_from_a_file_through_askpass(tmp_path: Path) -> 
     config = GitConfig(
         url="https://127.0.0.1:9/nothing.git", token_file=token, username="bot", timeout=10
     )
-    repo = opened(GitRepo(config, tmp_path / "state" / "checkout"))
+    repo = opened(GitRepo(config, tmp_path / "state" / "checkout", Masker()))
     with pytest.raises(GitError) as info:
         await repo.fetch()
     assert "tok-123456" not in str(info.value)

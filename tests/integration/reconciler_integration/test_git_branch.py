@@ -10,6 +10,7 @@ from reconciler_support.gitrepo import Remote, git, opened
 
 from reconciler.adapters.git import GitRepo
 from reconciler.config import GitConfig
+from reconciler.masking import Masker
 from reconciler.models import RevisionInfo
 
 FOLDER = "desired-state/staging"
@@ -35,7 +36,7 @@ async def test_the_configured_branch_and_folder_are_followed(tmp_path: Path) -> 
     on_main = remote.write({IMAGES: "api: r/api:9\n"}, "Main moves on")
 
     config = GitConfig(url=remote.url, branch="deploy", path=FOLDER, push_retries=1, timeout=30)
-    repo = opened(GitRepo(config, tmp_path / "state" / "checkout"))
+    repo = opened(GitRepo(config, tmp_path / "state" / "checkout", Masker()))
     head = await repo.fetch()
     assert head.sha == good  # not main's head
     assert head.sha != on_main

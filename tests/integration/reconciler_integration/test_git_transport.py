@@ -16,6 +16,7 @@ from reconciler_support.gitservers import HttpsServer, SshServer, ssh_keygen
 from reconciler.adapters.git import GitRepo
 from reconciler.config import ConfigError, GitConfig, load_config
 from reconciler.errors import GitError
+from reconciler.masking import Masker
 
 IMAGES = "desired-state/test/images.yaml"
 STACK = "desired-state/test/stack.yml"
@@ -56,7 +57,7 @@ def https(tmp_path: Path, remote: Remote) -> Iterator[HttpsServer]:
 
 def _repo(tmp_path: Path, **kw: object) -> GitRepo:
     config = GitConfig(path="desired-state/test", push_retries=1, timeout=30, **kw)  # type: ignore[arg-type]
-    return opened(GitRepo(config, tmp_path / "state" / "checkout"))
+    return opened(GitRepo(config, tmp_path / "state" / "checkout", Masker()))
 
 
 async def _fetch_and_revert(repo: GitRepo, remote: Remote) -> None:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from reconciler.adapters.clock import SystemClock
 from reconciler.adapters.http import HttpChecker
+from reconciler.masking import Masker
 from reconciler.models import HealthCheck
 
 
@@ -88,7 +89,7 @@ def _check(service: Service, path: str, **kw: object) -> HealthCheck:
 
 
 async def test_retries_until_the_service_answers(service: Service) -> None:
-    [result] = await HttpChecker(SystemClock()).run([_check(service, "/starting")])
+    [result] = await HttpChecker(SystemClock(), Masker()).run([_check(service, "/starting")])
     assert result.ok, result.output
     assert result.attempts == 4
     assert result.status_code == 200
@@ -97,7 +98,9 @@ async def test_retries_until_the_service_answers(service: Service) -> None:
 
 async def test_a_service_that_keeps_failing_fails_with_its_output(service: Service) -> None:
     started = time.monotonic()
-    [result] = await HttpChecker(SystemClock()).run([_check(service, "/broken", timeout=1.0)])
+    [result] = await HttpChecker(SystemClock(), Masker()).run(
+        [_check(service, "/broken", timeout=1.0)]
+    )
     assert time.monotonic() - started >= 1.0
     assert not result.ok
     assert result.status_code == 500
@@ -108,7 +111,7 @@ async def test_a_service_that_keeps_failing_fails_with_its_output(service: Servi
 
 
 async def test_accepted_status_codes(service: Service) -> None:
-    checker = HttpChecker(SystemClock())
+    checker = HttpChecker(SystemClock(), Masker())
     strict, ranged = await checker.run(
         [
             _check(service, "/no-content", timeout=0.2),  # 200 only (the default)
@@ -122,7 +125,7 @@ async def test_accepted_status_codes(service: Service) -> None:
 
 
 async def test_the_expected_version_must_be_the_one_served(service: Service) -> None:
-    checker = HttpChecker(SystemClock())
+    checker = HttpChecker(SystemClock(), Masker())
     right, wrong, text, text_wrong = await checker.run(
         [
             _check(service, "/version", expect_version="1.4.2"),
@@ -140,7 +143,7 @@ async def test_the_expected_version_must_be_the_one_served(service: Service) -> 
 
 
 async def test_the_soak_time_must_pass_without_a_failure(service: Service) -> None:
-    checker = HttpChecker(SystemClock())
+    checker = HttpChecker(SystemClock(), Masker())
     steady_check = _check(service, "/version", soak=0.4)
     steady, flapping = await checker.run(
         [steady_check, _check(service, "/flapping", soak=1.0, timeout=5.0)]
@@ -161,7 +164,7 @@ async def test_nothing_listening_is_a_clear_failure() -> None:
         check = HealthCheck(
             name="gone", url=f"http://127.0.0.1:{port}/health", timeout=0.3, interval=0.05
         )
-        [result] = await HttpChecker(SystemClock()).run([check])
+        [result] = await HttpChecker(SystemClock(), Masker()).run([check])
     assert not result.ok
     assert result.status_code is None
     assert "ClientConnectorError" in result.output

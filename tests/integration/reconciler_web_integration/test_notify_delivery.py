@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from loguru import logger
 from prometheus_client import generate_latest
+from reconciler_support.agents import opened_agent
 from web_support.payloads import check_discord, check_slack, check_webhook
 from web_support.receiver import Answer, Receiver, running_receiver
 
@@ -21,6 +22,7 @@ from reconciler.config import NotifyConfig, load_config
 from reconciler.errors import ConfigError
 from reconciler.events import DeployFailed, DeploySucceeded, Event
 from reconciler.links import RepoLinks
+from reconciler.masking import Masker
 from reconciler.models import CheckResult, RevisionInfo
 from reconciler.notify import Notifications
 
@@ -48,7 +50,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def agent(tmp_path: Path) -> Agent:
+async def agent(tmp_path: Path) -> AsyncIterator[Agent]:
     config = load_config(
         None,
         {
@@ -58,7 +60,8 @@ def agent(tmp_path: Path) -> Agent:
             "RECONCILER_ENVIRONMENT": "staging",
         },
     )
-    return Agent(config)
+    async with opened_agent(config) as agent:
+        yield agent
 
 
 def _counts(agent: Agent) -> dict[tuple[str, str], float]:
@@ -228,9 +231,9 @@ async def test_bad_url_files_stop_the_start_with_a_clear_error(
 
 
 def test_urls_are_masked_in_the_metrics_and_logs(tmp_path: Path, receiver: Receiver) -> None:
-    from reconciler.errors import mask_secrets
     from reconciler.notify.hub import read_url
 
-    url = read_url(_files(tmp_path, receiver)["slack_url_file"], "slack")
-    assert "T0SECRET" not in mask_secrets(f"POST {url} failed")
+    masker = Masker()
+    url = read_url(_files(tmp_path, receiver)["slack_url_file"], "slack", masker)
+    assert "T0SECRET" not in masker.mask(f"POST {url} failed")
     assert "T0SECRET" not in generate_latest().decode()

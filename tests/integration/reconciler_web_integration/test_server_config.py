@@ -10,8 +10,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from reconciler_support.agents import AgentFactory
 
-from reconciler.agent import Agent
 from reconciler.config import Config, load_config
 from reconciler.errors import ConfigError
 from reconciler.state import StateStore
@@ -35,9 +35,9 @@ def config(tmp_path: Path) -> Config:
 
 
 async def test_a_busy_port_or_a_missing_secret_file_is_a_config_error(
-    config: Config, tmp_path: Path
+    config: Config, tmp_path: Path, make_agent: AgentFactory
 ) -> None:
-    agent = Agent(config)
+    agent = await make_agent(config)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -50,8 +50,10 @@ async def test_a_busy_port_or_a_missing_secret_file_is_a_config_error(
         await StatusServer.from_config(missing).start(agent)
 
 
-async def test_without_a_token_the_api_is_read_only(config: Config) -> None:
-    agent = Agent(config)
+async def test_without_a_token_the_api_is_read_only(
+    config: Config, make_agent: AgentFactory
+) -> None:
+    agent = await make_agent(config)
     server = StatusServer.from_config(config)
     await server.start(agent)
     base = f"http://127.0.0.1:{server.port}"
@@ -85,12 +87,12 @@ async def test_without_a_token_the_api_is_read_only(config: Config) -> None:
 
 
 async def test_actions_work_as_plain_form_posts_without_javascript(
-    config: Config, tmp_path: Path
+    config: Config, tmp_path: Path, make_agent: AgentFactory
 ) -> None:
     token = tmp_path / "token"
     token.write_text("form-token-123456\n")
     config = replace(config, http=replace(config.http, token_file=token))
-    agent = Agent(config)
+    agent = await make_agent(config)
     server = StatusServer.from_config(config)
     await server.start(agent)
     base = f"http://127.0.0.1:{server.port}"
@@ -124,7 +126,9 @@ async def test_actions_work_as_plain_form_posts_without_javascript(
         await server.stop()
 
 
-async def test_healthz_is_503_when_the_next_pass_is_overdue(config: Config) -> None:
+async def test_healthz_is_503_when_the_next_pass_is_overdue(
+    config: Config, make_agent: AgentFactory
+) -> None:
     """A loop that stopped scheduling: its next pass is long past (the server's clock is a test
     clock, moved two hours on)."""
     now = datetime.now(UTC)
@@ -135,10 +139,12 @@ async def test_healthz_is_503_when_the_next_pass_is_overdue(config: Config) -> N
             next_pass_at=now - timedelta(minutes=1),
         )
     )
-    agent = Agent(config)
+    agent = await make_agent(config)
     agent.open()
     clock = [now]
-    server = StatusServer(config.http, Site.from_config(config), clock=lambda: clock[0])
+    server = StatusServer(
+        config.http, Site.from_config(config), agent.engine.masker, clock=lambda: clock[0]
+    )
     await server.start(agent)
     url = f"http://127.0.0.1:{server.port}/healthz"
     try:

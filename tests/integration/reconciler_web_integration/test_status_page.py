@@ -15,9 +15,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from reconciler_support.agents import opened_agent
 
-from reconciler.agent import Agent
 from reconciler.config import load_config
+from reconciler.errors import Reason
 from reconciler.models import CheckResult, FieldDiff, PassResult, RevisionInfo
 from reconciler.state import StateStore
 from reconciler.status import (
@@ -109,7 +110,7 @@ def _status(stack: str, environment: str) -> Status:
                 ConditionType.READY, False, "HealthCheckFailed", "api: HTTP 503 from /ready", NOW
             ),
             Condition(ConditionType.HEALTHY, False, "HealthCheckFailed", "unhealthy: api", NOW),
-            Condition(ConditionType.STALLED, False, "NotStalled", "", NOW),
+            Condition(ConditionType.STALLED, False, Reason.HEALTH_CHECK_FAILED, "", NOW),
         ),
         inventory=(
             ServiceStatus(
@@ -199,22 +200,24 @@ async def served(tmp_path: Path) -> AsyncIterator[_Served]:
         },
     )
     StateStore(config.state_dir).save_status(_status(config.stack, config.environment))
-    agent = Agent(config)
-    agent.open()
-    server = StatusServer(config.http, Site.from_config(config), clock=lambda: NOW)
-    await server.start(agent)
-    try:
-        assert server.port is not None
-        url = f"http://127.0.0.1:{server.port}/"
-        async with aiohttp.ClientSession() as http, http.get(url) as r:
-            assert r.status == 200
-            html = await r.text()
-        page = _Texts()
-        page.feed(html)
-        yield _Served(html, page, server.port)
-    finally:
-        await server.stop()
-        agent.close()
+    async with opened_agent(config) as agent:
+        agent.open()
+        server = StatusServer(
+            config.http, Site.from_config(config), agent.engine.masker, clock=lambda: NOW
+        )
+        await server.start(agent)
+        try:
+            assert server.port is not None
+            url = f"http://127.0.0.1:{server.port}/"
+            async with aiohttp.ClientSession() as http, http.get(url) as r:
+                assert r.status == 200
+                html = await r.text()
+            page = _Texts()
+            page.feed(html)
+            yield _Served(html, page, server.port)
+        finally:
+            await server.stop()
+            agent.close()
 
 
 def test_the_page_is_served_on_loopback_only_by_default(served: _Served) -> None:

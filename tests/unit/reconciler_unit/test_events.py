@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from reconciler.errors import Reason
 from reconciler.events import (
     DeployFailed,
     DriftDetected,
@@ -62,7 +63,14 @@ async def test_notifiers_satisfy_the_protocol() -> None:
     for n in (NullNotifier(), rec):
         assert isinstance(n, Notifier)
     events: list[Event] = [
-        RevertPushed(stack="s", environment="e", at=T0, revision=None, commit=str(i))
+        RevertPushed(
+            stack="s",
+            environment="e",
+            at=T0,
+            revision=None,
+            reason=Reason.HEALTH_CHECK_FAILED,
+            commit=str(i),
+        )
         for i in range(3)
     ]
     for ev in events:

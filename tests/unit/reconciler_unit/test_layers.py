@@ -1,6 +1,7 @@
 """The package's layer order, checked by a test rather than by review (like kopf's import-linter
-contract): a module imports only modules of lower layers, errors.py imports nothing of the
-package, and each third-party client is imported in its adapter only."""
+contract): a module imports only modules of its own or lower layers, errors.py imports nothing of
+the package, each third-party client is imported in its adapter only, and the pure core does no
+I/O, not even through what it imports (the check follows imports transitively)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ PACKAGE = Path(__file__).resolve().parents[3] / "reconciler"
 LAYERS: list[set[str]] = [
     {"errors", "types"},
     {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links"},
-    {"models"},
-    {"status", "checks", "fields"},
-    {"events", "plan", "desired", "config"},
+    {"models", "masking"},
+    {"status", "checks", "fields", "journal"},
+    # values built from those, and the pure decisions over them
+    {"events", "plan", "outcome", "convergence", "config", "desired"},
+    {"decisions", "record"},
     {"control", "ports", "state", "logs", "metrics"},
     {
         "adapters",
@@ -22,8 +25,10 @@ LAYERS: list[set[str]] = [
         "adapters.git",
         "adapters.http",
         "adapters.swarm",
-        "adapters.metrics_http",
+        "adapters.probes",
         "adapters.probe_proxy",
+        "adapters.folder",
+        "adapters.agent_api",
     },
     {
         # the HTTP server and the notifications: Components that see the agent only through
@@ -51,10 +56,27 @@ LAYERS: list[set[str]] = [
         "notify.channel",
         "notify.hub",
     },
-    {"pipeline"},
-    {"record"},
+    # the pass: its context, each phase, how it ends, the sequence
+    {"engine.context"},
+    {
+        "engine.fetch",
+        "engine.render",
+        "engine.planning",
+        "engine.preflight",
+        "engine.apply",
+        "engine.verify",
+        "engine.rollback",
+        "engine.revert",
+    },
+    {"engine.finish"},
+    {"engine.run", "engine.preview"},
+    {"engine"},
+    {"wiring"},
     {"agent"},
-    {"cli", "__init__"},
+    {"daemon"},
+    {"cli.parser", "cli.setup"},
+    {"cli.status", "cli.control", "cli.commands"},
+    {"cli", "cli.__main__", "__init__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 #: third-party clients and the only modules that may import them
@@ -63,7 +85,7 @@ CLIENTS = {
     "git": {"adapters.git"},
     "aiohttp": {
         "adapters.http",
-        "adapters.metrics_http",
+        "adapters.agent_api",
         "web.replies",
         "web.views",
         "web.actions",
@@ -72,34 +94,55 @@ CLIENTS = {
         "notify.channel",
         "notify.hub",
     },
-    "apscheduler": {"agent"},
+    "apscheduler": {"daemon"},
     "requests": {"adapters.swarm"},
     "prometheus_client": {
         "metrics",
-        "adapters.metrics_http",
         "control",
         "agent",
         "web.metrics",
         "web.views",
     },
 }
-#: the pure core: no I/O library at all
+#: the pure core: no I/O, directly or through anything it imports
 PURE = {
-    "models",
-    "status",
-    "events",
-    "plan",
-    "fields",
-    "checks",
+    "errors",
+    "types",
+    "serialize",
     "units",
     "imageref",
     "interpolate",
-    "serialize",
-    "record",
-    "errors",
-    "types",
     "redact",
     "links",
+    "models",
+    "masking",
+    "status",
+    "checks",
+    "fields",
+    "journal",
+    "events",
+    "plan",
+    "outcome",
+    "convergence",
+    "decisions",
+    "record",
+}
+#: what a pure module may not import, directly or transitively
+IO = {
+    "loguru",
+    "asyncio",
+    "subprocess",
+    "socket",
+    "os",
+    "shutil",
+    "fcntl",
+    "tempfile",
+    "aiohttp",
+    "docker",
+    "git",
+    "requests",
+    "apscheduler",
+    "prometheus_client",
 }
 
 
@@ -125,20 +168,27 @@ def _imports(tree: ast.Module) -> set[str]:
     return found
 
 
+def _internal(imported: str, modules: set[str]) -> str | None:
+    """The package module an import names (``reconciler.engine.run`` → ``engine.run``)."""
+    if not imported.startswith("reconciler."):
+        return None
+    target = imported.removeprefix("reconciler.")
+    return target if target in modules else None
+
+
 def test_every_module_has_a_layer() -> None:
     assert set(_modules()) <= set(RANK), set(_modules()) - set(RANK)
 
 
 def test_imports_only_go_down() -> None:
     problems = []
-    for name, tree in _modules().items():
+    modules = _modules()
+    for name, tree in modules.items():
         for imported in _imports(tree):
-            if not imported.startswith("reconciler."):
+            target = _internal(imported, set(modules))
+            if target is None:
                 continue
-            target = imported.removeprefix("reconciler.")
-            if target == "__version__":
-                continue
-            if RANK.get(target, -1) > RANK[name] or (name == "errors" and target):
+            if RANK[target] > RANK[name] or (name == "errors" and target):
                 problems.append(f"{name} (layer {RANK[name]}) imports {target}")
     assert not problems, problems
 
@@ -150,6 +200,32 @@ def test_third_party_clients_live_in_their_adapter() -> None:
             root = imported.split(".")[0]
             if root in CLIENTS and name not in CLIENTS[root]:
                 problems.append(f"{name} imports {imported}")
-            if name in PURE and root in {"loguru", "asyncio", "subprocess", "socket", "os"}:
-                problems.append(f"pure module {name} imports {imported}")
     assert not problems, problems
+
+
+def _closure(name: str, graph: dict[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(graph[current])
+    return seen
+
+
+def test_the_pure_core_does_no_io_even_through_its_imports() -> None:
+    modules = _modules()
+    graph = {
+        name: {t for i in _imports(tree) if (t := _internal(i, set(modules))) is not None}
+        for name, tree in modules.items()
+    }
+    problems = []
+    for name in sorted(PURE):
+        for reached in sorted(_closure(name, graph)):
+            if reached not in PURE:
+                problems.append(f"pure {name} reaches {reached}, which is not pure")
+            for imported in _imports(modules[reached]):
+                if imported.split(".")[0] in IO:
+                    problems.append(f"pure {name} reaches {reached}, which imports {imported}")
+    assert not problems, sorted(set(problems))

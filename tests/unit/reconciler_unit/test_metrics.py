@@ -10,8 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.errors import Reason
 from reconciler.metrics import Metrics
-from reconciler.models import CheckResult, PassOutcome, PassResult, RevisionInfo
-from reconciler.pipeline import PassReport
+from reconciler.models import CheckResult, PassResult, RevisionInfo
+from reconciler.outcome import PassOutcome
 from reconciler.record import record
 from reconciler.status import ServiceStatus, Status
 
@@ -33,7 +33,9 @@ class Recorder:
     def pass_(self, result: PassResult, reason: Reason, rev: RevisionInfo, **kw: object) -> None:
         self.minute += 1
         start = T0 + timedelta(minutes=self.minute)
-        out_kw = {k: kw.pop(k) for k in list(kw) if k in PassOutcome.__dataclass_fields__}
+        kw.setdefault("desired", rev)
+        if kw.pop("stalled", False):
+            kw.setdefault("stalled_reason", reason)
         outcome = PassOutcome(
             result,
             reason,
@@ -41,11 +43,10 @@ class Recorder:
             revision=rev,
             started_at=start,
             finished_at=start + timedelta(seconds=12),
-            **out_kw,  # type: ignore[arg-type]
+            **kw,  # type: ignore[arg-type]
         )
-        report = PassReport(outcome, desired=kw.pop("desired", rev), **kw)  # type: ignore[arg-type]
-        self.status = record(self.status, report, start + timedelta(seconds=12))
-        if report.fetch_failed:
+        self.status = record(self.status, outcome, start + timedelta(seconds=12))
+        if outcome.fetch_failed:
             self.metrics.fetch_error()
         self.metrics.observe(outcome)
         self.metrics.update(self.status)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from reconciler.errors import Reason
 from reconciler.events import EventKind
-from reconciler.models import CheckResult, FieldDiff, PassOutcome, PassResult, RevisionInfo
-from reconciler.pipeline import PassReport
+from reconciler.models import CheckResult, FieldDiff, PassResult, RevisionInfo
+from reconciler.outcome import PassOutcome
 from reconciler.record import events, record
 from reconciler.status import ConditionType, ServiceStatus, Status
 
@@ -17,21 +17,22 @@ BAD = RevisionInfo("b" * 40, "Bump api to 2")
 FIX = RevisionInfo("c" * 40, 'Revert "Bump api to 2"')
 
 
-def _report(result: PassResult, reason: Reason, rev: RevisionInfo, **kw: object) -> PassReport:
-    out_kw = {k: kw.pop(k) for k in list(kw) if k in PassOutcome.__dataclass_fields__}
-    out = PassOutcome(
+def _report(result: PassResult, reason: Reason, rev: RevisionInfo, **kw: object) -> PassOutcome:
+    kw.setdefault("desired", rev)
+    if kw.pop("stalled", False):
+        kw.setdefault("stalled_reason", reason)
+    return PassOutcome(
         result,
         reason,
         f"{result.value} {rev.short}",
         revision=rev,
         started_at=T0,
         finished_at=T0 + timedelta(seconds=3),
-        **out_kw,
-    )  # type: ignore[arg-type]
-    return PassReport(out, desired=rev, **kw)  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
 
 
-def _step(status: Status, report: PassReport, minutes: int) -> tuple[Status, list[str]]:
+def _step(status: Status, report: PassOutcome, minutes: int) -> tuple[Status, list[str]]:
     now = T0 + timedelta(minutes=minutes)
     after = record(status, report, now)
     after, found = events(status, after, report, now)

@@ -50,7 +50,7 @@ def test_condition_transition_time_changes_only_when_status_changes() -> None:
 def test_conditions_keep_a_stable_order() -> None:
     s = Status(stack="s", environment="e")
     for t in (ConditionType.STALLED, ConditionType.READY, ConditionType.HEALTHY):
-        s = s.with_condition(t, False, "x", "", T0)
+        s = s.with_condition(t, False, Reason.HEALTHY, "", T0)
     assert [c.type for c in s.conditions] == [
         ConditionType.READY,
         ConditionType.HEALTHY,
@@ -96,7 +96,7 @@ def test_json_round_trip_keeps_everything() -> None:
         ),
         reverts=(RevertEntry(REV, (REV.sha,), "c" * 40, "HealthCheckFailed", "api: 500", T0),),
         last_result=PassResult.ROLLED_BACK,
-    ).with_condition(ConditionType.STALLED, None, "x", "", T0)
+    ).with_condition(ConditionType.STALLED, None, Reason.PROGRESSING, "", T0)
     data = json.loads(json.dumps(s.to_dict()))
     assert data["desired"]["committed_at"] == "2025-01-02T03:04:05Z"
     assert data["inventory"][0]["drift"] == [{"field": "replicas", "desired": "2", "live": "1"}]
@@ -107,3 +107,18 @@ def test_from_dict_ignores_unknown_keys_and_fills_defaults() -> None:
     s = Status.from_dict({"stack": "s", "environment": "e", "future_field": 1})
     assert s.history == ()
     assert s.revert_for("x") is None
+
+
+def test_a_status_file_of_the_earlier_format_loads_with_its_notification_memory() -> None:
+    """Before the notification memory was typed it was an ``extra`` dict; an agent upgraded in
+    place must still know what it announced (or it would announce a recovery twice, or not)."""
+    old = Status(stack="s", environment="e").to_dict()
+    old.pop("notified")
+    old["last_reason"] = ""
+    old["extra"] = {"notified_problem": "HealthCheckFailed", "notified_refusal": "ab:Quarantined"}
+    status = Status.from_dict(old)
+    assert status.notified.problem == Reason.HEALTH_CHECK_FAILED
+    assert status.notified.refusal == "ab:Quarantined"
+    assert status.notified.drift is None
+    assert status.last_reason is None
+    assert "extra" not in status.to_dict()

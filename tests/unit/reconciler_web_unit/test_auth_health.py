@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import ConfigError, mask_secrets
+from reconciler.errors import ConfigError
+from reconciler.masking import Masker
 from reconciler.models import Phase
 from reconciler.status import ConditionType, Status
 from reconciler.web.auth import SecretFile, bearer_token, github_signature, github_signature_ok
@@ -39,18 +40,22 @@ def test_bearer_header_parsing() -> None:
 def test_secret_files_are_read_masked_and_reloaded(tmp_path: Path) -> None:
     path = tmp_path / "token"
     path.write_text("first-token-value\n")
-    secret = SecretFile(path, "API token")
+    masker = Masker()
+    secret = SecretFile(path, "API token", masker)
     assert secret.value == "first-token-value"
-    assert "first-token-value" not in mask_secrets("token first-token-value leaked")
+    assert "first-token-value" not in masker.mask("token first-token-value leaked")
+    assert "first-token-value" in Masker().mask("first-token-value"), "another agent's masker"
     path.write_text("second-token-value\n")
     import os
 
     os.utime(path, (1, 1))  # a different mtime, as a rotation would give
     assert secret.value == "second-token-value"
+    assert "second-token-value" not in masker.mask("rotated: second-token-value")
+    (tmp_path / "empty").write_text("")
     with pytest.raises(ConfigError, match="empty"):
-        SecretFile(tmp_path / "empty", "x") if (tmp_path / "empty").write_text("") == 0 else None
+        SecretFile(tmp_path / "empty", "x", masker)
     with pytest.raises(ConfigError, match="cannot read"):
-        SecretFile(tmp_path / "missing", "x")
+        SecretFile(tmp_path / "missing", "x", masker)
 
 
 def _running(since: datetime) -> Status:

@@ -24,6 +24,7 @@ from reconciler.events import (
     Stalled,
 )
 from reconciler.links import RepoLinks
+from reconciler.masking import Masker
 from reconciler.models import CheckResult, FieldDiff, RevisionInfo
 from reconciler.notify import formats
 from reconciler.notify.message import build
@@ -33,6 +34,7 @@ REV = RevisionInfo(
     "ab" * 20, subject="Bump api to 9 <@everyone> & co", author="Bob", committed_at=T0
 )
 REPO = RepoLinks.from_url("git@github.com:acme/driftless.git")
+MASK = Masker().mask
 
 
 def _huge_failure() -> DeployFailed:
@@ -58,7 +60,7 @@ def _huge_failure() -> DeployFailed:
 
 
 def test_slack_payload_fits_block_kit_limits() -> None:
-    payload = formats.slack(build(_huge_failure(), REPO, "https://ops.example.org/r/"), "Bot")
+    payload = formats.slack(build(_huge_failure(), REPO, MASK, "https://ops.example.org/r/"), "Bot")
     blocks = payload["blocks"]
     assert payload["text"]
     assert len(blocks) <= 50
@@ -91,7 +93,7 @@ def test_slack_payload_fits_block_kit_limits() -> None:
 
 
 def test_discord_payload_fits_embed_limits() -> None:
-    payload = formats.discord(build(_huge_failure(), REPO), "Bot")
+    payload = formats.discord(build(_huge_failure(), REPO, MASK), "Bot")
     assert payload["allowed_mentions"] == {"parse": []}
     (embed,) = payload["embeds"]
     assert len(embed["title"]) <= 256
@@ -118,7 +120,7 @@ def test_revert_and_drift_messages_link_and_mask() -> None:
         reason="HealthCheckFailed",
         message="boom",
     )
-    msg = build(revert, REPO)
+    msg = build(revert, REPO, MASK)
     assert any(link.url and link.url.endswith("cd" * 20) for link in msg.links)
     drift = DriftDetected(
         stack="s",
@@ -134,9 +136,9 @@ def test_revert_and_drift_messages_link_and_mask() -> None:
         },
     )
     for payload in (
-        formats.slack(build(drift, REPO)),
-        formats.discord(build(drift, REPO)),
-        formats.webhook(build(drift, REPO), {}, "x"),
+        formats.slack(build(drift, REPO, MASK)),
+        formats.discord(build(drift, REPO, MASK)),
+        formats.webhook(build(drift, REPO, MASK), {}, "x"),
     ):
         text = str(payload)
         assert "want-secret" not in text
@@ -153,6 +155,7 @@ def test_revert_and_drift_messages_link_and_mask() -> None:
             message="ok",
         ),
         REPO,
+        MASK,
     )
     assert recovered.tone == "ok"
     assert "HealthCheckFailed" in recovered.text
@@ -176,7 +179,7 @@ def _every_event() -> list[Event]:
 @pytest.mark.parametrize("event", _every_event(), ids=lambda e: e.kind.value)
 def test_every_event_names_stack_environment_linked_revision_and_reason(event: Event) -> None:
     """Each kind of alert, on each channel, within the channel's documented format."""
-    msg = build(event, REPO, "https://ops.example.org/r/")
+    msg = build(event, REPO, MASK, "https://ops.example.org/r/")
     link = "https://github.com/acme/driftless/commit/" + REV.sha
     texts = {
         "slack": check_slack(formats.slack(msg, "Bot")),
@@ -200,7 +203,7 @@ def test_a_stall_says_a_human_is_needed_and_why() -> None:
         reason="RollbackFailed",
         message="rollback of api failed: no such image",
     )
-    text = check_slack(formats.slack(build(stalled, REPO), "Bot"))
+    text = check_slack(formats.slack(build(stalled, REPO, MASK), "Bot"))
     assert "needs a human" in text
     assert "RollbackFailed" in text
     assert "rollback of api failed: no such image" in text

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from reconciler.errors import register_secret
+from reconciler.errors import Reason
 from reconciler.links import RepoLinks
+from reconciler.masking import Masker
 from reconciler.models import FieldDiff, PassResult, RevisionInfo
-from reconciler.redact import mask_text, redact
+from reconciler.redact import mask_shapes, redact
 from reconciler.status import HistoryEntry, ServiceStatus, Status
 
 T0 = datetime(2025, 1, 2, tzinfo=UTC)
@@ -45,7 +46,7 @@ def test_known_token_shapes_and_urls_are_masked_anywhere() -> None:
         f"webhook {slack}; curl -H 'Authorization: Bearer abcdefghijklmnop1234' "
         "http://svc/health?token=s3cr3tvalue&x=1 API_KEY=plain-value (LOG_LEVEL=debug)"
     )
-    masked = mask_text(text)
+    masked = mask_shapes(text)
     for secret in ("ghp_", "XXXXXXXX", "abcdefghijklmnop1234", "s3cr3tvalue", "plain-value"):
         assert secret not in masked, secret
     assert "LOG_LEVEL=debug)" in masked
@@ -53,17 +54,18 @@ def test_known_token_shapes_and_urls_are_masked_anywhere() -> None:
 
 
 def test_registered_secrets_are_masked_in_history_messages() -> None:
-    register_secret("registered-secret-value")
+    masker = Masker()
+    masker.register("registered-secret-value")
     entry = HistoryEntry(
         revision=RevisionInfo("ab" * 20, subject="Bump", author="Alice Author"),
         started_at=T0,
         finished_at=T0,
         duration_seconds=1.0,
         result=PassResult.FAILED,
-        reason="ApplyFailed",
+        reason=Reason.APPLY_FAILED,
         message="docker said registered-secret-value is wrong",
     )
-    data = redact(Status(stack="s", environment="e", history=(entry,)).to_dict())
+    data = masker.redact(Status(stack="s", environment="e", history=(entry,)).to_dict())
     assert "registered-secret-value" not in json.dumps(data)
     assert data["history"][0]["revision"]["author"] == "Alice Author"  # not a secret
 
@@ -89,7 +91,7 @@ def test_plan_lines_hide_secret_variables_but_not_others() -> None:
         "~ web: update (drift)\n    env.DB_PASSWORD: live-pw -> git-pw\n"
         "    env.LOG_LEVEL: info -> debug"
     )
-    masked = mask_text(text)
+    masked = Masker().mask(text)
     assert "live-pw" not in masked
     assert "git-pw" not in masked
     assert "env.DB_PASSWORD: *** -> ***" in masked

@@ -1,0 +1,185 @@
+"""Has Swarm finished rolling out a service? Pure decisions over the service and task objects the
+Docker Engine API returns (``GET /services/{id}``, ``GET /tasks?filters=service``), so they are
+tested from JSON recorded on a real Swarm (``tests/fixtures/swarm/``).
+
+A service has converged when Swarm's own update is not running or failed, every task it wants
+runs the service's current spec (and is running, which means healthy when it has a
+healthcheck), and the tasks of the previous spec have stopped: until then one could still answer
+the health checks in place of the new spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from reconciler.models import CheckResult
+from reconciler.serialize import parse_time
+from reconciler.types import JSONDict
+
+#: Swarm update states that mean the update failed (or Swarm is undoing it)
+FAILED_UPDATE = frozenset({"paused", "rollback_started", "rollback_paused", "rollback_completed"})
+TASK_FAILED = frozenset({"failed", "rejected", "orphaned"})
+#: task states in which its container may be running (and answering)
+TASK_ALIVE = frozenset({"assigned", "accepted", "preparing", "starting", "running"})
+#: tasks of the new spec that failed since the apply before the verify gives up early
+FAILED_TASKS_LIMIT = 3
+#: Swarm's timestamps and ours may disagree by this much
+_SKEW = 2.0
+
+
+class Convergence(StrEnum):
+    CONVERGED = "converged"
+    PENDING = "pending"
+    FAILED = "failed"
+    GONE = "gone"
+
+
+@dataclass(frozen=True)
+class Progress:
+    state: Convergence
+    message: str
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more to wait for (converged, failed or gone)."""
+        return self.state is not Convergence.PENDING
+
+
+def _canon(value: Any) -> Any:
+    """A task's spec and its service's template, compared without Docker's fill-ins."""
+    if isinstance(value, dict):
+        out = {k: _canon(v) for k, v in value.items() if k not in ("Runtime",)}
+        return {k: v for k, v in out.items() if v not in (None, {}, [], "", False)}
+    if isinstance(value, list):
+        return [_canon(v) for v in value]
+    return value
+
+
+def runs_current_spec(task: JSONDict, template: JSONDict) -> bool:
+    return bool(_canon(task.get("Spec") or {}) == _canon(template))
+
+
+def _state(task: JSONDict) -> str:
+    return str((task.get("Status") or {}).get("State") or "")
+
+
+def _after(timestamp: str | None, since: datetime) -> bool:
+    return timestamp is None or parse_time(timestamp).timestamp() >= since.timestamp() - _SKEW
+
+
+def _failed_update(service: JSONDict, since: datetime) -> Progress | None:
+    update = service.get("UpdateStatus") or {}
+    state = update.get("State")
+    if state in FAILED_UPDATE and _after(update.get("StartedAt"), since):
+        return Progress(
+            Convergence.FAILED, f"Swarm update {state}: {update.get('Message', '')}".strip()
+        )
+    return None
+
+
+def _failed_tasks(current: Sequence[JSONDict], since: datetime) -> Progress | None:
+    failures = [
+        t
+        for t in current
+        if _state(t) in TASK_FAILED and _after(t["Status"].get("Timestamp"), since)
+    ]
+    if len(failures) < FAILED_TASKS_LIMIT:
+        return None
+    status = failures[0]["Status"]
+    err = status.get("Err") or status.get("Message", "")
+    return Progress(Convergence.FAILED, f"{len(failures)} tasks of the new spec failed: {err}")
+
+
+def _job(mode: JSONDict, current: Sequence[JSONDict]) -> Progress:
+    done = [t for t in current if _state(t) == "complete"]
+    total = (mode.get("ReplicatedJob") or {}).get("TotalCompletions")
+    if total is None or len(done) >= int(total):
+        return Progress(Convergence.CONVERGED, f"job complete ({len(done)} tasks)")
+    return Progress(Convergence.PENDING, f"job: {len(done)}/{total} tasks complete")
+
+
+def _previous_spec(old: Sequence[JSONDict]) -> Progress | None:
+    stale = [t for t in old if t.get("DesiredState") == "running"]
+    if stale:
+        return Progress(Convergence.PENDING, f"{len(stale)} task(s) still run the previous spec")
+    # a replaced task may still be running while it stops: until it has, it can answer the
+    # health checks (and keep its DNS name) in place of the new spec
+    stopping = [t for t in old if t.get("DesiredState") != "running" and _state(t) in TASK_ALIVE]
+    if stopping:
+        return Progress(
+            Convergence.PENDING, f"{len(stopping)} task(s) of the previous spec still stopping"
+        )
+    return None
+
+
+def _replicas(mode: JSONDict, tasks: Sequence[JSONDict], current: Sequence[JSONDict]) -> Progress:
+    active = [t for t in tasks if t.get("DesiredState") == "running"]
+    running = [t for t in current if t.get("DesiredState") == "running" and _state(t) == "running"]
+    want = (mode.get("Replicated") or {}).get("Replicas")
+    want_n = len(active) if want is None else int(want)
+    if len(running) < want_n or (want is None and not running and active):
+        last = next((t for t in active if _state(t) != "running"), None)
+        detail = ""
+        if last is not None:
+            st = last["Status"]
+            detail = f" (a task is {st['State']}: {st.get('Err') or st.get('Message', '')})"
+        return Progress(Convergence.PENDING, f"{len(running)}/{want_n} tasks running{detail}")
+    return Progress(Convergence.CONVERGED, f"{len(running)}/{want_n} tasks running the new spec")
+
+
+def judge(service: JSONDict | None, tasks: Sequence[JSONDict], since: datetime) -> Progress:
+    """Where the rollout of ``service`` stands, from the service object and all its tasks.
+    ``since``: when the pass deployed (earlier failures are not the new spec's)."""
+    if service is None:
+        return Progress(Convergence.GONE, "service does not exist")
+    failed = _failed_update(service, since)
+    if failed is not None:
+        return failed
+    spec = service["Spec"]
+    current = [t for t in tasks if runs_current_spec(t, spec["TaskTemplate"])]
+    old = [t for t in tasks if not runs_current_spec(t, spec["TaskTemplate"])]
+    failed = _failed_tasks(current, since)
+    if failed is not None:
+        return failed
+    mode = spec.get("Mode") or {}
+    if "ReplicatedJob" in mode or "GlobalJob" in mode:
+        return _job(mode, current)
+    if (service.get("UpdateStatus") or {}).get("State") == "updating":
+        return Progress(Convergence.PENDING, "Swarm rolling update in progress")
+    return _previous_spec(old) or _replicas(mode, tasks, current)
+
+
+def settled(
+    name: str, progress: Progress, *, removed: bool, attempts: int, elapsed: float
+) -> CheckResult | None:
+    """The verify's result for one service once there is nothing more to wait for, else None.
+    A ``removed`` service (pruned by the pass) is waited for until it is gone."""
+    if removed:
+        if progress.state is Convergence.GONE:
+            return CheckResult(name=name, ok=True, kind="swarm", output="removed")
+        return None
+    if not progress.settled:
+        return None
+    return CheckResult(
+        name=name,
+        ok=progress.state is Convergence.CONVERGED,
+        kind="swarm",
+        output=progress.message,
+        attempts=attempts,
+        elapsed_seconds=elapsed,
+    )
+
+
+def timed_out(name: str, last: str, limit: float, attempts: int, elapsed: float) -> CheckResult:
+    return CheckResult(
+        name=name,
+        ok=False,
+        kind="swarm",
+        output=f"not converged after {limit:.0f}s: {last or 'pending'}",
+        attempts=attempts,
+        elapsed_seconds=elapsed,
+    )

@@ -1,0 +1,183 @@
+"""The daemon around the agent: its components, signals and the schedule of passes.
+
+* **Scheduling**: APScheduler's ``IntervalTrigger`` with jitter only *wakes* one runner task,
+  which runs passes one after the other, so two passes never overlap and a burst of wake-ups
+  (timer, "sync now", webhooks) coalesces into one pass. After a pass the trigger is re-armed with
+  the interval the outcome calls for (``decisions.next_interval``).
+* **Stopping**: on SIGTERM/SIGINT a pass in a read-only phase is cancelled at once; one that is
+  changing the Swarm or git finishes that phase first, then stops. A second signal cancels at
+  once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from apscheduler.job import Job
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from loguru import logger
+
+from reconciler.agent import Agent
+from reconciler.control import Component
+from reconciler.decisions import next_interval
+from reconciler.errors import InterruptedPass
+from reconciler.outcome import PassOutcome
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Daemon:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self._job: Job | None = None
+        self._signals = 0
+
+    # ---------------------------------------------------------------- life cycle
+
+    @contextlib.asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        """The lock, the signal handlers and the components, for as long as the agent runs."""
+        agent = self.agent
+        agent.open()
+        loop = asyncio.get_running_loop()
+        for sig in _SIGNALS:
+            loop.add_signal_handler(sig, self._handle_signal, sig)
+        started: list[Component] = []
+        try:
+            if agent.engine.cleanup is not None:
+                await agent.engine.cleanup()
+            for component in agent.components:
+                await component.start(agent)
+                started.append(component)
+                logger.info("started {}", component.name)
+            yield
+        finally:
+            for sig in _SIGNALS:
+                loop.remove_signal_handler(sig)
+            for component in reversed(started):  # notifications deliver what the pass found
+                try:
+                    await component.stop()
+                except Exception as exc:
+                    logger.error("stopping {} failed: {}", component.name, exc)
+            agent.close()
+
+    async def sync_once(self, trigger: str = "manual") -> PassOutcome:
+        """One pass (``reconciler sync``), stopping on SIGTERM/SIGINT like the daemon does."""
+        agent = self.agent
+        async with self._running():
+            agent.current = asyncio.create_task(agent.run_pass(trigger), name="reconcile-pass")
+            try:
+                return await agent.current
+            except asyncio.CancelledError as exc:
+                raise InterruptedPass("stopped by a signal") from exc
+            finally:
+                agent.current = None
+
+    async def run(self) -> int:
+        """Passes until SIGTERM/SIGINT. Returns the process exit code."""
+        agent, config = self.agent, self.agent.config
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
+        async with self._running():
+            try:
+                self._job = scheduler.add_job(
+                    self._tick,
+                    IntervalTrigger(
+                        seconds=config.sync.interval, jitter=config.sync.jitter or None
+                    ),
+                    id="reconcile",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=None,
+                )
+                scheduler.start()
+                agent.woken.set()
+                logger.info(
+                    "reconciler started: stack {} ({}), every {:.0f}s ± {:.0f}s from {} {}",
+                    config.stack,
+                    config.environment,
+                    config.sync.interval,
+                    config.sync.jitter,
+                    config.git.branch,
+                    config.git.path,
+                )
+                await self._runner()
+            finally:
+                if scheduler.running:
+                    scheduler.shutdown(wait=False)
+                agent.store.save_status(agent.status)
+        logger.info("reconciler stopped")
+        return 0
+
+    # ---------------------------------------------------------------- the loop
+
+    async def _tick(self) -> None:
+        self.agent.woken.set()
+
+    def _arm(self, seconds: float) -> None:
+        trigger = IntervalTrigger(seconds=seconds, jitter=self.agent.config.sync.jitter or None)
+        if self._job is not None:
+            self._job.reschedule(trigger)
+            next_run: datetime | None = self._job.next_run_time
+            status = self.agent.status
+            at = next_run.astimezone(UTC) if next_run else None
+            self.agent.set_status(replace(status, next_pass_at=at))
+
+    async def _next_wake(self) -> bool:
+        """Wait for a wake-up; False when stopping instead."""
+        agent = self.agent
+        stop_wait = asyncio.ensure_future(agent.stopping.wait())
+        wake_wait = asyncio.ensure_future(agent.woken.wait())
+        try:
+            await asyncio.wait({wake_wait, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wake_wait.cancel()
+            stop_wait.cancel()
+        return not agent.stopping.is_set()
+
+    async def _runner(self) -> None:
+        agent = self.agent
+        while await self._next_wake():
+            trigger = agent.take_trigger()
+            agent.current = asyncio.create_task(agent.run_pass(trigger), name="reconcile-pass")
+            outcome: PassOutcome | None
+            try:
+                outcome = await agent.current
+            except (asyncio.CancelledError, InterruptedPass):
+                if agent.stopping.is_set():
+                    break
+                raise
+            except Exception:
+                logger.exception("the pass crashed; retrying after the retry interval")
+                outcome = None
+            finally:
+                agent.current = None
+            sync = agent.config.sync
+            self._arm(next_interval(outcome, interval=sync.interval, retry=sync.retry_interval))
+            agent.store.save_status(agent.status)
+
+    def _handle_signal(self, signum: int) -> None:
+        agent = self.agent
+        self._signals += 1
+        name = signal.Signals(signum).name
+        agent.stopping.set()
+        agent.context.stop_requested.set()
+        current = agent.current
+        if current is None or current.done():
+            logger.info("{}: stopping", name)
+            return
+        if self._signals > 1 or not agent.context.mutating:
+            logger.warning("{}: cancelling the running pass", name)
+            current.cancel()
+        else:
+            phase = agent.context.phase
+            logger.warning(
+                "{}: letting the {} phase finish, then stopping",
+                name,
+                phase.value if phase else "current",
+            )

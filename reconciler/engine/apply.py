@@ -1,0 +1,87 @@
+"""Phase apply: the journal first (so a crash can be finished or rolled back), then every
+service stamped with the revision and ``docker stack deploy``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from loguru import logger
+
+from reconciler.decisions import Halt
+from reconciler.desired import stamped_document
+from reconciler.engine.context import PassContext
+from reconciler.engine.planning import Planned
+from reconciler.interpolate import escape_dollars
+from reconciler.journal import Journal
+from reconciler.models import DesiredState, LiveState, Phase, RevisionInfo
+from reconciler.types import JSONDict
+from reconciler.yamlio import dump
+
+
+@dataclass(frozen=True)
+class Applied:
+    since: datetime  # when the deploy started: Swarm's changes after it belong to this pass
+    seconds: float
+
+
+def begin(
+    ctx: PassContext,
+    head: RevisionInfo,
+    desired: DesiredState,
+    planned: Planned,
+    good: RevisionInfo | None,
+    started: datetime,
+) -> Journal:
+    """Enter the apply phase: write the journal with every changed service's spec before."""
+    changes = planned.plan.to_apply
+    previous: dict[str, JSONDict | None] = {}
+    for change in changes:
+        current = planned.live.service(change.service)
+        previous[change.service] = current.spec if current is not None else None
+    journal = Journal(
+        revision=head,
+        desired_hash=desired.desired_hash,
+        phase=Phase.APPLY,
+        started_at=started,
+        changed=tuple(c.service for c in changes),
+        previous=previous,
+        good_revision=good.sha if good else None,
+        definition_changed=not planned.plan.only_drift,
+    )
+    ctx.enter(
+        Phase.APPLY, "applying: " + ", ".join(f"{c.action.value} {c.service}" for c in changes)
+    )
+    ctx.store.save_journal(journal)
+    return journal
+
+
+async def _deploy(
+    ctx: PassContext, journal: Journal, desired: DesiredState, live: LiveState
+) -> str:
+    cfg = ctx.config
+    keep = {
+        s.name: s.revision for s in live.services if s.revision and s.name not in journal.changed
+    }
+    doc = stamped_document(desired, journal.revision.sha, keep)
+    path = ctx.store.rendered_path(cfg.stack)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dump(escape_dollars(doc)))
+    return await ctx.ports.swarm.deploy(
+        cfg.stack, path, prune=cfg.sync.prune, time_limit=cfg.timeouts.apply
+    )
+
+
+async def apply(
+    ctx: PassContext, journal: Journal, desired: DesiredState, live: LiveState
+) -> Applied | tuple[Halt, float]:
+    """``docker stack deploy`` of the stamped document; on failure the halt (the revision
+    failed) and the seconds it took."""
+    clock = ctx.ports.clock
+    since, t0 = clock.now(), clock.monotonic()
+    output = await ctx.attempt(Phase.APPLY, lambda: _deploy(ctx, journal, desired, live))
+    seconds = clock.monotonic() - t0
+    if isinstance(output, Halt):
+        return output, seconds
+    logger.info("docker stack deploy: {}", output.replace("\n", "; "))
+    return Applied(since, seconds)

@@ -1,0 +1,101 @@
+"""What every phase of a pass shares: the configuration, the ports, the state store, the masker,
+and which phase and revision the pass is in (announced to the agent before each phase)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from loguru import logger
+
+from reconciler.config import Config
+from reconciler.decisions import Halt, halt_for
+from reconciler.desired import RenderOptions, render_options
+from reconciler.errors import InterruptedPass, ReconcilerError
+from reconciler.logs import current_phase, current_revision
+from reconciler.masking import Masker
+from reconciler.models import Phase, RevisionInfo
+from reconciler.ports import Clock, GitSource, HealthChecker, ProxyProvider, Swarm
+from reconciler.state import StateStore
+
+T = TypeVar("T")
+PhaseHook = Callable[[Phase | None, str, RevisionInfo | None], None]
+
+#: phases that change something outside the agent: a stop request waits for them to end
+MUTATING = frozenset({Phase.APPLY, Phase.ROLLBACK, Phase.REVERT, Phase.RECORD})
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The outside world, behind the protocols of :mod:`reconciler.ports`."""
+
+    git: GitSource
+    swarm: Swarm
+    checker: HealthChecker
+    clock: Clock
+    #: makes the probe containers that carry HTTP checks into stack networks (None: none)
+    probes: Callable[[], ProxyProvider] | None = None
+
+
+class PassContext:
+    def __init__(
+        self,
+        config: Config,
+        ports: Ports,
+        store: StateStore,
+        masker: Masker,
+        on_phase: PhaseHook | None = None,
+    ) -> None:
+        self.config = config
+        self.ports = ports
+        self.store = store
+        self.masker = masker
+        self._on_phase = on_phase
+        self.phase: Phase | None = None
+        self.revision: RevisionInfo | None = None
+        self.stop_requested = asyncio.Event()
+
+    @property
+    def mutating(self) -> bool:
+        return self.phase in MUTATING
+
+    def enter(self, phase: Phase, message: str) -> None:
+        """Start ``phase``: a stop request ends the pass here unless the phase must finish what
+        an earlier one started (apply, verify, rollback, revert, record)."""
+        if self.stop_requested.is_set() and phase not in MUTATING | {Phase.VERIFY}:
+            raise InterruptedPass(f"stop requested before {phase.value}")
+        self.phase = phase
+        current_phase.set(phase.value)
+        current_revision.set(self.revision.sha if self.revision else None)
+        logger.info(message)
+        if self._on_phase is not None:
+            self._on_phase(phase, message, self.revision)
+
+    def leave(self) -> None:
+        """The pass ended (however it ended)."""
+        self.phase = None
+        current_phase.set(None)
+        if self._on_phase is not None:
+            self._on_phase(None, "", self.revision)
+
+    def working_on(self, revision: RevisionInfo) -> None:
+        self.revision = revision
+        current_revision.set(revision.sha)
+
+    def render_options(self) -> RenderOptions:
+        return render_options(self.config, self.ports.git.workdir)
+
+    async def attempt(
+        self, phase: Phase, work: Callable[[], Awaitable[T]], *, live_changed: bool = False
+    ) -> T | Halt:
+        """``work()``, or the :class:`Halt` its error calls for (decided by ``halt_for``)."""
+        try:
+            return await work()
+        except InterruptedPass:
+            raise
+        except ReconcilerError as exc:
+            halt = halt_for(phase, exc, live_changed=live_changed)
+            logger.error("{}: {}", phase.value, exc.message)
+            return halt

@@ -1,0 +1,49 @@
+"""The apply journal: what an in-flight pass is changing (a value; ``state.StateStore`` keeps it
+in ``<state_dir>/journal.json``).
+
+Written before ``docker stack deploy``, updated at each later phase, removed when the pass is
+recorded. A restart that finds it finishes that pass instead of starting a new one: it deploys
+and verifies the same revision again, or rolls back to ``previous`` and reverts, and never
+pushes a revert twice (``revert_commit``). Each change of phase is a method that returns the
+next journal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from reconciler.errors import Reason
+from reconciler.models import Phase, RevisionInfo
+from reconciler.types import JSONDict
+
+
+@dataclass(frozen=True)
+class Journal:
+    revision: RevisionInfo
+    desired_hash: str
+    phase: Phase
+    started_at: datetime
+    changed: tuple[str, ...]  # services created/updated/removed by the pass
+    previous: dict[str, JSONDict | None]  # their Swarm specs before it (None = did not exist)
+    good_revision: str | None = None  # the last applied revision before the pass
+    definition_changed: bool = True  # False when the pass only corrected drift
+    failure_reason: Reason | None = None
+    failure_message: str = ""
+    failure_detail: str = ""
+    rollback_done: bool = False
+    revert_commit: str | None = None
+
+    def at(self, phase: Phase) -> Journal:
+        return replace(self, phase=phase)
+
+    def failed(self, reason: Reason, message: str, detail: str = "") -> Journal:
+        """The pass failed (apply or verify): what the rollback, the revert and the record
+        say about it."""
+        return replace(self, failure_reason=reason, failure_message=message, failure_detail=detail)
+
+    def rolled_back(self) -> Journal:
+        return replace(self, rollback_done=True, phase=Phase.REVERT)
+
+    def reverted(self, commit: str | None) -> Journal:
+        return replace(self, revert_commit=commit)

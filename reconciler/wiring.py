@@ -1,0 +1,93 @@
+"""The composition root: the one place that builds the adapters from the configuration, hands
+them to the engine as :class:`~reconciler.engine.Ports`, and closes them.
+
+Used by the daemon and by every command of the CLI::
+
+    async with open_engine(config) as engine:
+        agent = Agent(engine, components=[...])
+        await agent.run()
+
+Tests give their own ports (fakes, or the real adapters built differently) with ``ports=``; the
+rest (state store, masker, the probe cleanup) stays the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from loguru import logger
+
+from reconciler.adapters.clock import SystemClock
+from reconciler.adapters.folder import LocalFolder, repo_root
+from reconciler.adapters.git import GitRepo
+from reconciler.adapters.http import HttpChecker
+from reconciler.adapters.probes import ProbeProxies
+from reconciler.adapters.swarm import SwarmAdapter
+from reconciler.config import Config
+from reconciler.engine import Ports
+from reconciler.errors import DockerError
+from reconciler.masking import Masker
+from reconciler.state import StateStore
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Everything a pass runs with, opened for as long as the ``async with`` lasts."""
+
+    config: Config
+    ports: Ports
+    store: StateStore
+    masker: Masker
+    #: removes probe containers an earlier run left behind (None: nothing to clean)
+    cleanup: Callable[[], Awaitable[None]] | None = None
+
+
+@contextlib.asynccontextmanager
+async def open_engine(
+    config: Config,
+    *,
+    masker: Masker | None = None,
+    ports: Ports | None = None,
+    scratch: Path | None = None,
+    folder: Path | None = None,
+) -> AsyncIterator[Engine]:
+    """``scratch``: check out and render there, leaving the state directory alone (a preview
+    beside a running agent); ``folder``: take the desired state from this folder on disk instead
+    of the git remote."""
+    masker = masker or Masker()
+    store = StateStore(scratch or config.state_dir)
+    if ports is not None:
+        yield Engine(config, ports, store, masker)
+        return
+    clock = SystemClock()
+    swarm = SwarmAdapter(clock=clock, masker=masker, cli=config.docker.cli, host=config.docker.host)
+    git: GitRepo | LocalFolder
+    if folder is not None:
+        git = LocalFolder(repo_root(folder), folder)
+    else:
+        git = GitRepo(config.git, store.dir / "checkout", masker)
+
+    def probes() -> ProbeProxies:
+        return ProbeProxies(
+            swarm,
+            stack=config.stack,
+            image=config.health.probe_image,
+            labels=config.docker.probe_labels,
+        )
+
+    async def cleanup() -> None:
+        with contextlib.suppress(DockerError):
+            removed = await swarm.remove_probes(config.stack)
+            if removed:
+                logger.info("removed {} probe container(s) left by an earlier run", removed)
+
+    checker = HttpChecker(clock, masker, request_timeout=config.health.request_timeout)
+    try:
+        yield Engine(config, Ports(git, swarm, checker, clock, probes), store, masker, cleanup)
+    finally:
+        await swarm.close()
+        if isinstance(git, GitRepo):
+            git.close()
