@@ -151,6 +151,16 @@ def version_served(body: str, expected: str) -> bool:
     return re.search(pattern, body) is not None
 
 
+def judge_answer(check: HealthCheck, status: int, body: str) -> tuple[bool, str]:
+    """One answer to an HTTP check: whether it passes, and what to say about it."""
+    if status not in check.expect_status:
+        return False, f"HTTP {status}: {excerpt(body)}"
+    if check.expect_version and not version_served(body, check.expect_version):
+        version = check.expect_version
+        return False, f"HTTP {status} but version {version} is not served: {excerpt(body)}"
+    return True, f"HTTP {status}: {excerpt(body, 200)}"
+
+
 def excerpt(text: str, limit: int = 500) -> str:
     """A short, single-paragraph excerpt of a response body for messages and commits."""
     text = text.strip()

@@ -53,6 +53,8 @@ def halt_for(phase: Phase, exc: ReconcilerError, *, live_changed: bool = False) 
     problems = exc.problems if isinstance(exc, ValidationError) else ()
     if phase is Phase.APPLY:
         return Halt(Next.FAILED, Reason.APPLY_FAILED, exc.message, exc.detail)
+    if phase is Phase.VERIFY and not isinstance(exc, WaitingError):
+        return Halt(Next.FAILED, Reason.HEALTH_CHECK_FAILED, exc.message, exc.detail)
     if isinstance(exc, WaitingError):
         return Halt(Next.RETRY, exc.reason, exc.message, exc.detail, retry_after=exc.retry_after)
     if phase in (Phase.ROLLBACK, Phase.REVERT):

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import aiohttp
 
-from reconciler.checks import excerpt, version_served
+from reconciler.checks import excerpt, judge_answer
 from reconciler.errors import ReconcilerError
 from reconciler.masking import Masker
 from reconciler.models import CheckResult, HealthCheck
@@ -46,15 +46,8 @@ class HttpChecker:
             return False, None, f"no answer within {self._request_timeout:.0f}s"
         except aiohttp.ClientError as exc:
             return False, None, f"{type(exc).__name__}: {self._masker.mask(str(exc))}"
-        if status not in check.expect_status:
-            return False, status, f"HTTP {status}: {excerpt(body)}"
-        if check.expect_version and not version_served(body, check.expect_version):
-            return (
-                False,
-                status,
-                f"HTTP {status} but version {check.expect_version} is not served: {excerpt(body)}",
-            )
-        return True, status, f"HTTP {status}: {excerpt(body, 200)}"
+        ok, output = judge_answer(check, status, body)
+        return ok, status, output
 
     async def _run(
         self, session: aiohttp.ClientSession, check: HealthCheck, proxies: ProxyProvider | None

@@ -100,10 +100,14 @@ async def deploy(
     if not isinstance(applied, Applied):
         halt, seconds = applied
         draft = replace(draft, timings=Timings(apply_seconds=seconds))
+        if halt.next is Next.RETRY:  # the journal stays: the next pass applies again
+            return halted(ctx, draft, halt)
         return await fail(ctx, draft, journal.failed(halt.reason, halt.message, halt.detail), ())
     journal = journal.at(Phase.VERIFY)
     ctx.store.save_journal(journal)
     verified = await verify(ctx, desired, journal, applied.since)
+    if isinstance(verified, Halt):  # not the revision's fault: the next pass verifies again
+        return halted(ctx, replace(draft, timings=Timings(applied.seconds)), verified)
     draft = replace(draft, timings=Timings(applied.seconds, verified.seconds))
     if verified.failed:
         first = verified.failed[0]

@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from reconciler.decisions import Halt
 from reconciler.engine.context import PassContext
 from reconciler.journal import Journal
 from reconciler.models import CheckResult, DesiredState, HealthCheck, Phase
@@ -86,15 +87,21 @@ async def _converge_then_check(
 
 async def verify(
     ctx: PassContext, desired: DesiredState, journal: Journal, since: datetime
-) -> Verified:
-    """``since``: when the deploy started (older task failures are not this pass's)."""
+) -> Verified | Halt:
+    """The checks' results, or a halt when the engine could not be watched (not the
+    revision's fault: the journal stays and the next pass verifies again). ``since``: when the
+    deploy started (older task failures are not this pass's)."""
     ctx.enter(Phase.VERIFY, "verifying " + ", ".join(journal.changed))
     clock = ctx.ports.clock
     t0 = clock.monotonic()
     proxies = ctx.ports.probes() if ctx.ports.probes else None
     try:
-        results = await _converge_then_check(ctx, desired, journal, since, proxies)
+        results = await ctx.attempt(
+            Phase.VERIFY, lambda: _converge_then_check(ctx, desired, journal, since, proxies)
+        )
     finally:
         if proxies is not None:
             await proxies.close()
+    if isinstance(results, Halt):
+        return results
     return Verified(tuple(results), clock.monotonic() - t0)

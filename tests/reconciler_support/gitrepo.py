@@ -75,3 +75,9 @@ class Remote:
 
     def show(self, path: str, ref: str = "main") -> str:
         return git(self.bare, "show", f"{ref}:{path}") + "\n"
+
+    def rewrite(self, keep: int) -> None:
+        """A force-push: the branch keeps only its first ``keep`` commits."""
+        shas = list(reversed(self.log("%H")))
+        git(self.work, "reset", "-q", "--hard", shas[keep - 1])
+        git(self.work, "push", "-q", "--force", "origin", "HEAD:main")

@@ -1,0 +1,115 @@
+"""The git port: what the engine relies on, run against the fake remote and the real adapter on
+a real bare repository (``reconciler_support.gitrepo.Remote``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reconciler_support.fakes import FakeGit, FakeRemote
+from reconciler_support.gitrepo import Remote, close_opened, opened
+
+from reconciler.adapters.git import GitRepo
+from reconciler.config import GitConfig
+from reconciler.errors import GitError, RevertError, RevisionGone
+from reconciler.masking import Masker
+from reconciler.ports import GitSource
+
+FOLDER = "desired-state/test"
+IMAGES = f"{FOLDER}/images.yaml"
+STACK = f"{FOLDER}/stack.yml"
+
+
+@dataclass
+class Side:
+    remote: Any  # FakeRemote or Remote: write, head, log, message, show, rewrite
+    repo: GitSource
+    cut: Any  # makes the remote unreachable
+
+
+@pytest.fixture(params=["fake", "real"])
+def side(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Side]:
+    files = {STACK: "services: {api: {}}\n", IMAGES: "api: r/api:1\n"}
+    checkout = tmp_path / "state" / "checkout"
+    if request.param == "fake":
+        fake = FakeRemote()
+        fake.write(files, "Add the api")
+        yield Side(
+            fake, FakeGit(fake, checkout, FOLDER), lambda: setattr(fake, "unreachable", True)
+        )
+        return
+    real = Remote(tmp_path, FOLDER)
+    real.write(files, "Add the api")
+    config = GitConfig(url=real.url, path=FOLDER, push_retries=2, timeout=30)
+    repo = opened(GitRepo(config, checkout, Masker()))
+    yield Side(real, repo, lambda: real.bare.rename(tmp_path / "gone.git"))
+    close_opened()
+
+
+async def test_fetch_checks_out_the_head(side: Side) -> None:
+    head = await side.repo.fetch()
+    assert head.sha == side.remote.head()
+    assert head.subject == "Add the api"
+    assert (side.repo.workdir / IMAGES).read_text() == "api: r/api:1\n"
+    newer = side.remote.write({IMAGES: "api: r/api:2\n"}, "Bump api to 2")
+    assert (await side.repo.fetch()).sha == newer
+    assert (side.repo.workdir / IMAGES).read_text() == "api: r/api:2\n"
+
+
+async def test_offending_commits_touch_the_folder_newest_first(side: Side) -> None:
+    good = side.remote.head()
+    one = side.remote.write({IMAGES: "api: r/api:2\n"}, "Bump api to 2")
+    side.remote.write({"README.md": "hello\n"}, "Docs")
+    two = side.remote.write({IMAGES: "api: r/api:3\n"}, "Bump api to 3")
+    await side.repo.fetch()
+    commits = await side.repo.offending_commits(good, two)
+    assert [c.sha for c in commits] == [two, one]
+    # no known good revision: only the last commit that touched the folder
+    assert [c.sha for c in await side.repo.offending_commits(None, two)] == [two]
+
+
+async def test_a_revert_is_pushed_once_and_found_again(side: Side) -> None:
+    good = side.remote.head()
+    bad = side.remote.write({IMAGES: "api: r/api:2\n"}, "Bump api to 2")
+    head = await side.repo.fetch()
+    commits = await side.repo.offending_commits(good, bad)
+    revert = await side.repo.revert(commits, head, 'Revert "Bump api to 2"', "It failed.")
+    assert revert is not None
+    assert side.remote.head() == revert
+    assert side.remote.show(IMAGES) == "api: r/api:1\n"
+    message = side.remote.message()
+    assert message.startswith('Revert "Bump api to 2"\n\nIt failed.')
+    assert f"This reverts commit {bad}." in message
+    assert message.endswith(f"Driftless-Revert-Of: {bad}")
+    assert await side.repo.find_revert(bad) == revert
+    # asked again (an agent that died before recording it): the same commit, nothing new
+    assert await side.repo.revert(commits, head, "again", "again") == revert
+    assert len(side.remote.log()) == 3
+
+
+async def test_a_revert_that_conflicts_pushes_nothing(side: Side) -> None:
+    good = side.remote.head()
+    bad = side.remote.write({IMAGES: "api: r/api:2\n"}, "Bump api to 2")
+    head = await side.repo.fetch()
+    hotfix = side.remote.write({IMAGES: "api: r/api:4\n"}, "Hotfix")
+    commits = await side.repo.offending_commits(good, bad)
+    with pytest.raises(RevertError, match=r"cannot revert .* cleanly .*nothing was pushed"):
+        await side.repo.revert(commits, head, "Revert", "body")
+    assert side.remote.head() == hotfix
+
+
+async def test_an_unreachable_remote_is_a_git_error(side: Side) -> None:
+    await side.repo.fetch()
+    side.cut()
+    with pytest.raises(GitError, match="cannot fetch main"):
+        await side.repo.fetch()
+
+
+async def test_a_revision_rewritten_away_is_gone(side: Side) -> None:
+    lost = side.remote.write({IMAGES: "api: r/api:2\n"}, "Bump api to 2")
+    side.remote.rewrite(1)
+    with pytest.raises(RevisionGone, match="no longer exists"):
+        await side.repo.checkout(lost)

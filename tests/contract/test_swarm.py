@@ -1,0 +1,144 @@
+"""The Swarm port: what the engine relies on, run against the fake Swarm and the real adapter on
+the real single-node Swarm (with the local registry and the reconciler e2e tests' images)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from reconciler_support.e2e import build_images
+from reconciler_support.fakes import FakeClock, FakeSwarm
+
+from reconciler.adapters.clock import SystemClock
+from reconciler.adapters.swarm import SwarmAdapter
+from reconciler.errors import DockerError, ValidationError
+from reconciler.imageref import same_image
+from reconciler.masking import Masker
+from reconciler.ports import Swarm
+from scripts.remove_stack import remove_stack
+
+CRASH = {"command": ["python3", "-c", "raise SystemExit(3)"]}
+
+
+@dataclass
+class Side:
+    swarm: Swarm
+    stack: str
+    good: tuple[str, str]  # two good images
+    missing: str  # an image its registry does not have
+    crash: dict[str, Any]  # a service definition whose tasks exit at once
+    root: Path
+    now: Any
+
+    def compose(self, services: dict[str, dict[str, Any]]) -> Path:
+        for name, service in services.items():
+            deploy = service.setdefault("deploy", {})
+            deploy.setdefault("endpoint_mode", "dnsrr")
+            deploy.setdefault("restart_policy", {"delay": "1s"})
+            deploy["labels"] = {"driftless.spec-hash": f"h-{name}", "driftless.revision": "r1"}
+        path = self.root / f"stack-{len(list(self.root.glob('stack-*')))}.yml"
+        path.write_text(yaml.safe_dump({"version": "3.8", "services": services}))
+        return path
+
+    async def deploy(self, services: dict[str, dict[str, Any]]) -> datetime:
+        since = self.now()
+        await self.swarm.deploy(self.stack, self.compose(services), prune=True, time_limit=120)
+        return since
+
+
+@pytest.fixture(scope="session")
+def contract_images(registry: str, base_image: str) -> dict[str, str]:
+    return build_images(registry, base_image, os.environ.get("TEST_STACK_PREFIX", "dlt"))
+
+
+def _fake(tmp_path: Path) -> Side:
+    clock = FakeClock()
+    swarm = FakeSwarm(clock, images={"reg.test/app:1", "reg.test/app:2", "reg.test/crash:1"})
+    swarm.crashing.add("reg.test/crash:1")
+    swarm.objects.add("network bridge")
+    good = ("reg.test/app:1", "reg.test/app:2")
+    crash = {"image": "reg.test/crash:1"}
+    return Side(swarm, "shop", good, "reg.test/app:nope", crash, tmp_path, clock.now)
+
+
+@pytest.fixture(params=["fake", pytest.param("real", marks=[pytest.mark.e2e, pytest.mark.slow])])
+async def side(
+    request: pytest.FixtureRequest, tmp_path: Path, unique_name: str
+) -> AsyncIterator[Side]:
+    if request.param == "fake":
+        yield _fake(tmp_path)
+        return
+    images: dict[str, str] = request.getfixturevalue("contract_images")
+    clock = SystemClock()
+    swarm = SwarmAdapter(clock=clock, masker=Masker())
+    crash = {"image": images["1"], **CRASH}
+    good = (images["1"], images["2"])
+    try:
+        yield Side(swarm, unique_name, good, images["missing"], crash, tmp_path, clock.now)
+    finally:
+        remove_stack(unique_name)
+        await swarm.close()
+
+
+async def test_a_deployed_service_is_read_back_and_converges(side: Side) -> None:
+    since = await side.deploy({"web": {"image": side.good[0]}})
+    live = (await side.swarm.live_state(side.stack)).service("web")
+    assert live is not None
+    assert same_image(side.good[0], live.fields.image)
+    assert (live.spec_hash, live.revision) == ("h-web", "r1")
+    assert live.replicas_desired == 1
+    result = await side.swarm.wait_converged(side.stack, ["web"], since=since, time_limit=90)
+    assert result["web"].ok, result["web"].output
+    assert result["web"].output == "1/1 tasks running the new spec"
+
+
+async def test_tasks_that_exit_fail_the_rollout_before_its_time_limit(side: Side) -> None:
+    since = await side.deploy({"web": side.crash})
+    result = await side.swarm.wait_converged(side.stack, ["web"], since=since, time_limit=90)
+    assert not result["web"].ok
+    assert "tasks of the new spec failed" in result["web"].output
+
+
+async def test_restore_puts_back_the_previous_specs_together(side: Side) -> None:
+    since = await side.deploy({"web": {"image": side.good[0]}})
+    await side.swarm.wait_converged(side.stack, ["web"], since=since, time_limit=90)
+    before = (await side.swarm.live_state(side.stack)).service("web")
+    assert before is not None
+    await side.deploy({"web": {"image": side.good[1]}, "worker": {"image": side.good[0]}})
+    await side.swarm.restore(side.stack, {"web": before.spec, "worker": None}, time_limit=90)
+    after = await side.swarm.live_state(side.stack)
+    assert [s.name for s in after.services] == ["web"]
+    assert same_image(side.good[0], after.services[0].fields.image)
+
+
+async def test_images_are_looked_up_in_their_registry(side: Side) -> None:
+    assert await side.swarm.image_exists(side.good[0])
+    assert not await side.swarm.image_exists(side.missing)
+
+
+async def test_missing_external_objects_are_named(side: Side) -> None:
+    missing = await side.swarm.missing_objects(["contract-nope"], [], ["bridge"])
+    assert missing == ["secret contract-nope"]
+
+
+async def test_a_stack_file_docker_refuses_is_a_validation_error(side: Side) -> None:
+    path = side.root / "bad.yml"
+    path.write_text('version: "3.8"\nservices: [web, api]\n')
+    with pytest.raises(ValidationError, match="docker stack config rejects"):
+        await side.swarm.validate_compose(path)
+
+
+async def test_an_engine_that_does_not_answer_is_a_docker_error(side: Side) -> None:
+    if isinstance(side.swarm, FakeSwarm):
+        side.swarm.down = True
+        swarm: Swarm = side.swarm
+    else:
+        swarm = SwarmAdapter(clock=SystemClock(), masker=Masker(), host="unix:///nonexistent.sock")
+    with pytest.raises(DockerError, match="Docker engine unreachable"):
+        await swarm.live_state(side.stack)

@@ -1,0 +1,144 @@
+"""A deployed two-service stack in the fakes of :mod:`reconciler_support.fakes`, and the agent
+built on it by the composition root, as the daemon builds it (only the ports are fakes: the
+state directory, the journal, rendering, planning, recording and the events are the real ones).
+
+Each :meth:`World.sync` is one pass of a *new* agent process on the same state directory, the
+same remote and the same Swarm, so a pass killed half way is resumed by the next one, as after
+a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+from reconciler.agent import Agent
+from reconciler.config import Config, load_config
+from reconciler.engine import Ports
+from reconciler.events import RecordingNotifier
+from reconciler.outcome import PassOutcome
+from reconciler.status import Status
+from reconciler.wiring import open_engine
+from reconciler_support.fakes import (
+    FakeChecker,
+    FakeClock,
+    FakeGit,
+    FakeProbes,
+    FakeRemote,
+    FakeSwarm,
+)
+
+STACK = "shop"
+FOLDER = "desired-state/test"
+STACK_FILE = f"{FOLDER}/stack.yml"
+IMAGES_FILE = f"{FOLDER}/images.yaml"
+REGISTRY = "registry.test:5000/shop"
+
+STACK_YML = """version: "3.8"
+services:
+  web:
+    ports:
+      - {target: 8080, published: 18080, mode: host}
+    networks: [back]
+    deploy:
+      replicas: 2
+      labels:
+        driftless.health.url: "http://127.0.0.1:18080/version"
+        driftless.health.expect-version: "{tag}"
+        driftless.health.timeout: "10s"
+        driftless.health.interval: "1s"
+  api:
+    networks: [back]
+    deploy:
+      replicas: 2
+networks:
+  back: {}
+"""
+
+
+def image(name: str, tag: str) -> str:
+    return f"{REGISTRY}/{name}:{tag}"
+
+
+def images_yaml(web: str = "1", api: str = "1") -> str:
+    return f"web: {image('web', web)}\napi: {image('api', api)}\n"
+
+
+class World:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.clock = FakeClock()
+        self.remote = FakeRemote()
+        self.swarm = FakeSwarm(self.clock)
+        self.swarm.images |= {image(n, t) for n in ("web", "api") for t in ("1", "2", "3")}
+        self.checker = FakeChecker(self.clock, self.swarm, STACK)
+        self.probes = FakeProbes()
+        self.notified = RecordingNotifier()
+        self.config: Config = load_config(
+            None,
+            {
+                "RECONCILER_STACK": STACK,
+                "RECONCILER_ENVIRONMENT": "test",
+                "RECONCILER_STATE_DIR": str(root / "state"),
+                "RECONCILER_GIT__URL": "https://git.test/acme/shop.git",
+                "RECONCILER_GIT__PATH": FOLDER,
+                "RECONCILER_SYNC__PRUNE": "true",
+            },
+        )
+        self.git = FakeGit(self.remote, self.config.checkout_dir, FOLDER)
+        self.remote.write({STACK_FILE: STACK_YML, IMAGES_FILE: images_yaml()}, "Deploy at 1")
+
+    # ---------------------------------------------------------------- changing the world
+
+    def release(self, web: str = "1", api: str = "1", subject: str = "") -> str:
+        """A tag-bump commit, as CI's pull request merges it."""
+        message = subject or f"Bump web to {web} and api to {api}"
+        return self.remote.write({IMAGES_FILE: images_yaml(web, api)}, message)
+
+    def configure(self, **sections: dict[str, object]) -> None:
+        """Change the agent's configuration: ``configure(sync={"dry_run": True})``."""
+        for name, values in sections.items():
+            self.config = replace(
+                self.config, **{name: replace(getattr(self.config, name), **values)}
+            )
+
+    # ---------------------------------------------------------------- running the agent
+
+    @contextlib.asynccontextmanager
+    async def agent(self) -> AsyncIterator[Agent]:
+        """A new agent process: the composition root with these fakes as its ports."""
+        ports = Ports(self.git, self.swarm, self.checker, self.clock, lambda: self.probes)
+        async with open_engine(self.config, ports=ports) as engine:
+            agent = Agent(engine, notifiers=(self.notified,))
+            agent.open()
+            try:
+                yield agent
+            finally:
+                agent.close()
+
+    async def sync(self) -> PassOutcome:
+        async with self.agent() as agent:
+            return await agent.run_pass("manual")
+
+    # ---------------------------------------------------------------- reading it
+
+    def live(self, service: str = "web") -> str | None:
+        """The tag the service runs."""
+        ref = self.swarm.image(STACK, service)
+        return ref.rsplit(":", 1)[1] if ref else None
+
+    def reverts(self) -> list[str]:
+        return [c.sha for c in self.remote.commits if "Driftless-Revert-Of:" in c.message]
+
+    def status(self) -> Status:
+        from reconciler.state import StateStore
+
+        return StateStore(self.config.state_dir).load_status(STACK, "test")
+
+    def journal_left(self) -> bool:
+        return (self.config.state_dir / "journal.json").exists()
+
+    def events(self) -> list[str]:
+        return [e.kind.value for e in self.notified.events]

@@ -1,0 +1,510 @@
+"""Every branch of a pass, in seconds: the agent as the daemon builds it, with fakes at its
+ports (``reconciler_support.fakes``, kept honest by ``tests/contract/``). Each row starts from
+the stack deployed at 1, changes the world, runs one pass and checks what a person on call would
+see: the result and reason, the exit code ``reconciler sync`` gives, what runs, the reverts in
+git, the journal, the Stalled condition and the alerts sent.
+
+The real-Swarm end-to-end tests (``tests/e2e/reconciler_e2e``) prove the adapters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from reconciler_support.fakes import Killed, kill
+from reconciler_support.world import IMAGES_FILE, STACK, STACK_FILE, STACK_YML, World, image
+
+from reconciler.decisions import ExitCode, exit_code
+from reconciler.errors import InterruptedPass, Reason
+from reconciler.models import PassResult, Phase
+from reconciler.status import ConditionType
+
+Arrange = Callable[[World], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    arrange: Arrange
+    result: PassResult
+    reason: Reason
+    exit: ExitCode
+    live: str = "1"  # the web tag running after the pass
+    reverts: int = 0  # revert commits in the remote after the pass
+    journal: bool = False  # a journal left for the next pass to finish
+    stalled: Reason | None = None
+    events: tuple[str, ...] = ()
+    message: str = ""  # a part of the pass's message
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> World:
+    world = World(tmp_path)
+    first = await world.sync()
+    assert first.result == PassResult.SUCCESS, first.message
+    world.notified.events.clear()
+    return world
+
+
+# ------------------------------------------------------------------ the rows' arrangements
+
+
+def _nothing(world: World) -> None:
+    return None
+
+
+def _good_release(world: World) -> None:
+    world.release(web="2")
+
+
+def _invalid_yaml(world: World) -> None:
+    world.remote.write({STACK_FILE: STACK_YML + "  broken: [\n"}, "Break the stack file")
+
+
+def _unknown_image(world: World) -> None:
+    world.release(web="9")
+
+
+def _missing_secret(world: World) -> None:
+    stack = STACK_YML + "secrets:\n  db_password: {external: true, name: shop_db_password}\n"
+    stack = stack.replace("    networks: [back]\n    deploy:\n      replicas: 2\n      labels:",
+                          "    networks: [back]\n    secrets: [db_password]\n    deploy:\n"
+                          "      replicas: 2\n      labels:", 1)  # fmt: skip
+    world.remote.write({STACK_FILE: stack}, "Give web the database password")
+
+
+def _remote_down(world: World) -> None:
+    world.release(web="2")
+    world.remote.unreachable = True
+
+
+def _engine_down(world: World) -> None:
+    world.release(web="2")
+    world.swarm.down = True
+
+
+async def _paused(world: World) -> None:
+    async with world.agent() as agent:
+        await agent.pause("release freeze")
+    world.release(web="2")
+
+
+def _dry_run(world: World) -> None:
+    world.configure(sync={"dry_run": True})
+    world.release(web="2")
+
+
+def _drift(world: World) -> None:
+    world.swarm.stacks[STACK]["api"].definition["deploy"]["replicas"] = 5
+
+
+def _drift_self_heal_off(world: World) -> None:
+    _drift(world)
+    world.configure(sync={"self_heal": False})
+
+
+def _deploy_refused(world: World) -> None:
+    world.release(web="2")
+    world.swarm.deploy_error = "services.web.deploy.replicas must be an integer"
+
+
+def _crashing(world: World) -> None:
+    world.swarm.crashing.add(image("web", "3"))
+    world.release(web="3")
+
+
+def _never_ready(world: World) -> None:
+    world.swarm.never_ready.add(image("web", "3"))
+    world.release(web="3")
+
+
+def _http_500(world: World) -> None:
+    world.checker.by_image[image("web", "3")] = (500, '{"error": "database is down"}')
+    world.release(web="3")
+
+
+def _wrong_version(world: World) -> None:
+    world.checker.by_image[image("web", "3")] = (200, '{"version": "1"}')
+    world.release(web="3")
+
+
+def _rollback_stuck(world: World) -> None:
+    _crashing(world)
+    world.swarm.rollback_stuck = True
+
+
+def _engine_lost_in_rollback(world: World) -> None:
+    _crashing(world)
+    world.swarm.on["restore"] = lambda: setattr(world.swarm, "down", True)
+
+
+def _engine_lost_in_verify(world: World) -> None:
+    world.release(web="2")
+    world.swarm.on["wait_converged"] = lambda: setattr(world.swarm, "down", True)
+
+
+def _hotfix_during_verify(world: World) -> None:
+    _crashing(world)
+    hotfix = f"web: {image('web', '4')}\napi: {image('api', '1')}\n"
+    world.swarm.on["wait_converged"] = lambda: world.remote.write({IMAGES_FILE: hotfix}, "Hotfix")
+
+
+def _remote_lost_in_revert(world: World) -> None:
+    _crashing(world)
+    world.git.on["find_revert"] = lambda: setattr(world.remote, "unreachable", True)
+
+
+def _drift_correction_fails(world: World) -> None:
+    _drift(world)
+    world.swarm.deploy_error = "rpc error: update out of sequence"
+
+
+ROWS = [
+    Row("in sync", _nothing, PassResult.NOOP, Reason.IN_SYNC, ExitCode.OK),
+    Row(
+        "a good release",
+        _good_release,
+        PassResult.SUCCESS,
+        Reason.RECONCILIATION_SUCCEEDED,
+        ExitCode.OK,
+        live="2",
+        events=("deploy_succeeded",),
+    ),
+    Row(
+        "invalid desired state",
+        _invalid_yaml,
+        PassResult.REFUSED,
+        Reason.VALIDATION_FAILED,
+        ExitCode.REFUSED,
+        stalled=Reason.VALIDATION_FAILED,
+        events=("revision_refused",),
+        message="invalid YAML",
+    ),
+    Row(
+        "an image missing from its registry",
+        _unknown_image,
+        PassResult.REFUSED,
+        Reason.PREFLIGHT_FAILED,
+        ExitCode.REFUSED,
+        stalled=Reason.PREFLIGHT_FAILED,
+        events=("revision_refused",),
+        message="web:9 does not exist in its registry",
+    ),
+    Row(
+        "a missing external secret",
+        _missing_secret,
+        PassResult.REFUSED,
+        Reason.PREFLIGHT_FAILED,
+        ExitCode.REFUSED,
+        stalled=Reason.PREFLIGHT_FAILED,
+        events=("revision_refused",),
+        message="secret shop_db_password does not exist",
+    ),
+    Row(
+        "the git remote unreachable",
+        _remote_down,
+        PassResult.ERROR,
+        Reason.ARTIFACT_FAILED,
+        ExitCode.TRANSIENT,
+        message="Could not resolve host",
+    ),
+    Row(
+        "the Docker engine unreachable",
+        _engine_down,
+        PassResult.ERROR,
+        Reason.DOCKER_UNAVAILABLE,
+        ExitCode.TRANSIENT,
+    ),
+    Row("paused", _paused, PassResult.NOOP, Reason.SUSPENDED, ExitCode.OK, message="paused"),
+    Row("a dry run", _dry_run, PassResult.NOOP, Reason.DRY_RUN, ExitCode.OK),
+    Row(
+        "drift, corrected",
+        _drift,
+        PassResult.SUCCESS,
+        Reason.DRIFT_CORRECTED,
+        ExitCode.OK,
+        events=("drift_detected",),
+    ),
+    Row(
+        "drift, self-heal off",
+        _drift_self_heal_off,
+        PassResult.NOOP,
+        Reason.DRIFT_DETECTED,
+        ExitCode.OK,
+        events=("drift_detected",),
+    ),
+    Row(
+        "docker stack deploy refuses",
+        _deploy_refused,
+        PassResult.ROLLED_BACK,
+        Reason.APPLY_FAILED,
+        ExitCode.ROLLED_BACK,
+        reverts=1,
+        events=("deploy_failed", "revert_pushed"),
+        message="replicas must be an integer",
+    ),
+    Row(
+        "new tasks crash",
+        _crashing,
+        PassResult.ROLLED_BACK,
+        Reason.HEALTH_CHECK_FAILED,
+        ExitCode.ROLLED_BACK,
+        reverts=1,
+        events=("deploy_failed", "revert_pushed"),
+        message="tasks of the new spec failed",
+    ),
+    Row(
+        "new tasks never get ready",
+        _never_ready,
+        PassResult.ROLLED_BACK,
+        Reason.HEALTH_CHECK_FAILED,
+        ExitCode.ROLLED_BACK,
+        reverts=1,
+        events=("deploy_failed", "revert_pushed"),
+        message="not converged after 600s",
+    ),
+    Row(
+        "the HTTP check fails",
+        _http_500,
+        PassResult.ROLLED_BACK,
+        Reason.HEALTH_CHECK_FAILED,
+        ExitCode.ROLLED_BACK,
+        reverts=1,
+        events=("deploy_failed", "revert_pushed"),
+        message="HTTP 500",
+    ),
+    Row(
+        "the wrong version is served",
+        _wrong_version,
+        PassResult.ROLLED_BACK,
+        Reason.HEALTH_CHECK_FAILED,
+        ExitCode.ROLLED_BACK,
+        reverts=1,
+        events=("deploy_failed", "revert_pushed"),
+        message="version 3 is not served",
+    ),
+    Row(
+        "the rollback does not converge",
+        _rollback_stuck,
+        PassResult.FAILED,
+        Reason.HEALTH_CHECK_FAILED,
+        ExitCode.STALLED,
+        reverts=1,
+        stalled=Reason.ROLLBACK_FAILED,
+        events=("deploy_failed", "revert_pushed", "stalled"),
+        message="RollbackFailed: rollback did not converge",
+    ),
+    Row(
+        "the engine is lost during the rollback",
+        _engine_lost_in_rollback,
+        PassResult.ERROR,
+        Reason.DOCKER_UNAVAILABLE,
+        ExitCode.TRANSIENT,
+        live="3",
+        journal=True,
+        message="rollback pending",
+    ),
+    Row(
+        "the engine is lost during the verify",
+        _engine_lost_in_verify,
+        PassResult.ERROR,
+        Reason.DOCKER_UNAVAILABLE,
+        ExitCode.TRANSIENT,
+        live="2",
+        journal=True,
+    ),
+    Row(
+        "the revert conflicts with a hotfix",
+        _hotfix_during_verify,
+        PassResult.ROLLED_BACK,
+        Reason.HEALTH_CHECK_FAILED,
+        ExitCode.STALLED,
+        stalled=Reason.REVERT_FAILED,
+        events=("deploy_failed", "stalled"),
+        message="RevertFailed: cannot revert",
+    ),
+    Row(
+        "the remote is lost during the revert",
+        _remote_lost_in_revert,
+        PassResult.ROLLED_BACK,
+        Reason.HEALTH_CHECK_FAILED,
+        ExitCode.ROLLED_BACK,
+        journal=True,
+        events=("deploy_failed",),
+    ),
+    Row(
+        "a drift correction fails",
+        _drift_correction_fails,
+        PassResult.ROLLED_BACK,
+        Reason.APPLY_FAILED,
+        ExitCode.ROLLED_BACK,
+        events=("drift_detected", "deploy_failed"),
+    ),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+async def test_one_pass(world: World, row: Row) -> None:
+    arranged = row.arrange(world)
+    if arranged is not None:
+        await arranged
+    out = await world.sync()
+    assert (out.result, out.reason) == (row.result, row.reason), out.message
+    assert exit_code(out) == row.exit
+    assert row.message in out.message
+    assert world.live("web") == row.live
+    assert len(world.reverts()) == row.reverts
+    assert world.journal_left() == row.journal
+    stalled = world.status().condition(ConditionType.STALLED)
+    if row.stalled is not None:
+        assert stalled is not None
+        assert stalled.status is True
+        assert stalled.reason == row.stalled
+    else:
+        assert not world.status().is_true(ConditionType.STALLED)
+    assert tuple(world.events()) == row.events
+
+
+# ------------------------------------------------------------------ beyond one pass
+
+
+async def test_a_failed_revision_is_quarantined_and_its_revert_is_the_next_revision(
+    world: World,
+) -> None:
+    _crashing(world)
+    bad = world.remote.head()
+    await world.sync()
+    [revert] = world.reverts()
+    assert world.remote.head() == revert
+    message = world.remote.message()
+    assert message.startswith('Revert "Bump web to 3 and api to 1"')
+    assert "3 tasks of the new spec failed" in message
+    assert f"Driftless-Revert-Of: {bad}" in message
+    # the next pass: the revert renders to what runs, so a quiet noop, and Ready again
+    after = await world.sync()
+    assert (after.result, after.reason) == (PassResult.NOOP, Reason.IN_SYNC)
+    assert world.events()[-1] == "recovered"
+    # the same bad change pushed again is refused without touching anything
+    world.release(web="3", subject="Try 3 again")
+    again = await world.sync()
+    assert (again.result, again.reason) == (PassResult.REFUSED, Reason.QUARANTINED)
+    assert world.live() == "1"
+    assert len(world.reverts()) == 1
+
+
+async def test_a_revert_the_remote_lost_is_pushed_by_the_next_pass_once(world: World) -> None:
+    _remote_lost_in_revert(world)
+    await world.sync()
+    world.remote.unreachable = False
+    out = await world.sync()
+    assert out.trigger == "recovery"
+    assert out.result == PassResult.ROLLED_BACK
+    assert len(world.reverts()) == 1
+    assert not world.journal_left()
+    assert (await world.sync()).reason == Reason.IN_SYNC
+
+
+async def test_a_verify_the_engine_lost_is_done_again_by_the_next_pass(world: World) -> None:
+    """An engine restart during the verify is not the revision's fault: no rollback, no
+    revert; the next pass verifies the same revision again."""
+    _engine_lost_in_verify(world)
+    await world.sync()
+    world.swarm.down = False
+    out = await world.sync()
+    assert (out.result, out.trigger) == (PassResult.SUCCESS, "recovery")
+    assert world.live() == "2"
+    assert not world.reverts()
+    assert not world.journal_left()
+
+
+async def test_a_rollback_the_engine_lost_is_finished_by_the_next_pass(world: World) -> None:
+    _engine_lost_in_rollback(world)
+    await world.sync()
+    world.swarm.down = False
+    out = await world.sync()
+    assert (out.result, out.reason) == (PassResult.ROLLED_BACK, Reason.HEALTH_CHECK_FAILED)
+    assert world.live() == "1"
+    assert len(world.reverts()) == 1
+    assert not world.journal_left()
+
+
+# ------------------------------------------------------------------ interrupted
+
+
+@dataclass(frozen=True)
+class Kill:
+    """The agent killed in ``call`` while deploying ``tag``; what the next start makes of it."""
+
+    phase: Phase
+    call: str
+    tag: str
+    result: PassResult
+    live: str
+    reverts: int
+    on_git: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+KILLS = [
+    Kill(Phase.APPLY, "deploy", "2", PassResult.SUCCESS, "2", 0),
+    Kill(Phase.VERIFY, "wait_converged", "2", PassResult.SUCCESS, "2", 0),
+    Kill(Phase.VERIFY, "wait_converged", "3", PassResult.ROLLED_BACK, "1", 1),
+    Kill(Phase.ROLLBACK, "restore", "3", PassResult.ROLLED_BACK, "1", 1),
+    Kill(Phase.REVERT, "revert", "3", PassResult.ROLLED_BACK, "1", 1, on_git=True),
+    Kill(Phase.REVERT, "after push", "3", PassResult.ROLLED_BACK, "1", 1, on_git=True),
+]
+
+
+@pytest.mark.parametrize("k", KILLS, ids=[f"{k.call}-{k.tag}" for k in KILLS])
+async def test_a_killed_pass_is_finished_by_the_next_start(world: World, k: Kill) -> None:
+    world.swarm.crashing.add(image("web", "3"))
+    world.release(web=k.tag)
+    (world.git.on if k.on_git else world.swarm.on)[k.call] = kill(k.call)
+    with pytest.raises(Killed):
+        await world.sync()
+    journal = json.loads((world.config.state_dir / "journal.json").read_text())
+    assert journal["phase"] == k.phase.value
+    out = await world.sync()
+    assert out.trigger == "recovery"
+    assert out.result == k.result, out.message
+    assert world.live() == k.live
+    assert len(world.reverts()) == k.reverts  # never twice
+    assert not world.journal_left()
+
+
+@pytest.mark.parametrize("before", [Phase.FETCH, Phase.RENDER, Phase.PLAN, Phase.PREFLIGHT])
+async def test_a_stop_before_a_read_only_phase_ends_the_pass_changing_nothing(
+    world: World, before: Phase
+) -> None:
+    world.release(web="2")
+    previous = {
+        Phase.RENDER: (world.git.on, "fetch"),
+        Phase.PLAN: (world.swarm.on, "validate_compose"),
+        Phase.PREFLIGHT: (world.swarm.on, "live_state"),
+    }
+    async with world.agent() as agent:
+        stop = agent.context.stop_requested.set
+        if before is Phase.FETCH:
+            stop()
+        else:
+            hooks, call = previous[before]
+            hooks[call] = stop
+        with pytest.raises(InterruptedPass, match=f"before {before.value}"):
+            await agent.run_pass("manual")
+    assert world.live() == "1"
+    assert not world.journal_left()
+    reconciling = world.status().condition(ConditionType.RECONCILING)
+    assert reconciling is not None
+    assert reconciling.reason == Reason.INTERRUPTED
+
+
+async def test_a_stop_during_the_apply_lets_the_pass_finish(world: World) -> None:
+    world.release(web="2")
+    async with world.agent() as agent:
+        world.swarm.on["deploy"] = agent.context.stop_requested.set
+        out = await agent.run_pass("manual")
+    assert out.result == PassResult.SUCCESS
+    assert world.live() == "2"
