@@ -1,0 +1,86 @@
+"""Has Swarm finished rolling out a service? Decided from what the Docker Engine API said on a
+real Swarm in each state (``tests/fixtures/swarm/*.json``, recorded by ``capture.py`` there)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.convergence import Convergence, judge, settled, timed_out
+from reconciler.serialize import parse_time
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "swarm"
+
+
+def _recorded(name: str) -> tuple[dict[str, Any], list[dict[str, Any]], datetime]:
+    data = json.loads((FIXTURES / f"{name}.json").read_text())
+    return data["service"], data["tasks"], parse_time(data["since"])
+
+
+@pytest.mark.parametrize(
+    ("recorded", "state", "message"),
+    [
+        ("converged", Convergence.CONVERGED, "2/2 tasks running the new spec"),
+        ("rolling", Convergence.PENDING, "Swarm rolling update in progress"),
+        (
+            "previous-spec-stopping",
+            Convergence.PENDING,
+            "1 task(s) of the previous spec still stopping",
+        ),
+        ("tasks-failing", Convergence.FAILED, "tasks of the new spec failed: task: non-zero exit"),
+        ("update-paused", Convergence.FAILED, "Swarm update paused"),
+        ("update-rollback-completed", Convergence.FAILED, "Swarm update rollback_completed"),
+        ("job-complete", Convergence.CONVERGED, "job complete (1 tasks)"),
+    ],
+)
+def test_each_recorded_state(recorded: str, state: Convergence, message: str) -> None:
+    service, tasks, since = _recorded(recorded)
+    progress = judge(service, tasks, since)
+    assert progress.state == state
+    assert message in progress.message
+
+
+def test_a_service_that_is_not_there_is_gone() -> None:
+    assert judge(None, [], datetime.now()).state == Convergence.GONE
+
+
+def test_failures_from_before_the_change_are_not_the_new_specs() -> None:
+    """A later pass is not failed by what went wrong before it: Swarm's old paused update and
+    tasks that failed earlier are history once something new was deployed."""
+    service, tasks, since = _recorded("tasks-failing")
+    later = since + timedelta(hours=1)
+    assert judge(service, tasks, later).state == Convergence.PENDING
+    service, tasks, since = _recorded("update-paused")
+    assert judge(service, tasks, since + timedelta(hours=1)).state != Convergence.FAILED
+
+
+def test_a_task_of_the_previous_spec_still_wanted_keeps_it_pending() -> None:
+    service, tasks, since = _recorded("rolling")
+    old = [t for t in tasks if t["DesiredState"] == "running"]
+    service = {**service, "UpdateStatus": {**service["UpdateStatus"], "State": "completed"}}
+    progress = judge(service, old, since)
+    assert progress.state == Convergence.PENDING
+    assert "still run the previous spec" in progress.message
+
+
+def test_the_verify_result_of_each_state() -> None:
+    service, tasks, since = _recorded("converged")
+    done = settled("web", judge(service, tasks, since), removed=False, attempts=2, elapsed=1.5)
+    assert done is not None
+    assert (done.ok, done.kind, done.attempts) == (True, "swarm", 2)
+    service, tasks, since = _recorded("rolling")
+    assert (
+        settled("web", judge(service, tasks, since), removed=False, attempts=1, elapsed=0) is None
+    )
+    # a service the pass removed is waited for until it is gone
+    assert settled("old", judge(service, tasks, since), removed=True, attempts=1, elapsed=0) is None
+    gone = settled("old", judge(None, [], since), removed=True, attempts=1, elapsed=0)
+    assert gone is not None
+    assert (gone.ok, gone.output) == (True, "removed")
+    late = timed_out("web", "1/2 tasks running", 60, 120, 60.2)
+    assert not late.ok
+    assert late.output == "not converged after 60s: 1/2 tasks running"
