@@ -108,3 +108,20 @@ def test_help_documents_commands_and_exit_codes(capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     for word in ("run", "sync", "diff", "validate", "status", "exit codes", "RECONCILER_GIT__URL"):
         assert word in out
+
+
+def test_global_options_are_accepted_after_the_verb_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As kubectl and argocd accept them: ``reconciler status --config FILE``."""
+    path = tmp_path / "c.yaml"
+    path.write_text(f"stack: shop\nenvironment: test\nstate_dir: {tmp_path / 'state'}\n")
+    StateStore(tmp_path / "state").save_status(Status(stack="shop", environment="test"))
+    for argv in (["--config", str(path), "status"], ["status", "--config", str(path)]):
+        assert main(argv) == EXIT_PENDING, argv
+        assert "stack shop (test)" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sync: {interval: never}\n")
+    assert main(["status", "--config", str(bad), "--log-level", "ERROR"]) == EXIT_USAGE
+    # given on both sides, the one after the verb wins
+    assert main(["--config", str(bad), "status", "--config", str(path)]) == EXIT_PENDING
