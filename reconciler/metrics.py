@@ -10,6 +10,7 @@ from reconciler.models import PassResult
 from reconciler.outcome import PassOutcome
 from reconciler.status import ConditionType, Status
 
+_BASE_LABELS = ("stack", "environment")
 _DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200)
 
 
@@ -17,108 +18,68 @@ class Metrics:
     def __init__(self, stack: str, environment: str) -> None:
         self.registry = CollectorRegistry()
         self._base = {"stack": stack, "environment": environment}
-        base = ["stack", "environment"]
-        r = self.registry
-        self.passes = Counter(
-            "reconciler_passes_total",
-            "Reconciliation passes by result",
-            [*base, "result"],
-            registry=r,
+        self.passes = self._counter("passes_total", "Reconciliation passes by result", "result")
+        self.pass_duration = self._histogram("pass_duration_seconds", "Duration of a whole pass")
+        self.apply_duration = self._histogram(
+            "apply_duration_seconds", "Duration of docker stack deploy"
         )
-        self.pass_duration = Histogram(
-            "reconciler_pass_duration_seconds",
-            "Duration of a whole pass",
-            base,
-            buckets=_DURATION_BUCKETS,
-            registry=r,
+        self.verify_duration = self._histogram(
+            "verify_duration_seconds", "Duration of the verify phase"
         )
-        self.apply_duration = Histogram(
-            "reconciler_apply_duration_seconds",
-            "Duration of docker stack deploy",
-            base,
-            buckets=_DURATION_BUCKETS,
-            registry=r,
+        self.last_pass = self._gauge("last_pass_timestamp_seconds", "End of the last pass")
+        self.last_success = self._gauge(
+            "last_success_timestamp_seconds", "End of the last pass that left live equal to git"
         )
-        self.verify_duration = Histogram(
-            "reconciler_verify_duration_seconds",
-            "Duration of the verify phase",
-            base,
-            buckets=_DURATION_BUCKETS,
-            registry=r,
+        self.desired_revision = self._gauge(
+            "desired_revision_info", "Head of the branch at the last fetch", "revision"
         )
-        self.last_pass = Gauge(
-            "reconciler_last_pass_timestamp_seconds", "End of the last pass", base, registry=r
+        self.applied_revision = self._gauge(
+            "applied_revision_info", "Revision live on the Swarm", "revision"
         )
-        self.last_success = Gauge(
-            "reconciler_last_success_timestamp_seconds",
-            "End of the last pass that left live equal to git",
-            base,
-            registry=r,
+        self.out_of_sync = self._gauge(
+            "services_out_of_sync", "Services whose live spec differs from git"
         )
-        self.desired_revision = Gauge(
-            "reconciler_desired_revision_info",
-            "Head of the branch at the last fetch",
-            [*base, "revision"],
-            registry=r,
+        self.service_in_sync = self._gauge(
+            "service_in_sync", "1 when the service equals git", "service"
         )
-        self.applied_revision = Gauge(
-            "reconciler_applied_revision_info",
-            "Revision live on the Swarm",
-            [*base, "revision"],
-            registry=r,
-        )
-        self.out_of_sync = Gauge(
-            "reconciler_services_out_of_sync",
-            "Services whose live spec differs from git",
-            base,
-            registry=r,
-        )
-        self.service_in_sync = Gauge(
-            "reconciler_service_in_sync",
-            "1 when the service equals git",
-            [*base, "service"],
-            registry=r,
-        )
-        self.service_healthy = Gauge(
-            "reconciler_service_healthy",
+        self.service_healthy = self._gauge(
+            "service_healthy",
             "1 when the service runs all replicas and passed its check",
-            [*base, "service"],
-            registry=r,
+            "service",
         )
-        self.replicas_desired = Gauge(
-            "reconciler_service_replicas_desired",
-            "Replicas git asks for",
-            [*base, "service"],
-            registry=r,
+        self.replicas_desired = self._gauge(
+            "service_replicas_desired", "Replicas git asks for", "service"
         )
-        self.replicas_running = Gauge(
-            "reconciler_service_replicas_running", "Tasks running", [*base, "service"], registry=r
-        )
-        self.rollbacks = Counter(
-            "reconciler_rollbacks_total", "Whole-stack rollbacks", base, registry=r
-        )
-        self.reverts = Counter(
-            "reconciler_reverts_pushed_total", "Revert commits pushed", base, registry=r
-        )
-        self.fetch_errors = Counter(
-            "reconciler_git_fetch_errors_total", "Failed git fetches", base, registry=r
-        )
-        self.quarantined = Gauge(
-            "reconciler_quarantined_revisions", "Revisions never applied again", base, registry=r
-        )
-        self.condition = Gauge(
-            "reconciler_condition", "Status conditions (1 = true)", [*base, "type"], registry=r
-        )
-        self.notifications = Counter(
-            "reconciler_notifications_total",
-            "Notifications by channel and result",
-            [*base, "channel", "result"],
-            registry=r,
+        self.replicas_running = self._gauge("service_replicas_running", "Tasks running", "service")
+        self.rollbacks = self._counter("rollbacks_total", "Whole-stack rollbacks")
+        self.reverts = self._counter("reverts_pushed_total", "Revert commits pushed")
+        self.fetch_errors = self._counter("git_fetch_errors_total", "Failed git fetches")
+        self.quarantined = self._gauge("quarantined_revisions", "Revisions never applied again")
+        self.condition = self._gauge("condition", "Status conditions (1 = true)", "type")
+        self.notifications = self._counter(
+            "notifications_total", "Notifications by channel and result", "channel", "result"
         )
         for result in PassResult:
             self.passes.labels(**self._base, result=result.value)
         for metric in (self.rollbacks, self.reverts, self.fetch_errors):
             metric.labels(**self._base)
+
+    # the metric families, all named ``reconciler_<name>`` with the stack and environment labels
+
+    def _counter(self, name: str, doc: str, *labels: str) -> Counter:
+        return Counter(f"reconciler_{name}", doc, [*_BASE_LABELS, *labels], registry=self.registry)
+
+    def _gauge(self, name: str, doc: str, *labels: str) -> Gauge:
+        return Gauge(f"reconciler_{name}", doc, [*_BASE_LABELS, *labels], registry=self.registry)
+
+    def _histogram(self, name: str, doc: str) -> Histogram:
+        return Histogram(
+            f"reconciler_{name}",
+            doc,
+            _BASE_LABELS,
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
+        )
 
     def observe(self, outcome: PassOutcome) -> None:
         self.passes.labels(**self._base, result=outcome.result.value).inc()
