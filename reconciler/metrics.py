@@ -18,63 +18,81 @@ class Metrics:
     def __init__(self, stack: str, environment: str) -> None:
         self.registry = CollectorRegistry()
         self._base = {"stack": stack, "environment": environment}
-        self.passes = self._counter("passes_total", "Reconciliation passes by result", "result")
-        self.pass_duration = self._histogram("pass_duration_seconds", "Duration of a whole pass")
+        self.passes = self._counter(
+            "reconciler_passes_total", "Reconciliation passes by result", "result"
+        )
+        self.pass_duration = self._histogram(
+            "reconciler_pass_duration_seconds", "Duration of a whole pass"
+        )
         self.apply_duration = self._histogram(
-            "apply_duration_seconds", "Duration of docker stack deploy"
+            "reconciler_apply_duration_seconds", "Duration of docker stack deploy"
         )
         self.verify_duration = self._histogram(
-            "verify_duration_seconds", "Duration of the verify phase"
+            "reconciler_verify_duration_seconds", "Duration of the verify phase"
         )
-        self.last_pass = self._gauge("last_pass_timestamp_seconds", "End of the last pass")
+        self.last_pass = self._gauge(
+            "reconciler_last_pass_timestamp_seconds", "End of the last pass"
+        )
         self.last_success = self._gauge(
-            "last_success_timestamp_seconds", "End of the last pass that left live equal to git"
+            "reconciler_last_success_timestamp_seconds",
+            "End of the last pass that left live equal to git",
         )
         self.desired_revision = self._gauge(
-            "desired_revision_info", "Head of the branch at the last fetch", "revision"
+            "reconciler_desired_revision_info", "Head of the branch at the last fetch", "revision"
         )
         self.applied_revision = self._gauge(
-            "applied_revision_info", "Revision live on the Swarm", "revision"
+            "reconciler_applied_revision_info", "Revision live on the Swarm", "revision"
         )
         self.out_of_sync = self._gauge(
-            "services_out_of_sync", "Services whose live spec differs from git"
+            "reconciler_services_out_of_sync", "Services whose live spec differs from git"
         )
         self.service_in_sync = self._gauge(
-            "service_in_sync", "1 when the service equals git", "service"
+            "reconciler_service_in_sync", "1 when the service equals git", "service"
         )
         self.service_healthy = self._gauge(
-            "service_healthy",
+            "reconciler_service_healthy",
             "1 when the service runs all replicas and passed its check",
             "service",
         )
         self.replicas_desired = self._gauge(
-            "service_replicas_desired", "Replicas git asks for", "service"
+            "reconciler_service_replicas_desired", "Replicas git asks for", "service"
         )
-        self.replicas_running = self._gauge("service_replicas_running", "Tasks running", "service")
-        self.rollbacks = self._counter("rollbacks_total", "Whole-stack rollbacks")
-        self.reverts = self._counter("reverts_pushed_total", "Revert commits pushed")
-        self.fetch_errors = self._counter("git_fetch_errors_total", "Failed git fetches")
-        self.quarantined = self._gauge("quarantined_revisions", "Revisions never applied again")
-        self.condition = self._gauge("condition", "Status conditions (1 = true)", "type")
+        self.replicas_running = self._gauge(
+            "reconciler_service_replicas_running", "Tasks running", "service"
+        )
+        self.rollbacks = self._counter("reconciler_rollbacks_total", "Whole-stack rollbacks")
+        self.reverts = self._counter("reconciler_reverts_pushed_total", "Revert commits pushed")
+        self.fetch_errors = self._counter("reconciler_git_fetch_errors_total", "Failed git fetches")
+        self.quarantined = self._gauge(
+            "reconciler_quarantined_revisions", "Revisions never applied again"
+        )
+        self.condition = self._gauge("reconciler_condition", "Status conditions (1 = true)", "type")
         self.notifications = self._counter(
-            "notifications_total", "Notifications by channel and result", "channel", "result"
+            "reconciler_notifications_total",
+            "Notifications by channel and result",
+            "channel",
+            "result",
         )
+        self._start_at_zero()
+
+    def _start_at_zero(self) -> None:
+        """Every counter series exists, at 0, from the start (before the first pass or error)."""
         for result in PassResult:
             self.passes.labels(**self._base, result=result.value)
         for metric in (self.rollbacks, self.reverts, self.fetch_errors):
             metric.labels(**self._base)
 
-    # the metric families, all named ``reconciler_<name>`` with the stack and environment labels
+    # every family carries the stack and environment labels
 
     def _counter(self, name: str, doc: str, *labels: str) -> Counter:
-        return Counter(f"reconciler_{name}", doc, [*_BASE_LABELS, *labels], registry=self.registry)
+        return Counter(name, doc, [*_BASE_LABELS, *labels], registry=self.registry)
 
     def _gauge(self, name: str, doc: str, *labels: str) -> Gauge:
-        return Gauge(f"reconciler_{name}", doc, [*_BASE_LABELS, *labels], registry=self.registry)
+        return Gauge(name, doc, [*_BASE_LABELS, *labels], registry=self.registry)
 
     def _histogram(self, name: str, doc: str) -> Histogram:
         return Histogram(
-            f"reconciler_{name}",
+            name,
             doc,
             _BASE_LABELS,
             buckets=_DURATION_BUCKETS,
