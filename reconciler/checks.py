@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from reconciler.imageref import parse_image
@@ -17,6 +18,7 @@ KNOWN_LABELS = frozenset(
     LABEL_PREFIX + k
     for k in ("url", "status", "expect-version", "timeout", "soak", "interval", "network")
 )
+_T = TypeVar("_T")
 
 
 def parse_status_spec(spec: str) -> tuple[int, ...]:
@@ -54,6 +56,57 @@ def expand_version(template: str, image: str) -> str:
     return template.replace("{tag}", ref.tag or "latest").replace("{image}", image)
 
 
+class _HealthLabels:
+    """One service's ``driftless.health.*`` labels, read with the problems they have."""
+
+    def __init__(self, service: str, labels: Mapping[str, str]) -> None:
+        self.service = service
+        self.labels = labels
+        self.problems: list[str] = []
+
+    def fail(self, message: str) -> None:
+        self.problems.append(f"service {self.service}: {message}")
+
+    def get(self, name: str) -> str | None:
+        return self.labels.get(LABEL_PREFIX + name)
+
+    def parsed(self, name: str, parse: Callable[[str], _T], default: _T) -> _T:
+        """The label parsed, or ``default`` when it is absent or invalid (a problem)."""
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            self.fail(f"label {LABEL_PREFIX}{name}: {exc}")
+            return default
+
+    def network(self, resolve_network: Mapping[str, str]) -> str | None:
+        key = self.get("network")
+        if key is None:
+            return None
+        network = resolve_network.get(key)
+        if network is None:
+            self.fail(f"label {LABEL_PREFIX}network: {key!r} is not a network of this stack")
+        return network
+
+    def expect_version(self, image: str) -> str | None:
+        expect = self.get("expect-version")
+        if expect is None:
+            return None
+        try:
+            expect = expand_version(expect, image)
+        except ValueError as exc:
+            self.fail(f"{LABEL_PREFIX}expect-version: {exc}")
+        if not expect or not expect.strip():
+            self.fail(f"{LABEL_PREFIX}expect-version is empty")
+        return expect
+
+    def positive(self, name: str, value: float) -> None:
+        if value <= 0:
+            self.fail(f"{LABEL_PREFIX}{name} must be positive")
+
+
 def health_from_labels(
     service: str,
     labels: Mapping[str, str],
@@ -65,77 +118,39 @@ def health_from_labels(
 ) -> tuple[HealthCheck | None, list[str]]:
     """The service's HTTP check from its deploy labels, and the problems found (refusal reasons).
     ``resolve_network`` maps the stack's network keys to their Swarm names."""
-    problems: list[str] = []
     ours = {k: str(v) for k, v in labels.items() if k.startswith(LABEL_PREFIX)}
+    read = _HealthLabels(service, ours)
     for key in sorted(set(ours) - KNOWN_LABELS):
-        problems.append(
-            f"service {service}: unknown label {key} (known: {', '.join(sorted(KNOWN_LABELS))})"
-        )
-    url = ours.get(LABEL_PREFIX + "url")
+        read.fail(f"unknown label {key} (known: {', '.join(sorted(KNOWN_LABELS))})")
+    url = read.get("url")
     if url is None:
         others = sorted(set(ours) & KNOWN_LABELS)
         if others:
-            problems.append(
-                f"service {service}: {', '.join(others)} given without {LABEL_PREFIX}url"
-            )
-        return None, problems
-
-    def field(name: str, parse: type | object, default: object) -> object:
-        raw = ours.get(LABEL_PREFIX + name)
-        if raw is None:
-            return default
-        try:
-            return parse(raw)  # type: ignore[operator]
-        except ValueError as exc:
-            problems.append(f"service {service}: label {LABEL_PREFIX}{name}: {exc}")
-            return default
-
-    url_ok = field("url", _check_url, None)
-    status = field("status", parse_status_spec, (200,))
-    timeout = field("timeout", parse_duration, default_timeout)
-    soak = field("soak", parse_duration, 0.0)
-    interval = field("interval", parse_duration, default_interval)
-    network_key = ours.get(LABEL_PREFIX + "network")
-    network: str | None = None
-    if network_key is not None:
-        network = resolve_network.get(network_key)
-        if network is None:
-            problems.append(
-                f"service {service}: label {LABEL_PREFIX}network: {network_key!r} is not a "
-                "network of this stack"
-            )
-    expect = ours.get(LABEL_PREFIX + "expect-version")
-    if expect is not None:
-        try:
-            expect = expand_version(expect, image)
-        except ValueError as exc:
-            problems.append(f"service {service}: {LABEL_PREFIX}expect-version: {exc}")
-        if not expect or not expect.strip():
-            problems.append(f"service {service}: {LABEL_PREFIX}expect-version is empty")
-    if isinstance(interval, float) and interval <= 0:
-        problems.append(f"service {service}: {LABEL_PREFIX}interval must be positive")
-    if isinstance(timeout, float) and timeout <= 0:
-        problems.append(f"service {service}: {LABEL_PREFIX}timeout must be positive")
-    if problems or url_ok is None:
-        return None, problems
-    assert isinstance(status, tuple)
-    assert isinstance(timeout, float)
-    assert isinstance(soak, float)
-    assert isinstance(interval, float)
-    return (
-        HealthCheck(
-            name=service,
-            url=url,
-            expect_status=status,
-            expect_version=expect,
-            timeout=timeout,
-            soak=soak,
-            interval=interval,
-            network=network,
-            service=service,
-        ),
-        problems,
+            read.fail(f"{', '.join(others)} given without {LABEL_PREFIX}url")
+        return None, read.problems
+    url_ok = read.parsed("url", _check_url, None)
+    status: tuple[int, ...] = read.parsed("status", parse_status_spec, (200,))
+    timeout = read.parsed("timeout", parse_duration, default_timeout)
+    soak = read.parsed("soak", parse_duration, 0.0)
+    interval = read.parsed("interval", parse_duration, default_interval)
+    network = read.network(resolve_network)
+    expect = read.expect_version(image)
+    read.positive("interval", interval)
+    read.positive("timeout", timeout)
+    if read.problems or url_ok is None:
+        return None, read.problems
+    check = HealthCheck(
+        name=service,
+        url=url,
+        expect_status=status,
+        expect_version=expect,
+        timeout=timeout,
+        soak=soak,
+        interval=interval,
+        network=network,
+        service=service,
     )
+    return check, read.problems
 
 
 def version_served(body: str, expected: str) -> bool:
