@@ -23,20 +23,32 @@ def parse_duration_ns(value: str | int | float) -> int:
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"negative duration: {value!r}")
+        _refuse_negative(value, value)
         return int(Decimal(str(value)) * _NS["s"])
     text = str(value).strip()
     if not text:
         raise ValueError("empty duration")
-    try:
-        seconds = Decimal(text)
-    except InvalidOperation:
-        seconds = None
+    seconds = _decimal(text)
     if seconds is not None:
-        if seconds < 0:
-            raise ValueError(f"negative duration: {value!r}")
+        _refuse_negative(seconds, value)
         return int(seconds * _NS["s"])
+    return _go_duration_ns(text, value)
+
+
+def _refuse_negative(amount: Decimal | int | float, value: str | int | float) -> None:
+    if amount < 0:
+        raise ValueError(f"negative duration: {value!r}")
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+def _go_duration_ns(text: str, value: str | int | float) -> int:
+    """``1m30s`` → nanoseconds: number-unit parts, one after the other, nothing else."""
     pos, total = 0, Decimal(0)
     for match in _DURATION_PART.finditer(text):
         if match.start() != pos:
