@@ -272,6 +272,29 @@ def _s(value: Any) -> str | None:
     return str(value)
 
 
+def _declared_diff(
+    prefix: str, want: Mapping[str, Any], have: Mapping[str, Any], missing: Any = None
+) -> list[FieldDiff]:
+    """The keys the desired side declares whose live value differs (absent live = ``missing``)."""
+    return [
+        FieldDiff(f"{prefix}.{key}", _s(value), _s(have.get(key)))
+        for key, value in sorted(want.items())
+        if have.get(key, missing) != value
+    ]
+
+
+def _argv_diff(
+    name: str, want: tuple[str, ...] | None, have: tuple[str, ...] | None
+) -> list[FieldDiff]:
+    if want is None or want == have:
+        return []
+    return [FieldDiff(name, _s(want), _s(have))]
+
+
+def _ports_text(ports: tuple[PortSpec, ...]) -> str:
+    return ", ".join(str(p) for p in ports) or "(none)"
+
+
 def diff_fields(desired: ServiceFields, live: ServiceFields) -> tuple[FieldDiff, ...]:
     """What differs between a desired service and its live spec, field by field. Fields the
     desired side does not declare (update_config keys, resources, command) are not compared."""
@@ -286,25 +309,10 @@ def diff_fields(desired: ServiceFields, live: ServiceFields) -> tuple[FieldDiff,
     diffs += _map_diff("labels", desired.labels, live.labels)
     diffs += _map_diff("container_labels", desired.container_labels, live.container_labels)
     if desired.ports != live.ports:
-        diffs.append(
-            FieldDiff(
-                "ports",
-                ", ".join(str(p) for p in desired.ports) or "(none)",
-                ", ".join(str(p) for p in live.ports) or "(none)",
-            )
-        )
-    for key, value in sorted(desired.resources.items()):
-        if live.resources.get(key, 0) != value:
-            diffs.append(FieldDiff(f"resources.{key}", _s(value), _s(live.resources.get(key))))
-    for name, want, have in (
-        ("update_config", desired.update_config, live.update_config),
-        ("rollback_config", desired.rollback_config, live.rollback_config),
-    ):
-        for key, setting in sorted(want.items()):
-            if have.get(key) != setting:
-                diffs.append(FieldDiff(f"{name}.{key}", setting, have.get(key)))
-    if desired.command is not None and desired.command != live.command:
-        diffs.append(FieldDiff("command", _s(desired.command), _s(live.command)))
-    if desired.entrypoint is not None and desired.entrypoint != live.entrypoint:
-        diffs.append(FieldDiff("entrypoint", _s(desired.entrypoint), _s(live.entrypoint)))
+        diffs.append(FieldDiff("ports", _ports_text(desired.ports), _ports_text(live.ports)))
+    diffs += _declared_diff("resources", desired.resources, live.resources, missing=0)
+    diffs += _declared_diff("update_config", desired.update_config, live.update_config)
+    diffs += _declared_diff("rollback_config", desired.rollback_config, live.rollback_config)
+    diffs += _argv_diff("command", desired.command, live.command)
+    diffs += _argv_diff("entrypoint", desired.entrypoint, live.entrypoint)
     return tuple(diffs)
