@@ -20,7 +20,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
@@ -260,45 +260,48 @@ def _build(cls: type[Any], data: Any, where: str) -> Any:
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
-        if value in (None, ""):
-            return None
-        return _coerce(inner[0], value, where)
+        return None if value in (None, "") else _coerce(inner[0], value, where)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, where)  # type: ignore[arg-type]
-    key = where.rsplit(".", 1)[-1]
     try:
-        if tp is bool:
-            return _bool(value)
-        if tp is float:
-            return parse_duration(value) if key in _DURATION_KEYS else float(value)
-        if tp is int:
-            if isinstance(value, bool):
-                raise ValueError(value)
-            return int(value)
-        if tp is Path:
-            return Path(str(value)).expanduser()
-        if tp is str:
-            if isinstance(value, dict | list):
-                raise ValueError("expected a string")
-            return "" if value is None else str(value)
-        if origin is dict:
-            if isinstance(value, str):
-                value = json.loads(value)
-            if not isinstance(value, Mapping):
-                raise ValueError("expected a mapping")
-            return {str(k): str(v) for k, v in value.items()}
-        if origin is tuple and args and args[0] is HealthCheck:
-            if isinstance(value, str):
-                value = json.loads(value)
-            return tuple(_check(item, f"{where}[{i}]") for i, item in enumerate(value or []))
+        if origin is dict or (origin is tuple and args and args[0] is HealthCheck):
+            value = json.loads(value) if isinstance(value, str) else value
+            return _coerce_collection(origin, value, where)
+        return _coerce_scalar(tp, value, where)
     except ConfigError:
         raise
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"config {where}: invalid value {value!r}: {exc}") from exc
+
+
+def _coerce_collection(origin: type, value: Any, where: str) -> Any:
+    """A mapping of strings, or a tuple of checks (both may come as JSON text)."""
+    if origin is tuple:
+        return tuple(_check(item, f"{where}[{i}]") for i, item in enumerate(value or []))
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a mapping")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _coerce_scalar(tp: Any, value: Any, where: str) -> Any:
+    if tp is bool:
+        return _bool(value)
+    if tp is float:
+        key = where.rsplit(".", 1)[-1]
+        return parse_duration(value) if key in _DURATION_KEYS else float(value)
+    if tp is int:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        return int(value)
+    if tp is Path:
+        return Path(str(value)).expanduser()
+    if tp is str:
+        if isinstance(value, dict | list):
+            raise ValueError("expected a string")
+        return "" if value is None else str(value)
     raise ConfigError(f"config {where}: unsupported type {tp}")  # pragma: no cover
 
 
@@ -336,33 +339,46 @@ def _check(item: Any, where: str) -> HealthCheck:
 
 
 def _validate(config: Config, *, require_git: bool) -> None:
-    problems: list[str] = []
+    problems = [*_setting_problems(config, require_git=require_git), *_secret_problems(config)]
+    if config.http.refresh < 1:
+        problems.append("http.refresh must be at least 1s")
+    if config.notify.retries < 0 or config.notify.dedup_window < 0:
+        problems.append("notify.retries and notify.dedup_window must not be negative")
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+
+def _setting_problems(config: Config, *, require_git: bool) -> Iterator[str]:
     if not _NAME.match(config.stack):
-        problems.append(f"stack: {config.stack!r} is not a valid stack name")
+        yield f"stack: {config.stack!r} is not a valid stack name"
     if not _NAME.match(config.environment):
-        problems.append(f"environment: {config.environment!r} is not a valid name")
+        yield f"environment: {config.environment!r} is not a valid name"
     if require_git and not config.git.url:
-        problems.append("git.url is required (RECONCILER_GIT__URL)")
+        yield "git.url is required (RECONCILER_GIT__URL)"
     if config.git.path.startswith("/") or ".." in Path(config.git.path).parts:
-        problems.append("git.path must be a relative path inside the repository")
+        yield "git.path must be a relative path inside the repository"
     if config.sync.interval <= 0 or config.sync.retry_interval <= 0:
-        problems.append("sync.interval and sync.retry_interval must be positive")
+        yield "sync.interval and sync.retry_interval must be positive"
     if config.sync.jitter < 0:
-        problems.append("sync.jitter must not be negative")
+        yield "sync.jitter must not be negative"
     if config.history_size < 1:
-        problems.append("history_size must be at least 1")
+        yield "history_size must be at least 1"
     if config.log.format not in ("json", "text"):
-        problems.append("log.format must be json or text")
+        yield "log.format must be json or text"
     if config.log.level.upper() not in ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR"):
-        problems.append("log.level must be DEBUG, INFO, WARNING or ERROR")
+        yield "log.level must be DEBUG, INFO, WARNING or ERROR"
+
+
+def _secret_problems(config: Config) -> Iterator[str]:
+    """Credentials: none in the git URL, at most one for git, their files where they are."""
     if _URL_PASSWORD.match(config.git.url):
-        problems.append("git.url must not hold a password or token: put it in git.token_file")
+        yield "git.url must not hold a password or token: put it in git.token_file"
     for name in ("ssh_key_file", "token_file", "known_hosts_file", "ca_file"):
         secret = getattr(config.git, name)
         if secret is not None and not secret.is_file():
-            problems.append(f"git.{name}: {secret} does not exist")
+            yield f"git.{name}: {secret} does not exist"
     if config.git.ssh_key_file and config.git.token_file:
-        problems.append("git: give ssh_key_file or token_file, not both")
+        yield "git: give ssh_key_file or token_file, not both"
     for section, names in (
         ("http", ("token_file", "webhook_secret_file", "gitlab_token_file")),
         ("notify", ("slack_url_file", "discord_url_file", "webhook_url_file")),
@@ -370,13 +386,7 @@ def _validate(config: Config, *, require_git: bool) -> None:
         for name in names:
             secret = getattr(getattr(config, section), name)
             if secret is not None and not secret.is_file():
-                problems.append(f"{section}.{name}: {secret} does not exist")
-    if config.http.refresh < 1:
-        problems.append("http.refresh must be at least 1s")
-    if config.notify.retries < 0 or config.notify.dedup_window < 0:
-        problems.append("notify.retries and notify.dedup_window must not be negative")
-    if problems:
-        raise ConfigError("invalid configuration: " + "; ".join(problems))
+                yield f"{section}.{name}: {secret} does not exist"
 
 
 def read_secret(path: Path) -> str:
