@@ -298,6 +298,41 @@ class _Renderer:
         for key in _IGNORED_KEYS:
             if key in service:
                 self.warnings.append(f"{where}.{key} is ignored by docker stack deploy")
+        image = self.service_image(name, service, images)
+        labels = None if image is None else self.deploy_labels(where, service)
+        if image is None or labels is None:
+            return None
+        self.env_files(name, service)
+        used = self.references(name, service, "configs", configs)
+        used += self.references(name, service, "secrets", secrets)
+        self.service_networks(name, service, networks)
+        health, problems = health_from_labels(
+            name,
+            labels,
+            image,
+            default_timeout=self.options.default_timeout,
+            default_interval=self.options.default_interval,
+            resolve_network=networks,
+        )
+        self.problems.extend(problems)
+        try:
+            fields = fields_from_compose(service)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.fail(f"{where}: {exc}")
+            return None
+        definition = copy.deepcopy(service)
+        return ServiceSpec(
+            name=name,
+            image=image,
+            spec_hash=canonical_hash({"service": definition, "objects": sorted(used)}),
+            fields=fields,
+            definition=definition,
+            health=health,
+        )
+
+    def service_image(self, name: str, service: JSONDict, images: Mapping[str, str]) -> str | None:
+        """The service's image (images.yaml wins over stack.yml), set on the service."""
+        where = f"services.{name}"
         own = service.get("image")
         image = images.get(name, own)
         if name in images and own and own != image:
@@ -313,6 +348,10 @@ class _Renderer:
             self.fail(f"{where}: {exc}")
             return None
         service["image"] = str(image)
+        return str(image)
+
+    def deploy_labels(self, where: str, service: JSONDict) -> dict[str, str] | None:
+        """Deploy labels as strings (the stamps refused); None if deploy is not a mapping."""
         deploy = service.get("deploy") or {}
         if not isinstance(deploy, dict):
             self.fail(f"{where}.deploy: expected a mapping")
@@ -323,33 +362,7 @@ class _Renderer:
         for stamp in STAMP_LABELS:
             if stamp in labels:
                 self.fail(f"{where}.deploy.labels: {stamp} is set by the reconciler, remove it")
-        self.env_files(name, service)
-        used = self.references(name, service, "configs", configs)
-        used += self.references(name, service, "secrets", secrets)
-        self.service_networks(name, service, networks)
-        health, problems = health_from_labels(
-            name,
-            {str(k): str(v) for k, v in labels.items()},
-            str(image),
-            default_timeout=self.options.default_timeout,
-            default_interval=self.options.default_interval,
-            resolve_network=networks,
-        )
-        self.problems.extend(problems)
-        try:
-            fields = fields_from_compose(service)
-        except (ValueError, KeyError, TypeError) as exc:
-            self.fail(f"{where}: {exc}")
-            return None
-        definition = copy.deepcopy(service)
-        return ServiceSpec(
-            name=name,
-            image=str(image),
-            spec_hash=canonical_hash({"service": definition, "objects": sorted(used)}),
-            fields=fields,
-            definition=definition,
-            health=health,
-        )
+        return {str(k): str(v) for k, v in labels.items()}
 
     def error(self) -> ValidationError:
         count = len(self.problems)
