@@ -254,47 +254,7 @@ class GitRepo:
         message = f"{subject}\n\n{body.rstrip()}\n\n{trailers}\n\n{REVERT_TRAILER}: {failed.sha}\n"
 
         def work() -> str | None:
-            repo = self._open()
-            attempts = max(1, self.config.push_retries + 1)
-            for attempt in range(1, attempts + 1):
-                self._git_fetch(repo)
-                done = self._find_revert(repo, failed.sha)
-                if done:
-                    return done
-                self._checkout(repo, self._remote_ref)
-                try:
-                    repo.git.revert("--no-commit", *shas)
-                except GitCommandError as exc:
-                    conflicts = repo.git.diff("--name-only", "--diff-filter=U").split()
-                    repo.git.revert("--abort")
-                    self._checkout(repo, self._remote_ref)
-                    where = f" (conflicts in {', '.join(conflicts)})" if conflicts else ""
-                    raise RevertError(
-                        f"cannot revert {', '.join(s[:12] for s in shas)} cleanly on top of "
-                        f"{self.config.branch}{where}: {self._text(exc)}; nothing was pushed"
-                    ) from exc
-                if not repo.index.diff("HEAD"):
-                    self._checkout(repo, self._remote_ref)
-                    return None  # already undone upstream
-                repo.git.commit("--no-verify", "-m", message)
-                try:
-                    repo.git.push(
-                        "origin",
-                        f"HEAD:refs/heads/{self.config.branch}",
-                        kill_after_timeout=self.config.timeout,
-                    )
-                except GitCommandError as exc:
-                    text = self._text(exc)
-                    moved = any(w in text for w in ("non-fast-forward", "fetch first", "rejected"))
-                    if moved and attempt < attempts:
-                        continue  # the remote moved: redo the revert on its new head
-                    if moved:
-                        raise RevertError(
-                            f"the remote kept moving: revert not pushed after {attempts} tries"
-                        ) from exc
-                    raise GitError(f"cannot push the revert: {text}") from exc
-                return str(repo.head.commit.hexsha)
-            return None  # pragma: no cover - the loop always returns or raises
+            return self._revert_and_push(shas, failed.sha, message)
 
         try:
             return await self._run(work)
@@ -302,6 +262,63 @@ class GitRepo:
             raise
         except (GitCommandError, OSError, ValueError) as exc:
             raise RevertError(f"revert failed: {self._text(exc)}") from exc
+
+    def _revert_and_push(self, shas: list[str], failed_sha: str, message: str) -> str | None:
+        """Revert ``shas`` on the remote branch's head and push, again on a new head when the
+        remote moved meanwhile. The revert commit (or the one already on the branch), or None
+        when the branch no longer holds the changes."""
+        repo = self._open()
+        attempts = max(1, self.config.push_retries + 1)
+        for attempt in range(1, attempts + 1):
+            self._git_fetch(repo)
+            done = self._find_revert(repo, failed_sha)
+            if done:
+                return done
+            if not self._stage_revert(repo, shas):
+                return None  # already undone upstream
+            repo.git.commit("--no-verify", "-m", message)
+            if self._push_revert(repo, attempt, attempts):
+                return str(repo.head.commit.hexsha)
+        return None  # pragma: no cover - the loop always returns or raises
+
+    def _stage_revert(self, repo: git.Repo, shas: list[str]) -> bool:
+        """Stage the revert of ``shas`` on the remote head: False when it changes nothing."""
+        self._checkout(repo, self._remote_ref)
+        try:
+            repo.git.revert("--no-commit", *shas)
+        except GitCommandError as exc:
+            conflicts = repo.git.diff("--name-only", "--diff-filter=U").split()
+            repo.git.revert("--abort")
+            self._checkout(repo, self._remote_ref)
+            where = f" (conflicts in {', '.join(conflicts)})" if conflicts else ""
+            raise RevertError(
+                f"cannot revert {', '.join(s[:12] for s in shas)} cleanly on top of "
+                f"{self.config.branch}{where}: {self._text(exc)}; nothing was pushed"
+            ) from exc
+        if not repo.index.diff("HEAD"):
+            self._checkout(repo, self._remote_ref)
+            return False
+        return True
+
+    def _push_revert(self, repo: git.Repo, attempt: int, attempts: int) -> bool:
+        """Push the revert commit: False when the remote moved and another attempt is left."""
+        try:
+            repo.git.push(
+                "origin",
+                f"HEAD:refs/heads/{self.config.branch}",
+                kill_after_timeout=self.config.timeout,
+            )
+        except GitCommandError as exc:
+            text = self._text(exc)
+            moved = any(w in text for w in ("non-fast-forward", "fetch first", "rejected"))
+            if moved and attempt < attempts:
+                return False  # the remote moved: redo the revert on its new head
+            if moved:
+                raise RevertError(
+                    f"the remote kept moving: revert not pushed after {attempts} tries"
+                ) from exc
+            raise GitError(f"cannot push the revert: {text}") from exc
+        return True
 
 
 def file_url(path: Path) -> str:
