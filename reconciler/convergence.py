@@ -3,9 +3,11 @@ Docker Engine API returns (``GET /services/{id}``, ``GET /tasks?filters=service`
 tested from JSON recorded on a real Swarm (``tests/fixtures/swarm/``).
 
 A service has converged when Swarm's own update is not running or failed, every task it wants
-runs the service's current spec (and is running, which means healthy when it has a
-healthcheck), and the tasks of the previous spec have stopped: until then one could still answer
-the health checks in place of the new spec.
+runs the service's current spec and has been running (which means healthy when it has a
+healthcheck) for the service's update ``monitor`` window, and the tasks of the previous spec have
+stopped: until then one could still answer the health checks in place of the new spec. A task
+that exits a moment after it started is not running for long: the window is what tells a task
+that runs from one that crashes (Swarm watches its own updates for the same window).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ TASK_ALIVE = frozenset({"assigned", "accepted", "preparing", "starting", "runnin
 FAILED_TASKS_LIMIT = 3
 #: Swarm's timestamps and ours may disagree by this much
 _SKEW = 2.0
+#: Swarm's default update monitor window (``docker service update --update-monitor``)
+DEFAULT_MONITOR = 5.0
 
 
 class Convergence(StrEnum):
@@ -116,7 +120,29 @@ def _previous_spec(old: Sequence[JSONDict]) -> Progress | None:
     return None
 
 
-def _replicas(mode: JSONDict, tasks: Sequence[JSONDict], current: Sequence[JSONDict]) -> Progress:
+def monitor_window(spec: JSONDict) -> float:
+    """How long a new task must run before it counts: the service's update monitor window."""
+    nanos = (spec.get("UpdateConfig") or {}).get("Monitor")
+    return int(nanos) / 1e9 if nanos else DEFAULT_MONITOR
+
+
+def _young(running: Sequence[JSONDict], now: datetime, window: float) -> Progress | None:
+    young = [
+        t
+        for t in running
+        if now.timestamp() - parse_time(t["Status"]["Timestamp"]).timestamp() < window
+    ]
+    if not young:
+        return None
+    return Progress(
+        Convergence.PENDING, f"{len(young)} task(s) running for less than {window:.0f}s"
+    )
+
+
+def _replicas(
+    spec: JSONDict, tasks: Sequence[JSONDict], current: Sequence[JSONDict], now: datetime
+) -> Progress:
+    mode = spec.get("Mode") or {}
     active = [t for t in tasks if t.get("DesiredState") == "running"]
     running = [t for t in current if t.get("DesiredState") == "running" and _state(t) == "running"]
     want = (mode.get("Replicated") or {}).get("Replicas")
@@ -128,12 +154,18 @@ def _replicas(mode: JSONDict, tasks: Sequence[JSONDict], current: Sequence[JSOND
             st = last["Status"]
             detail = f" (a task is {st['State']}: {st.get('Err') or st.get('Message', '')})"
         return Progress(Convergence.PENDING, f"{len(running)}/{want_n} tasks running{detail}")
+    young = _young(running, now, monitor_window(spec))
+    if young is not None:
+        return young
     return Progress(Convergence.CONVERGED, f"{len(running)}/{want_n} tasks running the new spec")
 
 
-def judge(service: JSONDict | None, tasks: Sequence[JSONDict], since: datetime) -> Progress:
+def judge(
+    service: JSONDict | None, tasks: Sequence[JSONDict], since: datetime, now: datetime
+) -> Progress:
     """Where the rollout of ``service`` stands, from the service object and all its tasks.
-    ``since``: when the pass deployed (earlier failures are not the new spec's)."""
+    ``since``: when the pass deployed (earlier failures are not the new spec's); ``now``: the
+    time the objects were read."""
     if service is None:
         return Progress(Convergence.GONE, "service does not exist")
     failed = _failed_update(service, since)
@@ -150,7 +182,7 @@ def judge(service: JSONDict | None, tasks: Sequence[JSONDict], since: datetime) 
         return _job(mode, current)
     if (service.get("UpdateStatus") or {}).get("State") == "updating":
         return Progress(Convergence.PENDING, "Swarm rolling update in progress")
-    return _previous_spec(old) or _replicas(mode, tasks, current)
+    return _previous_spec(old) or _replicas(spec, tasks, current, now)
 
 
 def settled(

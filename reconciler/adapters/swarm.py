@@ -271,8 +271,9 @@ class SwarmAdapter:
         try:
             service = api.inspect_service(f"{stack}_{name}")
         except docker.errors.NotFound:
-            return judge(None, (), since)
-        return judge(service, api.tasks(filters={"service": service["ID"]}), since)
+            return judge(None, (), since, self._clock.now())
+        tasks = api.tasks(filters={"service": service["ID"]})
+        return judge(service, tasks, since, self._clock.now())
 
     async def wait_converged(
         self,

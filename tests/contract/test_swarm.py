@@ -4,6 +4,7 @@ the real single-node Swarm (with the local registry and the reconciler e2e tests
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,8 +138,15 @@ async def test_a_stack_file_docker_refuses_is_a_validation_error(side: Side) -> 
 async def test_an_engine_that_does_not_answer_is_a_docker_error(side: Side) -> None:
     if isinstance(side.swarm, FakeSwarm):
         side.swarm.down = True
-        swarm: Swarm = side.swarm
-    else:
-        swarm = SwarmAdapter(clock=SystemClock(), masker=Masker(), host="unix:///nonexistent.sock")
-    with pytest.raises(DockerError, match="Docker engine unreachable"):
-        await swarm.live_state(side.stack)
+        with pytest.raises(DockerError, match="Docker engine unreachable"):
+            await side.swarm.live_state(side.stack)
+        return
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        nobody = f"tcp://127.0.0.1:{unused.getsockname()[1]}"
+    swarm = SwarmAdapter(clock=SystemClock(), masker=Masker(), host=nobody)
+    try:
+        with pytest.raises(DockerError, match="Docker engine unreachable"):
+            await swarm.live_state(side.stack)
+    finally:
+        await swarm.close()

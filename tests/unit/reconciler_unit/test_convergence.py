@@ -21,6 +21,11 @@ def _recorded(name: str) -> tuple[dict[str, Any], list[dict[str, Any]], datetime
     return data["service"], data["tasks"], parse_time(data["since"])
 
 
+def _later(since: datetime) -> datetime:
+    """When the verify reads them: past every task's monitor window."""
+    return since + timedelta(minutes=1)
+
+
 @pytest.mark.parametrize(
     ("recorded", "state", "message"),
     [
@@ -39,13 +44,13 @@ def _recorded(name: str) -> tuple[dict[str, Any], list[dict[str, Any]], datetime
 )
 def test_each_recorded_state(recorded: str, state: Convergence, message: str) -> None:
     service, tasks, since = _recorded(recorded)
-    progress = judge(service, tasks, since)
+    progress = judge(service, tasks, since, _later(since))
     assert progress.state == state
     assert message in progress.message
 
 
 def test_a_service_that_is_not_there_is_gone() -> None:
-    assert judge(None, [], datetime.now()).state == Convergence.GONE
+    assert judge(None, [], datetime.now(), datetime.now()).state == Convergence.GONE
 
 
 def test_failures_from_before_the_change_are_not_the_new_specs() -> None:
@@ -53,34 +58,62 @@ def test_failures_from_before_the_change_are_not_the_new_specs() -> None:
     tasks that failed earlier are history once something new was deployed."""
     service, tasks, since = _recorded("tasks-failing")
     later = since + timedelta(hours=1)
-    assert judge(service, tasks, later).state == Convergence.PENDING
+    assert judge(service, tasks, later, _later(later)).state == Convergence.PENDING
     service, tasks, since = _recorded("update-paused")
-    assert judge(service, tasks, since + timedelta(hours=1)).state != Convergence.FAILED
+    later = since + timedelta(hours=1)
+    assert judge(service, tasks, later, _later(later)).state != Convergence.FAILED
 
 
 def test_a_task_of_the_previous_spec_still_wanted_keeps_it_pending() -> None:
     service, tasks, since = _recorded("rolling")
     old = [t for t in tasks if t["DesiredState"] == "running"]
     service = {**service, "UpdateStatus": {**service["UpdateStatus"], "State": "completed"}}
-    progress = judge(service, old, since)
+    progress = judge(service, old, since, _later(since))
     assert progress.state == Convergence.PENDING
     assert "still run the previous spec" in progress.message
 
 
 def test_the_verify_result_of_each_state() -> None:
     service, tasks, since = _recorded("converged")
-    done = settled("web", judge(service, tasks, since), removed=False, attempts=2, elapsed=1.5)
+    done = settled(
+        "web", judge(service, tasks, since, _later(since)), removed=False, attempts=2, elapsed=1.5
+    )
     assert done is not None
     assert (done.ok, done.kind, done.attempts) == (True, "swarm", 2)
     service, tasks, since = _recorded("rolling")
     assert (
-        settled("web", judge(service, tasks, since), removed=False, attempts=1, elapsed=0) is None
+        settled(
+            "web", judge(service, tasks, since, _later(since)), removed=False, attempts=1, elapsed=0
+        )
+        is None
     )
     # a service the pass removed is waited for until it is gone
-    assert settled("old", judge(service, tasks, since), removed=True, attempts=1, elapsed=0) is None
-    gone = settled("old", judge(None, [], since), removed=True, attempts=1, elapsed=0)
+    assert (
+        settled(
+            "old", judge(service, tasks, since, _later(since)), removed=True, attempts=1, elapsed=0
+        )
+        is None
+    )
+    gone = settled("old", judge(None, [], since, since), removed=True, attempts=1, elapsed=0)
     assert gone is not None
     assert (gone.ok, gone.output) == (True, "removed")
     late = timed_out("web", "1/2 tasks running", 60, 120, 60.2)
     assert not late.ok
     assert late.output == "not converged after 60s: 1/2 tasks running"
+
+
+def test_a_task_counts_once_it_has_run_for_the_monitor_window() -> None:
+    """A task that exits a moment after it started was running when it was looked at: only
+    the monitor window (Swarm's 5 s default here) tells it from one that keeps running."""
+    service, tasks, since = _recorded("converged")
+    started = max(parse_time(t["Status"]["Timestamp"]) for t in tasks)
+    young = judge(service, tasks, since, started + timedelta(seconds=1))
+    assert young.state == Convergence.PENDING
+    assert young.message == "2 task(s) running for less than 5s"
+    assert judge(service, tasks, since, started + timedelta(seconds=5)).state == (
+        Convergence.CONVERGED
+    )
+    quick = {"Monitor": 1_000_000_000}
+    spec = {**service["Spec"], "UpdateConfig": quick}
+    later = started + timedelta(seconds=1.5)
+    assert judge({**service, "Spec": spec}, tasks, since, later).state == Convergence.CONVERGED
