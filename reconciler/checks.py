@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -166,14 +167,24 @@ def version_served(body: str, expected: str) -> bool:
     return re.search(pattern, body) is not None
 
 
-def judge_answer(check: HealthCheck, status: int, body: str) -> tuple[bool, str]:
+@dataclass(frozen=True)
+class Judged:
+    ok: bool
+    output: str
+    #: a failure no retry can mend: the task answers, and with another version than expected
+    definitive: bool = False
+
+
+def judge_answer(check: HealthCheck, status: int, body: str) -> Judged:
     """One answer to an HTTP check: whether it passes, and what to say about it."""
     if status not in check.expect_status:
-        return False, f"HTTP {status}: {excerpt(body)}"
+        return Judged(False, f"HTTP {status}: {excerpt(body)}")
     if check.expect_version and not version_served(body, check.expect_version):
         version = check.expect_version
-        return False, f"HTTP {status} but version {version} is not served: {excerpt(body)}"
-    return True, f"HTTP {status}: {excerpt(body, 200)}"
+        return Judged(
+            False, f"HTTP {status} but version {version} is not served: {excerpt(body)}", True
+        )
+    return Judged(True, f"HTTP {status}: {excerpt(body, 200)}")
 
 
 def excerpt(text: str, limit: int = 500) -> str:

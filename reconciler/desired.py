@@ -25,6 +25,7 @@ from reconciler.fields import STAMP_LABELS, fields_from_compose
 from reconciler.imageref import parse_image
 from reconciler.interpolate import InterpolationError, cast_types, interpolate, parse_env_file
 from reconciler.models import DesiredState, ServiceSpec
+from reconciler.rollout import rollout_from_labels, waves
 from reconciler.types import JSONDict
 
 STACK_FILES = ("stack.yml", "stack.yaml")
@@ -270,6 +271,7 @@ class _Renderer:
             spec = self.service(name, service, images, configs, secrets, networks)
             if spec is not None:
                 specs.append(spec)
+        order = self.waves(specs)
         if self.problems:
             raise self.error()
         desired_hash = canonical_hash({"doc": doc, "files": self.file_hashes}, 64)
@@ -283,7 +285,15 @@ class _Renderer:
             external_configs=tuple(sorted(set(ext_configs))),
             external_networks=tuple(sorted(set(ext_networks))),
             warnings=tuple(self.warnings),
+            waves=order,
         )
+
+    def waves(self, specs: list[ServiceSpec]) -> tuple[tuple[str, ...], ...]:
+        try:
+            return waves({s.name: s.rollout for s in specs})
+        except ValueError as exc:
+            self.fail(str(exc))
+            return ()
 
     def service(
         self,
@@ -320,6 +330,10 @@ class _Renderer:
         except (ValueError, KeyError, TypeError) as exc:
             self.fail(f"{where}: {exc}")
             return None
+        rollout, problems = rollout_from_labels(
+            name, labels, mode=fields.mode, replicas=fields.replicas, checked=health is not None
+        )
+        self.problems.extend(problems)
         definition = copy.deepcopy(service)
         return ServiceSpec(
             name=name,
@@ -328,6 +342,7 @@ class _Renderer:
             fields=fields,
             definition=definition,
             health=health,
+            rollout=rollout,
         )
 
     def service_image(self, name: str, service: JSONDict, images: Mapping[str, str]) -> str | None:
@@ -377,22 +392,3 @@ class _Renderer:
 def render(folder: Path, options: RenderOptions) -> DesiredState:
     """Render and validate ``folder``; raises ``ValidationError`` listing every problem."""
     return _Renderer(folder, options).render()
-
-
-def stamped_document(
-    desired: DesiredState, revision: str, keep_revision: Mapping[str, str] | None = None
-) -> JSONDict:
-    """The document ``docker stack deploy`` gets: every service stamped with
-    ``driftless.spec-hash`` and ``driftless.revision`` (``keep_revision`` keeps the revision label
-    of services this pass does not change, so an unchanged service is not touched)."""
-    doc = copy.deepcopy(desired.document)
-    for spec in desired.services:
-        service = doc["services"][spec.name]
-        deploy = service.setdefault("deploy", {})
-        labels = deploy.get("labels") or {}
-        if isinstance(labels, list):
-            labels = dict(str(item).partition("=")[::2] for item in labels)
-        labels["driftless.spec-hash"] = spec.spec_hash
-        labels["driftless.revision"] = (keep_revision or {}).get(spec.name, revision)
-        deploy["labels"] = labels
-    return doc

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from reconciler.rollout import RolloutSpec
 from reconciler.types import JSONDict
 
 
@@ -115,6 +116,7 @@ class ServiceSpec:
     fields: ServiceFields
     definition: JSONDict  # the rendered compose service, as given to docker stack deploy
     health: HealthCheck | None = None
+    rollout: RolloutSpec = field(default_factory=RolloutSpec)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class DesiredState:
     external_configs: tuple[str, ...] = ()
     external_networks: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: the services in the order their changes roll out (``driftless.rollout.after``)
+    waves: tuple[tuple[str, ...], ...] = ()
 
     def service(self, name: str) -> ServiceSpec | None:
         return next((s for s in self.services if s.name == name), None)
@@ -246,3 +250,5 @@ class CheckResult:
     output: str = ""  # body excerpt, error text or Swarm task message
     attempts: int = 0
     elapsed_seconds: float = 0.0
+    #: a failure no retry can mend: a running task that serves the wrong version
+    definitive: bool = False

@@ -9,7 +9,7 @@ from datetime import datetime
 from loguru import logger
 
 from reconciler.decisions import Halt
-from reconciler.desired import stamped_document
+from reconciler.documents import stamped_document
 from reconciler.engine.context import PassContext
 from reconciler.engine.planning import Planned
 from reconciler.interpolate import escape_dollars

@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 from reconciler.adapters.http import HttpChecker
-from reconciler.checks import judge_answer
+from reconciler.checks import Judged, judge_answer
 from reconciler.errors import (
     ApplyError,
     DockerError,
@@ -482,12 +482,14 @@ class FakeChecker(HttpChecker):
         return 200, json.dumps({"status": "ok", "version": parse_image(image).tag or "latest"})
 
     async def run(self, checks, proxies=None):  # type: ignore[no-untyped-def]
-        return [await self._run(None, check, proxies) for check in checks]  # type: ignore[arg-type]
+        return [await self._run(None, check, proxies) for check in checks]
+
+    async def once(self, checks, proxies=None):  # type: ignore[no-untyped-def]
+        return [await self._once(None, check, proxies) for check in checks]  # type: ignore[arg-type]
 
     async def _attempt(self, session, check, proxy):  # type: ignore[no-untyped-def]
         self.requests.append(check.url)
         status, body = self._answer(check)
         if status is None:
-            return False, None, body
-        ok, output = judge_answer(check, status, body)
-        return ok, status, output
+            return Judged(False, body), None
+        return judge_answer(check, status, body), status

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired import RenderOptions, render, stamped_document
+from reconciler.desired import RenderOptions, render
+from reconciler.documents import stamped_document
 from reconciler.errors import ValidationError
 from reconciler.models import PortSpec
 

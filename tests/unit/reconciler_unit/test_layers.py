@@ -13,11 +13,11 @@ PACKAGE = Path(__file__).resolve().parents[3] / "reconciler"
 LAYERS: list[set[str]] = [
     {"errors", "types"},
     {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links"},
-    {"models", "masking"},
+    {"rollout", "models", "masking"},
     {"status", "checks", "fields", "journal"},
     # values built from those, and the pure decisions over them
-    {"events", "plan", "outcome", "convergence", "config", "desired"},
-    {"decisions", "record"},
+    {"events", "plan", "outcome", "convergence", "analysis", "config", "desired", "documents"},
+    {"decisions", "record", "canary"},
     {"control", "ports", "state", "logs", "metrics"},
     {
         "adapters",
@@ -29,6 +29,7 @@ LAYERS: list[set[str]] = [
         "adapters.probe_proxy",
         "adapters.folder",
         "adapters.agent_api",
+        "adapters.prometheus",
     },
     {
         # the HTTP server and the notifications: Components that see the agent only through
@@ -86,6 +87,7 @@ CLIENTS = {
     "aiohttp": {
         "adapters.http",
         "adapters.agent_api",
+        "adapters.prometheus",
         "web.replies",
         "web.views",
         "web.actions",
@@ -116,6 +118,8 @@ PURE = {
     "links",
     "models",
     "masking",
+    "rollout",
+    "documents",
     "status",
     "checks",
     "fields",
@@ -124,8 +128,10 @@ PURE = {
     "plan",
     "outcome",
     "convergence",
+    "analysis",
     "decisions",
     "record",
+    "canary",
 }
 #: what a pure module may not import, directly or transitively
 IO = {
