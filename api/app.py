@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from api.clock import Clock
 from api.http.context import RequestContextMiddleware
 from api.http.errors import HANDLERS
+from api.http.faults import FaultMiddleware
 from api.http.limits import BodyLimitMiddleware, RateLimitMiddleware
 from api.routes import all_routes
 from api.services import Services
@@ -45,8 +46,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Middleware(RateLimitMiddleware, services=services),
         Middleware(BodyLimitMiddleware, max_bytes=settings.http.max_body_bytes),
     ]
+    routes = all_routes()
+    fault = settings.fault
+    if fault.error_prefixes or fault.slowdown > 1:  # API_FAULT, test builds only
+        middleware.append(Middleware(FaultMiddleware, fault=fault, routes=routes))
     app = Starlette(
-        routes=all_routes(),
+        routes=routes,
         middleware=middleware,
         exception_handlers=dict(HANDLERS),
         lifespan=lifespan,

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from api import __version__
 from api.errors import SettingsError
+from api.faults import Fault, parse_fault
 
 ENVIRONMENTS = ("development", "staging", "production")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
@@ -109,6 +110,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
     build: BuildInfo = field(default_factory=BuildInfo)
+    fault: Fault = field(default_factory=Fault)  # API_FAULT: test builds only (api/faults.py)
     cache_ttl: int = 60
     cache_sync_interval: float = 0.1
     active_user_window: int = 300
@@ -182,6 +184,7 @@ class Settings:
                 revision=r.text("GIT_REVISION", "unknown"),
                 image_tag=r.text("IMAGE_TAG", "unknown"),
             ),
+            fault=r.parsed("API_FAULT", Fault(), parse_fault),
             cache_ttl=r.integer("CACHE_TTL_SECONDS", 60, low=1, high=86_400),
             cache_sync_interval=r.integer("CACHE_LOCAL_SYNC_MS", 100, low=0, high=10_000) / 1000,
             active_user_window=r.integer("ACTIVE_USER_WINDOW_SECONDS", 300, low=10, high=86_400),
@@ -237,6 +240,17 @@ class _Reader:
             return parse(raw)
         except ValueError:
             self.problems.append(f"{name}={raw!r} is not {what}")
+            return default
+
+    def parsed(self, name: str, default: T, parse: Callable[[str], T]) -> T:
+        """``parse(value)``; its ``ValueError`` says what is wrong, in the problem reported."""
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            self.problems.append(f"{name}={raw!r}: {exc}")
             return default
 
     def secret(self, name: str) -> str | None:

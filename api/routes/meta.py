@@ -94,8 +94,10 @@ async def ready(call: Call) -> Response:
     )
 )
 async def version(call: Call) -> Version:
-    build = call.services.settings.build
-    return Version(version=build.version, revision=build.revision, image_tag=build.image_tag)
+    settings = call.services.settings
+    build = settings.build
+    version = settings.fault.version or build.version  # API_FAULT=version=X (test builds only)
+    return Version(version=version, revision=build.revision, image_tag=build.image_tag)
 
 
 @endpoint(
