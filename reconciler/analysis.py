@@ -242,14 +242,15 @@ def parse_analyses(data: object, services: set[str]) -> dict[str, tuple[Analysis
             _entry(entry, f"{where}: analysis {i + 1}", problems) for i, entry in enumerate(entries)
         ]
         out[service] = tuple(s for s in specs if s is not None)
-        _refuse_duplicates(where, [s.name for s in out[service]], problems)
+        _refuse_duplicates(where, entries, problems)
     if problems:
         raise AnalysisFileError(problems)
     return {service: specs for service, specs in out.items() if specs}
 
 
-def _refuse_duplicates(where: str, names: list[str], problems: list[str]) -> None:
-    for name in sorted({n for n in names if names.count(n) > 1}):
+def _refuse_duplicates(where: str, entries: list[object], problems: list[str]) -> None:
+    names = [e.get("name") for e in entries if isinstance(e, Mapping)]
+    for name in sorted({n for n in names if isinstance(n, str) and names.count(n) > 1}):
         problems.append(f"{where}: the name {name!r} is used by {names.count(name)} analyses")
 
 

@@ -269,7 +269,7 @@ def test_every_problem_of_an_analysis_file_is_listed() -> None:
         "nope": [good_entry()],
         "api": [
             good_entry(),
-            good_entry(),
+            good_entry(interval="soon"),
             {"query": "up", "success": "result > 0"},
             good_entry(name="cond", success="value < 1"),
             good_entry(name="dur", interval="ten seconds"),
@@ -289,6 +289,7 @@ def test_every_problem_of_an_analysis_file_is_listed() -> None:
     assert isinstance(caught.value, ValueError)
     expected = [
         "analysis.yaml: nope: not a service of the stack",
+        "analysis.yaml: api: analysis 2 (error-rate): interval: not a duration: 'soon'",
         "analysis.yaml: api: analysis 3: missing name",
         "analysis.yaml: api: analysis 4 (cond): success: not a success condition: 'value < 1'",
         "analysis.yaml: api: analysis 5 (dur): interval: not a duration: 'ten seconds'",
