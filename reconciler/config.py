@@ -15,22 +15,18 @@ Secrets are never values in the file: they are paths (``*_file``) read when need
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
-import types
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 from reconciler import yamlio
-from reconciler.checks import parse_status_spec
+from reconciler.config_values import build
 from reconciler.errors import ConfigError
 from reconciler.models import HealthCheck
-from reconciler.units import parse_duration
 
 DEFAULT_CONFIG = Path("/etc/reconciler/config.yaml")
 ENV_PREFIX = "RECONCILER_"
@@ -75,6 +71,15 @@ class TimeoutsConfig:
     verify: float = 600.0
     rollback: float = 300.0
     notify: float = 10.0
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    #: the stack's Prometheus, for the canary's analyses (empty: analyses are inconclusive)
+    prometheus_url: str = ""
+    #: the stack network to reach it through (a probe container), or empty to reach it directly
+    network: str = ""
+    timeout: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -157,28 +162,11 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
     @property
     def checkout_dir(self) -> Path:
         return self.state_dir / "checkout"
-
-
-_DURATION_KEYS = {
-    "timeout",
-    "interval",
-    "jitter",
-    "retry_interval",
-    "apply",
-    "verify",
-    "rollback",
-    "notify",
-    "request_timeout",
-    "refresh",
-    "stuck_after",
-    "dedup_window",
-    "backoff",
-    "max_backoff",
-}
 
 
 # ------------------------------------------------------------------ loading
@@ -217,7 +205,7 @@ def load_config(
                 raise ConfigError(f"{key}: {part} is not a section")
             node = child
         node[parts[-1]] = value
-    config: Config = _build(Config, data, "")
+    config: Config = build(Config, data, "")
     _validate(config, require_git=require_git)
     return config
 
@@ -240,102 +228,6 @@ def _env_path(raw: list[str]) -> list[str]:
             parts.append("__".join(raw[index + 1 :]))
             break
     return parts
-
-
-def _build(cls: type[Any], data: Any, where: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        key = str(key)
-        dotted = f"{where}.{key}" if where else key
-        if key not in names:
-            close = get_close_matches(key, names, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ConfigError(f"unknown config key {dotted}{hint}")
-        kwargs[key] = _coerce(hints[key], value, dotted)
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in args if a is not type(None)]
-        return None if value in (None, "") else _coerce(inner[0], value, where)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where)  # type: ignore[arg-type]
-    try:
-        if origin is dict or (origin is tuple and args and args[0] is HealthCheck):
-            value = json.loads(value) if isinstance(value, str) else value
-            return _coerce_collection(origin, value, where)
-        return _coerce_scalar(tp, value, where)
-    except ConfigError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"config {where}: invalid value {value!r}: {exc}") from exc
-
-
-def _coerce_collection(origin: type, value: Any, where: str) -> Any:
-    """A mapping of strings, or a tuple of checks (both may come as JSON text)."""
-    if origin is tuple:
-        return tuple(_check(item, f"{where}[{i}]") for i, item in enumerate(value or []))
-    if not isinstance(value, Mapping):
-        raise ValueError("expected a mapping")
-    return {str(k): str(v) for k, v in value.items()}
-
-
-def _coerce_scalar(tp: Any, value: Any, where: str) -> Any:
-    if tp is bool:
-        return _bool(value)
-    if tp is float:
-        key = where.rsplit(".", 1)[-1]
-        return parse_duration(value) if key in _DURATION_KEYS else float(value)
-    if tp is int:
-        if isinstance(value, bool):
-            raise ValueError(value)
-        return int(value)
-    if tp is Path:
-        return Path(str(value)).expanduser()
-    if tp is str:
-        if isinstance(value, dict | list):
-            raise ValueError("expected a string")
-        return "" if value is None else str(value)
-    raise ConfigError(f"config {where}: unsupported type {tp}")  # pragma: no cover
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _check(item: Any, where: str) -> HealthCheck:
-    if not isinstance(item, Mapping) or "url" not in item:
-        raise ConfigError(f"config {where}: a check needs at least name and url")
-    known = {"name", "url", "status", "expect_version", "timeout", "soak", "interval", "network"}
-    unknown = set(item) - known
-    if unknown:
-        raise ConfigError(f"config {where}: unknown keys {sorted(unknown)}")
-    try:
-        return HealthCheck(
-            name=str(item.get("name") or item["url"]),
-            url=str(item["url"]),
-            expect_status=parse_status_spec(str(item.get("status", "200"))),
-            expect_version=str(item["expect_version"]) if item.get("expect_version") else None,
-            timeout=parse_duration(item.get("timeout", 60)),
-            soak=parse_duration(item.get("soak", 0)),
-            interval=parse_duration(item.get("interval", 2)),
-            network=str(item["network"]) if item.get("network") else None,
-        )
-    except ValueError as exc:
-        raise ConfigError(f"config {where}: {exc}") from exc
 
 
 def _validate(config: Config, *, require_git: bool) -> None:

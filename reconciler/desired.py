@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from reconciler import yamlio
+from reconciler.analysis import AnalysisSpec
 from reconciler.checks import health_from_labels
 from reconciler.config import Config
+from reconciler.desired_files import STACK_FILES, find, read_analyses, read_images, read_yaml
 from reconciler.errors import ValidationError
 from reconciler.fields import STAMP_LABELS, fields_from_compose
 from reconciler.imageref import parse_image
@@ -28,8 +27,6 @@ from reconciler.models import DesiredState, ServiceSpec
 from reconciler.rollout import rollout_from_labels, waves
 from reconciler.types import JSONDict
 
-STACK_FILES = ("stack.yml", "stack.yaml")
-IMAGES_FILES = ("images.yaml", "images.yml")
 #: keys docker stack deploy ignores (it prints "Ignoring unsupported options")
 _IGNORED_KEYS = ("build", "container_name", "depends_on", "links", "restart", "network_mode")
 
@@ -65,20 +62,6 @@ def canonical_hash(value: Any, length: int = 20) -> str:
     return hashlib.sha256(data.encode()).hexdigest()[:length]
 
 
-def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
-    return next((folder / n for n in names if (folder / n).is_file()), None)
-
-
-def _read_yaml(path: Path, problems: list[str]) -> Any:
-    try:
-        return yamlio.load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        problems.append(f"{path.name}: invalid YAML: {exc}")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{path.name}: cannot read: {exc}")
-    return None
-
-
 class _Renderer:
     def __init__(self, folder: Path, options: RenderOptions) -> None:
         self.folder = folder.resolve()
@@ -87,6 +70,7 @@ class _Renderer:
         self.problems: list[str] = []
         self.warnings: list[str] = []
         self.file_hashes: dict[str, str] = {}
+        self.analyses: dict[str, tuple[AnalysisSpec, ...]] = {}
 
     def fail(self, message: str) -> None:
         self.problems.append(message)
@@ -104,36 +88,21 @@ class _Renderer:
     # ---------------------------------------------------------------- steps
 
     def load(self) -> tuple[JSONDict | None, dict[str, str]]:
-        stack_path = _find(self.folder, STACK_FILES)
+        stack_path = find(self.folder, STACK_FILES)
         if not self.folder.is_dir():
             self.fail(f"{self.folder}: not a directory")
             return None, {}
         if stack_path is None:
             self.fail(f"{self.folder}: no stack.yml")
             return None, {}
-        doc = _read_yaml(stack_path, self.problems)
+        doc = read_yaml(stack_path, self.problems)
         if doc is not None and not isinstance(doc, dict):
             self.fail(f"{stack_path.name}: expected a mapping at the top, got {type(doc).__name__}")
             doc = None
         if doc is not None and not isinstance(doc.get("services"), dict):
             self.fail(f"{stack_path.name}: no services: mapping")
             doc = None
-        images: dict[str, str] = {}
-        images_path = _find(self.folder, IMAGES_FILES)
-        if images_path is not None:
-            raw = _read_yaml(images_path, self.problems)
-            if raw is None:
-                raw = {}
-            if not isinstance(raw, dict):
-                self.fail(f"{images_path.name}: expected 'service: image' lines")
-                raw = {}
-            for svc, ref in raw.items():
-                if not isinstance(ref, str):
-                    self.fail(
-                        f"{images_path.name}: {svc}: image must be a string, got {ref!r} (quote it)"
-                    )
-                    continue
-                images[str(svc)] = ref.strip()
+        images = read_images(self.folder, self.problems)
         return doc, images
 
     def variables(self) -> dict[str, str]:
@@ -260,6 +229,7 @@ class _Renderer:
         services: dict[str, Any] = doc["services"]
         for svc in sorted(set(images) - set(services)):
             self.fail(f"images.yaml: {svc!r} is not a service of stack.yml")
+        self.analyses = read_analyses(self.folder, set(services), self.problems)
         configs, ext_configs = self.objects(doc, "configs")
         secrets, ext_secrets = self.objects(doc, "secrets")
         networks, ext_networks = self.networks(doc)
@@ -330,8 +300,10 @@ class _Renderer:
         except (ValueError, KeyError, TypeError) as exc:
             self.fail(f"{where}: {exc}")
             return None
+        analyses = self.analyses.get(name, ())
+        checked = health is not None or bool(analyses)
         rollout, problems = rollout_from_labels(
-            name, labels, mode=fields.mode, replicas=fields.replicas, checked=health is not None
+            name, labels, mode=fields.mode, replicas=fields.replicas, checked=checked
         )
         self.problems.extend(problems)
         definition = copy.deepcopy(service)
@@ -343,6 +315,7 @@ class _Renderer:
             definition=definition,
             health=health,
             rollout=rollout,
+            analyses=analyses,
         )
 
     def service_image(self, name: str, service: JSONDict, images: Mapping[str, str]) -> str | None:

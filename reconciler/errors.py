@@ -41,6 +41,8 @@ class Reason(StrEnum):
     DOCKER_UNAVAILABLE = "DockerUnavailable"  # Docker engine unreachable / not a manager
     APPLY_FAILED = "ApplyFailed"  # docker stack deploy failed
     HEALTH_CHECK_FAILED = "HealthCheckFailed"  # verify: Swarm rollout or HTTP check failed
+    ANALYSIS_FAILED = "AnalysisFailed"  # the canary measured bad (a metric over its condition)
+    ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"  # no analysis could measure the canary
     ROLLBACK_FAILED = "RollbackFailed"  # the services did not come back healthy
     REVERT_FAILED = "RevertFailed"  # git revert not clean, or push refused for good
     INTERRUPTED = "Interrupted"  # the agent stopped mid-pass; the next start resumes

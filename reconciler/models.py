@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from reconciler.analysis import AnalysisSpec
 from reconciler.rollout import RolloutSpec
 from reconciler.types import JSONDict
 
@@ -117,6 +118,7 @@ class ServiceSpec:
     definition: JSONDict  # the rendered compose service, as given to docker stack deploy
     health: HealthCheck | None = None
     rollout: RolloutSpec = field(default_factory=RolloutSpec)
+    analyses: tuple[AnalysisSpec, ...] = ()  # the canary's analyses (analysis.yaml)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from reconciler.analysis import Answer
+from reconciler.convergence import ServiceTasks
 from reconciler.models import CheckResult, HealthCheck, LiveState, RevisionInfo
 from reconciler.types import JSONDict
 
@@ -74,6 +76,18 @@ class Swarm(Protocol):
         self, stack: str, previous: Mapping[str, JSONDict | None], *, time_limit: float
     ) -> None: ...
 
+    async def tasks(self, stack: str, service: str) -> ServiceTasks:
+        """The service's rolling update and its tasks, one by one, now."""
+        ...
+
+
+class MetricsSource(Protocol):
+    """Answers the canary's analysis queries (Prometheus)."""
+
+    async def query(self, promql: str, proxy: str | None = None) -> Answer:
+        """The query's one number, or ``None`` and why; never raises for the source's sake."""
+        ...
+
 
 class ProxyProvider(Protocol):
     """Gives the URL of an HTTP proxy that reaches into a Swarm network."""
@@ -86,4 +100,12 @@ class ProxyProvider(Protocol):
 class HealthChecker(Protocol):
     async def run(
         self, checks: Sequence[HealthCheck], proxies: ProxyProvider | None = None
-    ) -> list[CheckResult]: ...
+    ) -> list[CheckResult]:
+        """Each check retried within its timeout (then its soak); a definitive failure ends it."""
+        ...
+
+    async def once(
+        self, checks: Sequence[HealthCheck], proxies: ProxyProvider | None = None
+    ) -> list[CheckResult]:
+        """One attempt of each check."""
+        ...

@@ -24,7 +24,7 @@ from reconciler.adapters.clock import SystemClock
 from reconciler.adapters.folder import LocalFolder, repo_root
 from reconciler.adapters.git import GitRepo
 from reconciler.adapters.http import HttpChecker
-from reconciler.adapters.probes import ProbeProxies
+from reconciler.adapters.probes import ProbeProxies, remove_probes
 from reconciler.adapters.swarm import SwarmAdapter
 from reconciler.config import Config
 from reconciler.engine import Ports
@@ -80,7 +80,7 @@ async def open_engine(
 
     async def cleanup() -> None:
         with contextlib.suppress(DockerError):
-            removed = await swarm.remove_probes(config.stack)
+            removed = await remove_probes(swarm, config.stack)
             if removed:
                 logger.info("removed {} probe container(s) left by an earlier run", removed)
 

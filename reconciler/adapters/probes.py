@@ -18,6 +18,18 @@ from reconciler.adapters.swarm import PROBE_LABEL, SwarmAdapter
 from reconciler.errors import DockerError
 
 
+async def remove_probes(swarm: SwarmAdapter, stack: str) -> int:
+    """Remove the probe containers an earlier run left behind; how many there were."""
+
+    def work() -> int:
+        found = swarm.client.containers.list(all=True, filters={"label": f"{PROBE_LABEL}={stack}"})
+        for container in found:
+            container.remove(force=True)
+        return len(found)
+
+    return await swarm._call("removing probe containers", work)
+
+
 class ProbeProxies:
     """Short-lived probe containers that carry HTTP checks into stack networks: one container
     per verify phase, on the default bridge with its port published on 127.0.0.1 only, attached

@@ -22,7 +22,14 @@ import docker.errors
 import requests.exceptions
 from loguru import logger
 
-from reconciler.convergence import Progress, judge, settled, timed_out
+from reconciler.convergence import (
+    Progress,
+    ServiceTasks,
+    judge,
+    service_tasks,
+    settled,
+    timed_out,
+)
 from reconciler.errors import (
     ApplyError,
     DockerError,
@@ -318,6 +325,17 @@ class SwarmAdapter:
                 await self._clock.sleep(self._poll)
         return results
 
+    async def tasks(self, stack: str, service: str) -> ServiceTasks:
+        def work() -> ServiceTasks:
+            api = self.client.api
+            try:
+                svc = api.inspect_service(f"{stack}_{service}")
+            except docker.errors.NotFound:
+                return service_tasks(None, ())
+            return service_tasks(svc, api.tasks(filters={"service": svc["ID"]}))
+
+        return await self._call(f"reading the tasks of {service}", work)
+
     # ---------------------------------------------------------------- rollback
 
     async def restore(
@@ -369,16 +387,3 @@ class SwarmAdapter:
             raise RollbackError(
                 "rollback did not converge: " + "; ".join(f"{r.name}: {r.output}" for r in failed)
             )
-
-    # ---------------------------------------------------------------- probe containers
-
-    async def remove_probes(self, stack: str) -> int:
-        def work() -> int:
-            found = self.client.containers.list(
-                all=True, filters={"label": f"{PROBE_LABEL}={stack}"}
-            )
-            for container in found:
-                container.remove(force=True)
-            return len(found)
-
-        return await self._call("removing probe containers", work)

@@ -13,10 +13,20 @@ PACKAGE = Path(__file__).resolve().parents[3] / "reconciler"
 LAYERS: list[set[str]] = [
     {"errors", "types"},
     {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links"},
-    {"rollout", "models", "masking"},
+    {"rollout", "analysis", "models", "masking"},
     {"status", "checks", "fields", "journal"},
     # values built from those, and the pure decisions over them
-    {"events", "plan", "outcome", "convergence", "analysis", "config", "desired", "documents"},
+    {
+        "events",
+        "plan",
+        "outcome",
+        "convergence",
+        "config_values",
+        "config",
+        "desired",
+        "desired_files",
+        "documents",
+    },
     {"decisions", "record", "canary"},
     {"control", "ports", "state", "logs", "metrics"},
     {
