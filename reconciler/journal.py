@@ -10,12 +10,13 @@ next journal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from reconciler.errors import Reason
 from reconciler.models import Phase, RevisionInfo
 from reconciler.types import JSONDict
+from reconciler.waves import RolloutPlan
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,27 @@ class Journal:
     failure_detail: str = ""
     rollback_done: bool = False
     revert_commit: str | None = None
+    #: the changed services wave by wave, the canary steps and the images they replace
+    rollout: RolloutPlan = field(default_factory=RolloutPlan)
+    #: False when the failure is not the revision's (no analysis could conclude): roll back,
+    #: but do not revert or quarantine it
+    blamed: bool = True
 
     def at(self, phase: Phase) -> Journal:
         return replace(self, phase=phase)
 
-    def failed(self, reason: Reason, message: str, detail: str = "") -> Journal:
+    def failed(
+        self, reason: Reason, message: str, detail: str = "", *, blamed: bool = True
+    ) -> Journal:
         """The pass failed (apply or verify): what the rollback, the revert and the record
-        say about it."""
-        return replace(self, failure_reason=reason, failure_message=message, failure_detail=detail)
+        say about it; ``blamed``: the revision is at fault (reverted and quarantined)."""
+        return replace(
+            self,
+            failure_reason=reason,
+            failure_message=message,
+            failure_detail=detail,
+            blamed=blamed,
+        )
 
     def rolled_back(self) -> Journal:
         return replace(self, rollback_done=True, phase=Phase.REVERT)

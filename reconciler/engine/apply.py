@@ -1,5 +1,6 @@
-"""Phase apply: the journal first (so a crash can be finished or rolled back), then every
-service stamped with the revision and ``docker stack deploy``."""
+"""Phase apply: the journal first (so a crash can be finished or rolled back), then documents
+given to ``docker stack deploy``: the whole desired state stamped with the revision, one wave of
+it at a time, with a canary's update held after its canary tasks (:mod:`reconciler.documents`)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from reconciler.interpolate import escape_dollars
 from reconciler.journal import Journal
 from reconciler.models import DesiredState, LiveState, Phase, RevisionInfo
 from reconciler.types import JSONDict
+from reconciler.waves import rollout_plan
 from reconciler.yamlio import dump
 
 
 @dataclass(frozen=True)
 class Applied:
-    since: datetime  # when the deploy started: Swarm's changes after it belong to this pass
     seconds: float
 
 
@@ -33,12 +34,14 @@ def begin(
     good: RevisionInfo | None,
     started: datetime,
 ) -> Journal:
-    """Enter the apply phase: write the journal with every changed service's spec before."""
+    """Enter the apply phase: write the journal with every changed service's spec before and
+    the way the change rolls out (waves, canary steps)."""
     changes = planned.plan.to_apply
     previous: dict[str, JSONDict | None] = {}
     for change in changes:
         current = planned.live.service(change.service)
         previous[change.service] = current.spec if current is not None else None
+    definition_changed = not planned.plan.only_drift
     journal = Journal(
         revision=head,
         desired_hash=desired.desired_hash,
@@ -47,7 +50,8 @@ def begin(
         changed=tuple(c.service for c in changes),
         previous=previous,
         good_revision=good.sha if good else None,
-        definition_changed=not planned.plan.only_drift,
+        definition_changed=definition_changed,
+        rollout=rollout_plan(desired, planned.live, changes, definition_changed=definition_changed),
     )
     ctx.enter(
         Phase.APPLY, "applying: " + ", ".join(f"{c.action.value} {c.service}" for c in changes)
@@ -56,32 +60,29 @@ def begin(
     return journal
 
 
-async def _deploy(
-    ctx: PassContext, journal: Journal, desired: DesiredState, live: LiveState
-) -> str:
-    cfg = ctx.config
+def document(journal: Journal, desired: DesiredState, live: LiveState) -> JSONDict:
+    """The whole desired state, stamped; services the pass does not change keep their label."""
     keep = {
         s.name: s.revision for s in live.services if s.revision and s.name not in journal.changed
     }
-    doc = stamped_document(desired, journal.revision.sha, keep)
+    return stamped_document(desired, journal.revision.sha, keep)
+
+
+async def _deploy(ctx: PassContext, doc: JSONDict, prune: bool) -> str:
+    cfg = ctx.config
     path = ctx.store.rendered_path(cfg.stack)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dump(escape_dollars(doc)))
-    return await ctx.ports.swarm.deploy(
-        cfg.stack, path, prune=cfg.sync.prune, time_limit=cfg.timeouts.apply
-    )
+    return await ctx.ports.swarm.deploy(cfg.stack, path, prune=prune, time_limit=cfg.timeouts.apply)
 
 
-async def apply(
-    ctx: PassContext, journal: Journal, desired: DesiredState, live: LiveState
-) -> Applied | tuple[Halt, float]:
-    """``docker stack deploy`` of the stamped document; on failure the halt (the revision
-    failed) and the seconds it took."""
+async def deploy(ctx: PassContext, doc: JSONDict, *, prune: bool) -> Applied | tuple[Halt, float]:
+    """``docker stack deploy`` of ``doc``; on failure the halt and the seconds it took."""
     clock = ctx.ports.clock
-    since, t0 = clock.now(), clock.monotonic()
-    output = await ctx.attempt(Phase.APPLY, lambda: _deploy(ctx, journal, desired, live))
+    t0 = clock.monotonic()
+    output = await ctx.attempt(Phase.APPLY, lambda: _deploy(ctx, doc, prune))
     seconds = clock.monotonic() - t0
     if isinstance(output, Halt):
         return output, seconds
     logger.info("docker stack deploy: {}", output.replace("\n", "; "))
-    return Applied(since, seconds)
+    return Applied(seconds)

@@ -10,6 +10,8 @@ from typing import TypeVar
 
 from loguru import logger
 
+from reconciler.analysis import AnalysisRun
+from reconciler.canary import Step
 from reconciler.config import Config
 from reconciler.decisions import Halt, halt_for
 from reconciler.desired import RenderOptions, render_options
@@ -17,11 +19,13 @@ from reconciler.errors import InterruptedPass, ReconcilerError
 from reconciler.logs import current_phase, current_revision
 from reconciler.masking import Masker
 from reconciler.models import Phase, RevisionInfo
-from reconciler.ports import Clock, GitSource, HealthChecker, ProxyProvider, Swarm
+from reconciler.ports import Clock, GitSource, HealthChecker, MetricsSource, ProxyProvider, Swarm
 from reconciler.state import StateStore
 
 T = TypeVar("T")
 PhaseHook = Callable[[Phase | None, str, RevisionInfo | None], None]
+#: a canary step's progress: service, step, what it sees, its analyses so far
+CanaryHook = Callable[[str, Step, str, tuple[AnalysisRun, ...]], None]
 
 #: phases that change something outside the agent: a stop request waits for them to end
 MUTATING = frozenset({Phase.APPLY, Phase.ROLLBACK, Phase.REVERT, Phase.RECORD})
@@ -37,6 +41,8 @@ class Ports:
     clock: Clock
     #: makes the probe containers that carry HTTP checks into stack networks (None: none)
     probes: Callable[[], ProxyProvider] | None = None
+    #: answers the canaries' analyses (None: no Prometheus configured, they are inconclusive)
+    metrics: MetricsSource | None = None
 
 
 class PassContext:
@@ -47,12 +53,14 @@ class PassContext:
         store: StateStore,
         masker: Masker,
         on_phase: PhaseHook | None = None,
+        on_canary: CanaryHook | None = None,
     ) -> None:
         self.config = config
         self.ports = ports
         self.store = store
         self.masker = masker
         self._on_phase = on_phase
+        self._on_canary = on_canary
         self.phase: Phase | None = None
         self.revision: RevisionInfo | None = None
         self.stop_requested = asyncio.Event()
@@ -79,6 +87,13 @@ class PassContext:
         current_phase.set(None)
         if self._on_phase is not None:
             self._on_phase(None, "", self.revision)
+
+    def report(
+        self, service: str, step: Step, message: str, analyses: tuple[AnalysisRun, ...]
+    ) -> None:
+        """A canary step's progress, for the status page, the API and the metrics."""
+        if self._on_canary is not None:
+            self._on_canary(service, step, message, analyses)
 
     def working_on(self, revision: RevisionInfo) -> None:
         self.revision = revision

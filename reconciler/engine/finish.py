@@ -164,6 +164,8 @@ async def failed(ctx: PassContext, draft: Draft, failure: Failure) -> PassOutcom
     if stall is not None:
         message += f"; {stall.reason}: {stall.message}"
     result = PassResult.ROLLED_BACK if failure.rollback_ok else PassResult.FAILED
+    if failure.rollback_ok and not journal.blamed:
+        result = PassResult.ERROR  # rolled back, not the revision's fault: tried again later
     out = draft.outcome(ctx, result, journal.failure_reason or Reason.INTERNAL_ERROR, message)
     return replace(
         out,
@@ -173,7 +175,7 @@ async def failed(ctx: PassContext, draft: Draft, failure: Failure) -> PassOutcom
         changed=journal.changed,
         checks=failure.checks,
         rolled_back=journal.changed if failure.rollback_ok else (),
-        quarantine=True,
+        quarantine=journal.blamed,
         # also a revert found in the remote: pushed by a run that died before recording it
         revert_commit=journal.revert_commit,
         reverted=failure.reverted,

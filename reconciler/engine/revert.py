@@ -73,9 +73,9 @@ async def _push(ctx: PassContext, journal: Journal, checks: tuple[CheckResult, .
 
 
 async def revert(ctx: PassContext, journal: Journal, checks: tuple[CheckResult, ...]) -> Reverted:
-    """Only a change of the revision's definition is reverted (not a drift correction), and only
-    when ``git.push_reverts`` is on."""
-    if not (journal.definition_changed and ctx.config.git.push_reverts):
+    """Only a change of the revision's definition is reverted (not a drift correction, not a
+    failure that is not the revision's), and only when ``git.push_reverts`` is on."""
+    if not (journal.definition_changed and journal.blamed and ctx.config.git.push_reverts):
         return Reverted(journal)
     ctx.enter(Phase.REVERT, f"reverting {journal.revision.short} in git")
     done = await ctx.attempt(Phase.REVERT, lambda: _push(ctx, journal, checks))

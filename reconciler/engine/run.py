@@ -20,7 +20,7 @@ from datetime import datetime
 from loguru import logger
 
 from reconciler.decisions import Halt, Next, hold
-from reconciler.engine.apply import Applied, apply, begin
+from reconciler.engine.apply import begin, document
 from reconciler.engine.context import MUTATING, PassContext
 from reconciler.engine.fetch import checkout_again, fetch
 from reconciler.engine.finish import (
@@ -37,8 +37,7 @@ from reconciler.engine.preflight import preflight
 from reconciler.engine.render import render, render_again
 from reconciler.engine.revert import revert
 from reconciler.engine.rollback import rollback
-from reconciler.engine.verify import verify
-from reconciler.errors import Reason
+from reconciler.engine.rollout import Progress, roll_out
 from reconciler.journal import Journal
 from reconciler.logs import current_stack
 from reconciler.models import CheckResult, DesiredState, LiveState, Phase
@@ -95,27 +94,21 @@ async def _new_pass(ctx: PassContext, status: Status, draft: Draft) -> PassOutco
 async def deploy(
     ctx: PassContext, draft: Draft, journal: Journal, desired: DesiredState, live: LiveState
 ) -> PassOutcome:
-    """Apply and verify (the journal is written); a failure of either rolls back and reverts."""
-    applied = await apply(ctx, journal, desired, live)
-    if not isinstance(applied, Applied):
-        halt, seconds = applied
-        draft = replace(draft, timings=Timings(apply_seconds=seconds))
-        if halt.next is Next.RETRY:  # the journal stays: the next pass applies again
-            return halted(ctx, draft, halt)
-        return await fail(ctx, draft, journal.failed(halt.reason, halt.message, halt.detail), ())
-    journal = journal.at(Phase.VERIFY)
-    ctx.store.save_journal(journal)
-    verified = await verify(ctx, desired, journal, applied.since)
-    if isinstance(verified, Halt):  # not the revision's fault: the next pass verifies again
-        return halted(ctx, replace(draft, timings=Timings(applied.seconds)), verified)
-    draft = replace(draft, timings=Timings(applied.seconds, verified.seconds))
-    if verified.failed:
-        first = verified.failed[0]
-        message = f"{first.name}: {first.output}"
-        logger.error("verify failed: {}", message)
-        failure = journal.failed(Reason.HEALTH_CHECK_FAILED, message)
-        return await fail(ctx, draft, failure, verified.checks)
-    return await succeeded(ctx, draft, journal, desired, verified.checks)
+    """Roll the change out wave by wave (the journal is written); a failure rolls back every
+    changed service and reverts, an engine that went away leaves the journal for the next
+    pass."""
+    progress = Progress(ctx.ports.clock.now())
+    stopped = await roll_out(ctx, journal, desired, document(journal, desired, live), progress)
+    timings = Timings(progress.apply_seconds, progress.verify_seconds or None)
+    draft = replace(draft, timings=timings)
+    checks = tuple(progress.checks)
+    if stopped is None:
+        return await succeeded(ctx, draft, journal, desired, checks)
+    halt = stopped.halt
+    if halt.next is Next.RETRY:  # not the revision's fault: the next pass finishes it
+        return halted(ctx, draft, halt)
+    failure = journal.failed(halt.reason, halt.message, halt.detail, blamed=stopped.blamed)
+    return await fail(ctx, draft, failure, checks)
 
 
 async def fail(

@@ -15,15 +15,19 @@ import hashlib
 import itertools
 import json
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
 from reconciler.adapters.http import HttpChecker
+from reconciler.analysis import Answer
 from reconciler.checks import Judged, judge_answer
+from reconciler.convergence import ServiceTasks, TaskView
+from reconciler.documents import HOLD
 from reconciler.errors import (
     ApplyError,
     DockerError,
@@ -278,20 +282,39 @@ class FakeGit(_Hooked):
 # ------------------------------------------------------------------ swarm
 
 
+def _template(definition: JSONDict) -> JSONDict:
+    """What a task runs: the service's definition but its ``deploy`` section."""
+    return {k: v for k, v in definition.items() if k != "deploy"}
+
+
+@dataclass
+class _Task:
+    slot: int
+    template: JSONDict
+    ip: str
+    started: datetime
+
+
 @dataclass
 class _Service:
     definition: JSONDict  # the compose service, as deployed (stamped)
     version: int = 1
+    tasks: list[_Task] = field(default_factory=list)
+    update_state: str | None = None
+    update_started: datetime | None = None
 
 
 @dataclass
 class FakeSwarm(_Hooked):
-    """Implements ``reconciler.ports.Swarm``: services deployed from the compose file, whose
-    tasks run unless their image is one the test says crashes or never gets ready."""
+    """Implements ``reconciler.ports.Swarm``: services deployed from the compose file, their
+    tasks replaced by a rolling update (held after ``parallelism`` tasks when the update's
+    ``delay`` is the canary's hold), and running unless their image is one the test says
+    crashes, crashes after a while, or never gets ready."""
 
     clock: FakeClock
     images: set[str] = field(default_factory=set)  # exist in their registry
     crashing: set[str] = field(default_factory=set)  # tasks exit at once
+    crash_after: dict[str, float] = field(default_factory=dict)  # tasks exit after N seconds
     never_ready: set[str] = field(default_factory=set)  # tasks never become ready
     objects: set[str] = field(default_factory=set)  # "secret x", "config y", "network z"
     down: bool = False  # the engine does not answer
@@ -300,6 +323,11 @@ class FakeSwarm(_Hooked):
     stacks: dict[str, dict[str, _Service]] = field(default_factory=dict)
     deploys: int = 0
     on: dict[str, Callable[[], None]] = field(default_factory=dict)
+    #: each deploy's services and their images, in order
+    deployed: list[dict[str, str]] = field(default_factory=list)
+    #: the most tasks each image ever ran at once
+    peak: dict[str, int] = field(default_factory=dict)
+    _addresses: Iterator[int] = field(default_factory=lambda: itertools.count(2))
 
     def _reach(self, what: str) -> None:
         if self.down:
@@ -311,11 +339,74 @@ class FakeSwarm(_Hooked):
         svc = self.stacks.get(stack, {}).get(name)
         return str(svc.definition["image"]) if svc else None
 
+    def image_at(self, ip: str) -> str | None:
+        """The image of the task at this address (a per-task check's target)."""
+        for services in self.stacks.values():
+            for svc in services.values():
+                for task in svc.tasks:
+                    if task.ip == ip:
+                        return str(task.template["image"])
+        return None
+
+    def tags(self, stack: str, name: str) -> list[str]:
+        """The image tag each task runs, by slot."""
+        svc = self.stacks.get(stack, {}).get(name)
+        tasks = sorted(svc.tasks, key=lambda t: t.slot) if svc else []
+        return [str(t.template["image"]).rsplit(":", 1)[1] for t in tasks]
+
+    # ---------------------------------------------------------------- the task model
+
+    def _state(self, task: _Task) -> str:
+        image = str(task.template["image"])
+        if image in self.crashing:
+            return "failed"
+        after = self.crash_after.get(image)
+        if after is not None and (self.clock.now() - task.started).total_seconds() >= after:
+            return "failed"
+        if image in self.never_ready or image not in self.images:
+            return "starting"
+        return "running"
+
+    def _new_task(self, slot: int, template: JSONDict) -> _Task:
+        ip = f"10.0.0.{next(self._addresses)}"
+        return _Task(slot, copy.deepcopy(template), ip, self.clock.now())
+
+    def _roll(self, svc: _Service, definition: JSONDict) -> None:
+        """Swarm's rolling update towards ``definition`` (the service's tasks, replaced)."""
+        template = _template(definition)
+        deploy = definition.get("deploy") or {}
+        replicas = int(deploy.get("replicas", 1))
+        update = deploy.get("update_config") or {}
+        tasks = sorted(svc.tasks, key=lambda t: t.slot)[:replicas]
+        tasks += [self._new_task(n, template) for n in range(len(tasks) + 1, replicas + 1)]
+        outdated = [t for t in tasks if t.template != template]
+        if update.get("delay") == HOLD:
+            outdated = outdated[: int(update.get("parallelism", 1))]
+        for task in outdated:
+            tasks[tasks.index(task)] = self._new_task(task.slot, template)
+        svc.tasks = tasks
+        for image in {str(t.template["image"]) for t in tasks}:
+            count = sum(1 for t in tasks if t.template["image"] == image)
+            self.peak[image] = max(self.peak.get(image, 0), count)
+        left = [t for t in tasks if t.template != template]
+        if outdated or svc.update_state == "updating":
+            svc.update_state = "updating" if left else "completed"
+            svc.update_started = self.clock.now()
+
+    def _apply(self, stack: str, name: str, definition: JSONDict) -> None:
+        current = self.stacks.setdefault(stack, {})
+        old = current.get(name)
+        if old is None:
+            svc = _Service(copy.deepcopy(definition))
+            self._roll(svc, definition)
+            current[name] = svc
+        elif old.definition != definition:
+            old.definition = copy.deepcopy(definition)
+            old.version += 1
+            self._roll(old, definition)
+
     def _running(self, svc: _Service) -> int:
-        image = str(svc.definition["image"])
-        if image in self.crashing or image in self.never_ready or image not in self.images:
-            return 0
-        return int((svc.definition.get("deploy") or {}).get("replicas", 1))
+        return sum(1 for t in svc.tasks if self._state(t) == "running")
 
     def _live(self, stack: str, name: str, svc: _Service) -> LiveService:
         labels = (svc.definition.get("deploy") or {}).get("labels") or {}
@@ -329,8 +420,11 @@ class FakeSwarm(_Hooked):
             revision=labels.get("driftless.revision"),
             replicas_running=self._running(svc),
             replicas_desired=fields.replicas or 0,
+            update_state=svc.update_state,
             spec={"Name": f"{stack}_{name}", "compose": copy.deepcopy(svc.definition)},
         )
+
+    # ---------------------------------------------------------------- the port
 
     async def live_state(self, stack: str) -> LiveState:
         self._hook("live_state")
@@ -365,30 +459,50 @@ class FakeSwarm(_Hooked):
             why = self.deploy_error or "Cannot connect to the Docker daemon"
             raise ApplyError(f"docker stack deploy failed: {why}", detail=why)
         services = yaml.safe_load(compose.read_text())["services"]
-        current = self.stacks.setdefault(stack, {})
         for name, definition in services.items():
-            old = current.get(name)
-            if old is None:
-                current[name] = _Service(copy.deepcopy(definition))
-            elif old.definition != definition:
-                current[name] = _Service(copy.deepcopy(definition), old.version + 1)
+            self._apply(stack, name, definition)
         if prune:
+            current = self.stacks.get(stack, {})
             for name in set(current) - set(services):
                 del current[name]
         self.deploys += 1
+        self.deployed.append({n: str(d["image"]) for n, d in services.items()})
         return f"Updating service {stack}_" + f", {stack}_".join(sorted(services))
+
+    def _view(self, stack: str, svc: _Service, task: _Task) -> TaskView:
+        nets = svc.definition.get("networks") or ["default"]
+        state = self._state(task)
+        return TaskView(
+            id=f"{task.ip}.{task.slot}",
+            slot=task.slot,
+            current=task.template == _template(svc.definition),
+            desired="running",
+            state=state,
+            since=task.started,
+            message="task: non-zero exit (1)" if state == "failed" else "",
+            addresses={f"{stack}_{n}": task.ip for n in nets},
+        )
+
+    async def tasks(self, stack: str, service: str) -> ServiceTasks:
+        self._hook("tasks")
+        self._reach(f"reading the tasks of {service}")
+        svc = self.stacks.get(stack, {}).get(service)
+        if svc is None:
+            return ServiceTasks(exists=False)
+        views = tuple(self._view(stack, svc, t) for t in sorted(svc.tasks, key=lambda t: t.slot))
+        return ServiceTasks(True, svc.update_state, "", svc.update_started, views)
 
     def _progress(self, stack: str, name: str, time_limit: float) -> CheckResult:
         svc = self.stacks.get(stack, {}).get(name)
         if svc is None:
             return CheckResult(name, ok=False, kind="swarm", output="service does not exist")
-        image = str(svc.definition["image"])
-        if image in self.crashing:
+        states = [self._state(t) for t in svc.tasks]
+        want, running = len(svc.tasks), states.count("running")
+        if "failed" in states:
             output = "3 tasks of the new spec failed: task: non-zero exit (1)"
             return CheckResult(name, ok=False, kind="swarm", output=output)
-        want = self._running(svc) or int((svc.definition.get("deploy") or {}).get("replicas", 1))
-        if image in self.never_ready or image not in self.images:
-            output = f"not converged after {time_limit:.0f}s: 0/{want} tasks running"
+        if svc.update_state == "updating" or running < want:
+            output = f"not converged after {time_limit:.0f}s: {running}/{want} tasks running"
             return CheckResult(name, ok=False, kind="swarm", output=output)
         output = f"{want}/{want} tasks running the new spec"
         return CheckResult(name, ok=True, kind="swarm", output=output)
@@ -423,14 +537,30 @@ class FakeSwarm(_Hooked):
             if spec is None:
                 current.pop(name, None)
             else:
-                old = current.get(name)
-                version = old.version + 1 if old else 1
-                current[name] = _Service(copy.deepcopy(spec["compose"]), version)
+                self._apply(stack, name, spec["compose"])
         if self.rollback_stuck:
             raise RollbackError(
                 "rollback did not converge: "
                 + "; ".join(f"{n}: not converged after {time_limit:.0f}s" for n in previous)
             )
+
+
+class FakeMetrics:
+    """Implements ``reconciler.ports.MetricsSource``: an answer per query (after its
+    placeholders are filled in), ``default`` for any other; ``down``: Prometheus unreachable."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float | None] = {}
+        self.default: float | None = None
+        self.down = False
+        self.queries: list[str] = []
+
+    async def query(self, promql: str, proxy: str | None = None) -> Answer:
+        self.queries.append(promql)
+        if self.down:
+            return Answer(None, "Prometheus at http://prometheus:9090 unreachable: refused")
+        value = self.values.get(promql, self.default)
+        return Answer(value, "no data" if value is None else "")
 
 
 # ------------------------------------------------------------------ HTTP checks
@@ -472,9 +602,12 @@ class FakeChecker(HttpChecker):
         if check.url in self.answers:
             queue = self.answers[check.url]
             return queue.pop(0) if len(queue) > 1 else queue[0]
-        image = (
-            self.swarm.image(self.stack, check.service) if self.swarm and check.service else None
-        )
+        image = None
+        host = urlsplit(check.url).hostname or ""
+        if self.swarm is not None:
+            image = self.swarm.image_at(host)
+        if image is None and self.swarm is not None and check.service:
+            image = self.swarm.image(self.stack, check.service)
         if image is None:
             return None, "ClientConnectorError: Cannot connect to host"
         if image in self.by_image:

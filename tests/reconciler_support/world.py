@@ -25,6 +25,7 @@ from reconciler_support.fakes import (
     FakeChecker,
     FakeClock,
     FakeGit,
+    FakeMetrics,
     FakeProbes,
     FakeRemote,
     FakeSwarm,
@@ -43,7 +44,7 @@ services:
       - {target: 8080, published: 18080, mode: host}
     networks: [back]
     deploy:
-      replicas: 2
+      replicas: 1
       labels:
         driftless.health.url: "http://127.0.0.1:18080/version"
         driftless.health.expect-version: "{tag}"
@@ -52,10 +53,30 @@ services:
   api:
     networks: [back]
     deploy:
-      replicas: 2
+      replicas: 3
+      labels:
+        driftless.health.url: "http://api:8080/version"
+        driftless.health.network: back
+        driftless.health.expect-version: "{tag}"
+        driftless.health.timeout: "10s"
+        driftless.health.interval: "1s"
+        driftless.rollout.window: "30s"
 networks:
   back: {}
 """
+ANALYSIS_FILE = f"{FOLDER}/analysis.yaml"
+#: the api canary's analysis: the fake Prometheus answers this query, {tag} filled in
+ANALYSIS_YML = """api:
+  - name: error-rate
+    query: 'errors{tag="{tag}"}'
+    success: result < 0.05
+    interval: 5s
+"""
+
+
+def error_rate(tag: str) -> str:
+    """The api's analysis query for the canary of this tag, as the agent sends it."""
+    return f'errors{{tag="{tag}"}}'
 
 
 def image(name: str, tag: str) -> str:
@@ -88,7 +109,10 @@ class World:
             },
         )
         self.git = FakeGit(self.remote, self.config.checkout_dir, FOLDER)
-        self.remote.write({STACK_FILE: STACK_YML, IMAGES_FILE: images_yaml()}, "Deploy at 1")
+        self.metrics = FakeMetrics()
+        self.metrics.default = 0.0
+        files = {STACK_FILE: STACK_YML, IMAGES_FILE: images_yaml(), ANALYSIS_FILE: ANALYSIS_YML}
+        self.remote.write(files, "Deploy at 1")
 
     # ---------------------------------------------------------------- changing the world
 
@@ -109,7 +133,9 @@ class World:
     @contextlib.asynccontextmanager
     async def agent(self) -> AsyncIterator[Agent]:
         """A new agent process: the composition root with these fakes as its ports."""
-        ports = Ports(self.git, self.swarm, self.checker, self.clock, lambda: self.probes)
+        ports = Ports(
+            self.git, self.swarm, self.checker, self.clock, lambda: self.probes, self.metrics
+        )
         async with open_engine(self.config, ports=ports) as engine:
             agent = Agent(engine, notifiers=(self.notified,))
             agent.open()
@@ -128,6 +154,10 @@ class World:
         """The tag the service runs."""
         ref = self.swarm.image(STACK, service)
         return ref.rsplit(":", 1)[1] if ref else None
+
+    def tasks(self, service: str = "api") -> list[str]:
+        """The tag each of the service's tasks runs."""
+        return self.swarm.tags(STACK, service)
 
     def reverts(self) -> list[str]:
         return [c.sha for c in self.remote.commits if "Driftless-Revert-Of:" in c.message]

@@ -14,7 +14,7 @@ LAYERS: list[set[str]] = [
     {"errors", "types"},
     {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links"},
     {"rollout", "analysis", "models", "masking"},
-    {"status", "checks", "fields", "journal"},
+    {"status", "checks", "fields", "waves", "journal"},
     # values built from those, and the pure decisions over them
     {
         "events",
@@ -78,8 +78,9 @@ LAYERS: list[set[str]] = [
         "engine.verify",
         "engine.rollback",
         "engine.revert",
+        "engine.canary",
     },
-    {"engine.finish"},
+    {"engine.finish", "engine.rollout"},
     {"engine.run", "engine.preview"},
     {"engine"},
     {"wiring"},
@@ -134,6 +135,7 @@ PURE = {
     "checks",
     "fields",
     "journal",
+    "waves",
     "events",
     "plan",
     "outcome",

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 from reconciler_support.fakes import Killed, kill
-from reconciler_support.world import IMAGES_FILE, STACK, STACK_FILE, STACK_YML, World, image
+from reconciler_support.world import (
+    IMAGES_FILE,
+    STACK,
+    STACK_FILE,
+    STACK_YML,
+    World,
+    error_rate,
+    image,
+)
 
 from reconciler.decisions import ExitCode, exit_code
 from reconciler.errors import InterruptedPass, Reason
@@ -38,6 +46,7 @@ class Row:
     stalled: Reason | None = None
     events: tuple[str, ...] = ()
     message: str = ""  # a part of the pass's message
+    api: tuple[str, ...] = ("1", "1", "1")  # the tag each api task runs after the pass
 
 
 @pytest.fixture
@@ -70,9 +79,7 @@ def _unknown_image(world: World) -> None:
 
 def _missing_secret(world: World) -> None:
     stack = STACK_YML + "secrets:\n  db_password: {external: true, name: shop_db_password}\n"
-    stack = stack.replace("    networks: [back]\n    deploy:\n      replicas: 2\n      labels:",
-                          "    networks: [back]\n    secrets: [db_password]\n    deploy:\n"
-                          "      replicas: 2\n      labels:", 1)  # fmt: skip
+    stack = stack.replace("  web:\n", "  web:\n    secrets: [db_password]\n", 1)
     world.remote.write({STACK_FILE: stack}, "Give web the database password")
 
 
@@ -157,10 +164,99 @@ def _remote_lost_in_revert(world: World) -> None:
     world.git.on["find_revert"] = lambda: setattr(world.remote, "unreachable", True)
 
 
+def _api_wrong_version(world: World) -> None:
+    world.checker.by_image[image("api", "3")] = (200, '{"version": "1"}')
+    world.release(api="3")
+
+
+def _api_error_rate(world: World) -> None:
+    world.metrics.values[error_rate("3")] = 0.4
+    world.release(api="3")
+
+
+def _api_crash_later(world: World) -> None:
+    world.swarm.crash_after[image("api", "3")] = 20
+    world.release(api="3")
+
+
+def _api_canary_never_starts(world: World) -> None:
+    world.swarm.never_ready.add(image("api", "3"))
+    world.release(api="3")
+
+
+def _prometheus_down(world: World) -> None:
+    world.metrics.down = True
+    world.release(api="3")
+
+
+def _api_good(world: World) -> None:
+    world.release(api="2")
+
+
 def _drift_correction_fails(world: World) -> None:
     _drift(world)
     world.swarm.deploy_error = "rpc error: update out of sequence"
 
+
+CANARY_ROWS = [
+    Row(
+        "a good api release passes its canary step",
+        _api_good,
+        PassResult.SUCCESS,
+        Reason.RECONCILIATION_SUCCEEDED,
+        ExitCode.OK,
+        events=("deploy_succeeded",),
+        api=("2", "2", "2"),
+    ),
+    Row(
+        "the api canary serves the wrong version",
+        _api_wrong_version,
+        PassResult.ROLLED_BACK,
+        Reason.HEALTH_CHECK_FAILED,
+        ExitCode.ROLLED_BACK,
+        reverts=1,
+        events=("deploy_failed", "revert_pushed"),
+        message="version 3 is not served",
+    ),
+    Row(
+        "the api canary's error rate is over its condition",
+        _api_error_rate,
+        PassResult.ROLLED_BACK,
+        Reason.ANALYSIS_FAILED,
+        ExitCode.ROLLED_BACK,
+        reverts=1,
+        events=("deploy_failed", "revert_pushed"),
+        message="api canary: error-rate: 0.4 (result < 0.05) 0/1 successful, 1 failed",
+    ),
+    Row(
+        "the api canary crashes 20 s after it started",
+        _api_crash_later,
+        PassResult.ROLLED_BACK,
+        Reason.HEALTH_CHECK_FAILED,
+        ExitCode.ROLLED_BACK,
+        reverts=1,
+        events=("deploy_failed", "revert_pushed"),
+        message="api canary: a new task exited",
+    ),
+    Row(
+        "the api canary never starts",
+        _api_canary_never_starts,
+        PassResult.ROLLED_BACK,
+        Reason.HEALTH_CHECK_FAILED,
+        ExitCode.ROLLED_BACK,
+        reverts=1,
+        events=("deploy_failed", "revert_pushed"),
+        message="the canary did not start within 600s",
+    ),
+    Row(
+        "Prometheus is down during the api canary",
+        _prometheus_down,
+        PassResult.ERROR,
+        Reason.ANALYSIS_INCONCLUSIVE,
+        ExitCode.TRANSIENT,
+        message="error-rate: Prometheus at http://prometheus:9090 unreachable",
+    ),
+]
 
 ROWS = [
     Row("in sync", _nothing, PassResult.NOOP, Reason.IN_SYNC, ExitCode.OK),
@@ -346,7 +442,7 @@ ROWS = [
 ]
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+@pytest.mark.parametrize("row", ROWS + CANARY_ROWS, ids=[r.name for r in ROWS + CANARY_ROWS])
 async def test_one_pass(world: World, row: Row) -> None:
     arranged = row.arrange(world)
     if arranged is not None:
@@ -356,6 +452,7 @@ async def test_one_pass(world: World, row: Row) -> None:
     assert exit_code(out) == row.exit
     assert row.message in out.message
     assert world.live("web") == row.live
+    assert world.tasks("api") == list(row.api)
     assert len(world.reverts()) == row.reverts
     assert world.journal_left() == row.journal
     stalled = world.status().condition(ConditionType.STALLED)
@@ -508,3 +605,78 @@ async def test_a_stop_during_the_apply_lets_the_pass_finish(world: World) -> Non
         out = await agent.run_pass("manual")
     assert out.result == PassResult.SUCCESS
     assert world.live() == "2"
+
+
+# ------------------------------------------------------------------ progressive rollouts
+
+
+@pytest.mark.parametrize(
+    "arrange", [_api_wrong_version, _api_error_rate, _api_crash_later, _prometheus_down]
+)
+async def test_a_bad_canary_is_all_of_the_release_that_ever_runs(
+    world: World, arrange: Arrange
+) -> None:
+    """Swarm's update is held after the first new task: the other two never run the bad
+    release, whatever fails the canary, and the rollback puts the old one back on all three."""
+    arrange(world)
+    started = world.clock.monotonic()
+    await world.sync()
+    assert world.swarm.peak[image("api", "3")] == 1
+    assert world.tasks("api") == ["1", "1", "1"]
+    # a failure is found at the first measurement after it shows, not at a timeout; an
+    # inconclusive canary is known only at the window's end (30 s)
+    took = world.clock.monotonic() - started
+    limit = {_api_crash_later: 25.0, _prometheus_down: 31.0}.get(arrange, 1.0)
+    assert took <= limit
+
+
+async def test_an_inconclusive_canary_is_not_the_revisions_fault(world: World) -> None:
+    """Prometheus down: nothing could measure the canary, so it is rolled back without a revert
+    or a quarantine, and the same revision goes out once Prometheus answers again."""
+    _prometheus_down(world)
+    out = await world.sync()
+    assert out.result == PassResult.ERROR
+    assert not out.quarantine
+    assert world.status().quarantine == ()
+    assert not world.reverts()
+    world.metrics.down = False
+    again = await world.sync()
+    assert again.result == PassResult.SUCCESS, again.message
+    assert world.tasks("api") == ["3", "3", "3"]
+
+
+async def test_services_roll_out_in_their_waves(world: World) -> None:
+    """api rolls out after web: web's change is deployed and verified first, api's held canary
+    comes after, and nginx-like later waves would follow."""
+    stack = STACK_YML.replace(
+        '        driftless.rollout.window: "30s"',
+        '        driftless.rollout.window: "30s"\n        driftless.rollout.after: web',
+    )
+    world.remote.write({STACK_FILE: stack}, "api rolls out after web")
+    assert (await world.sync()).result == PassResult.SUCCESS
+    world.swarm.deployed.clear()
+    world.release(web="2", api="2")
+    out = await world.sync()
+    assert out.result == PassResult.SUCCESS, out.message
+    first, held, promoted = world.swarm.deployed
+    assert first == {"web": image("web", "2")}  # api's change left out of the first wave
+    assert held["api"] == promoted["api"] == image("api", "2")
+    assert world.tasks("api") == ["2", "2", "2"]
+
+
+async def test_a_failed_canary_in_a_later_wave_rolls_back_the_earlier_waves_too(
+    world: World,
+) -> None:
+    stack = STACK_YML.replace(
+        '        driftless.rollout.window: "30s"',
+        '        driftless.rollout.window: "30s"\n        driftless.rollout.after: web',
+    )
+    world.remote.write({STACK_FILE: stack}, "api rolls out after web")
+    await world.sync()
+    world.metrics.values[error_rate("3")] = 0.4
+    world.release(web="2", api="3")
+    out = await world.sync()
+    assert (out.result, out.reason) == (PassResult.ROLLED_BACK, Reason.ANALYSIS_FAILED)
+    assert world.live("web") == "1"
+    assert world.tasks("api") == ["1", "1", "1"]
+    assert len(world.reverts()) == 1
