@@ -25,6 +25,7 @@ from reconciler.adapters.folder import LocalFolder, repo_root
 from reconciler.adapters.git import GitRepo
 from reconciler.adapters.http import HttpChecker
 from reconciler.adapters.probes import ProbeProxies, remove_probes
+from reconciler.adapters.prometheus import PrometheusQueries
 from reconciler.adapters.swarm import SwarmAdapter
 from reconciler.config import Config
 from reconciler.engine import Ports
@@ -85,8 +86,15 @@ async def open_engine(
                 logger.info("removed {} probe container(s) left by an earlier run", removed)
 
     checker = HttpChecker(clock, masker, request_timeout=config.health.request_timeout)
+    analysis = config.analysis
+    metrics = (
+        PrometheusQueries(analysis.prometheus_url, masker, timeout=analysis.timeout)
+        if analysis.prometheus_url
+        else None
+    )
+    ports = Ports(git, swarm, checker, clock, probes, metrics)
     try:
-        yield Engine(config, Ports(git, swarm, checker, clock, probes), store, masker, cleanup)
+        yield Engine(config, ports, store, masker, cleanup)
     finally:
         await swarm.close()
         if isinstance(git, GitRepo):

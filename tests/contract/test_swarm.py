@@ -3,6 +3,7 @@ the real single-node Swarm (with the local registry and the reconciler e2e tests
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -18,6 +19,8 @@ from reconciler_support.fakes import FakeClock, FakeSwarm
 
 from reconciler.adapters.clock import SystemClock
 from reconciler.adapters.swarm import SwarmAdapter
+from reconciler.convergence import ServiceTasks
+from reconciler.documents import HOLD
 from reconciler.errors import DockerError, ValidationError
 from reconciler.imageref import same_image
 from reconciler.masking import Masker
@@ -150,3 +153,36 @@ async def test_an_engine_that_does_not_answer_is_a_docker_error(side: Side) -> N
             await swarm.live_state(side.stack)
     finally:
         await swarm.close()
+
+
+async def test_an_update_held_after_its_canary_then_promoted(side: Side) -> None:
+    """The canary step's mechanism: an update whose delay is the hold replaces ``parallelism``
+    tasks and waits; the same service deployed with its declared update settings continues,
+    and no task runs the new spec before that."""
+    since = await side.deploy({"web": {"image": side.good[0], "deploy": {"replicas": 3}}})
+    await side.swarm.wait_converged(side.stack, ["web"], since=since, time_limit=90)
+    held_update = {"replicas": 3, "update_config": {"parallelism": 1, "delay": HOLD}}
+    since = await side.deploy({"web": {"image": side.good[1], "deploy": held_update}})
+    tasks = await _until_running(side, "web", new=1)
+    assert tasks.update_state == "updating"
+    old = [t for t in tasks.tasks if not t.current and t.running]
+    assert len(old) == 2
+    declared = {"replicas": 3, "update_config": {"parallelism": 1, "delay": "0s"}}
+    since = await side.deploy({"web": {"image": side.good[1], "deploy": declared}})
+    result = await side.swarm.wait_converged(side.stack, ["web"], since=since, time_limit=120)
+    assert result["web"].ok, result["web"].output
+    tasks = await side.swarm.tasks(side.stack, "web")
+    assert len([t for t in tasks.new if t.running]) == 3
+
+
+async def _until_running(side: Side, service: str, *, new: int) -> ServiceTasks:
+    """The service's tasks once ``new`` tasks of its current spec run (and stay so 5 s)."""
+    for _ in range(120):
+        tasks = await side.swarm.tasks(side.stack, service)
+        if len([t for t in tasks.new if t.running]) >= new and tasks.update_state == "updating":
+            await asyncio.sleep(5 if not isinstance(side.swarm, FakeSwarm) else 0)
+            again = await side.swarm.tasks(side.stack, service)
+            assert len([t for t in again.new if t.running]) == new, "the hold did not hold"
+            return again
+        await asyncio.sleep(1 if not isinstance(side.swarm, FakeSwarm) else 0)
+    raise AssertionError(f"{service}: {new} new task(s) never ran")
