@@ -26,6 +26,7 @@ from reconciler.events import Event, Notifier
 from reconciler.metrics import Metrics
 from reconciler.models import PassResult, Phase, RevisionInfo
 from reconciler.outcome import PassOutcome
+from reconciler.progress import RolloutStatus
 from reconciler.record import events, record
 from reconciler.state import StateLock
 from reconciler.status import ConditionType, Status
@@ -49,7 +50,12 @@ class Agent:
         self.store = engine.store
         self.metrics = Metrics(config.stack, config.environment)
         self.context = PassContext(
-            config, engine.ports, engine.store, engine.masker, on_phase=self._on_phase
+            config,
+            engine.ports,
+            engine.store,
+            engine.masker,
+            on_phase=self._on_phase,
+            on_rollout=self._on_rollout,
         )
         self.components: list[Component] = list(components)
         self._lock = StateLock(config.state_dir)
@@ -150,6 +156,9 @@ class Agent:
         ):
             logger.warning("stopping: cancelling the pass before {}", phase.value)
             self.current.cancel()
+
+    def _on_rollout(self, rollout: RolloutStatus) -> None:
+        self.set_status(replace(self._status, rollout=rollout))
 
     # ---------------------------------------------------------------- waking
 

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from reconciler.models import PassResult
 from reconciler.outcome import PassOutcome
+from reconciler.progress import RolloutStatus
 from reconciler.status import ConditionType, Status
 
 _BASE_LABELS = ("stack", "environment")
@@ -73,7 +74,50 @@ class Metrics:
             "channel",
             "result",
         )
+        self._rollout_gauges()
         self._start_at_zero()
+
+    def _rollout_gauges(self) -> None:
+        """The rollout running now, or the last one: its wave, each canary's step and analyses."""
+        self.rollout_wave = self._gauge(
+            "reconciler_rollout_wave", "The wave the rollout is in (1-based; 0: none yet)"
+        )
+        self.rollout_waves = self._gauge("reconciler_rollout_waves", "The rollout's waves")
+        self.canary_step = self._gauge(
+            "reconciler_canary_step", "1 for the step each canary is in", "service", "step"
+        )
+        self.analysis_value = self._gauge(
+            "reconciler_analysis_value",
+            "The last measurement of each canary analysis (absent: it had none)",
+            "service",
+            "analysis",
+        )
+        self.analysis_measurements = self._gauge(
+            "reconciler_analysis_measurements",
+            "Measurements of each canary analysis in the rollout, by outcome",
+            "service",
+            "analysis",
+            "outcome",
+        )
+
+    def _update_rollout(self, rollout: RolloutStatus | None) -> None:
+        b = self._base
+        self.rollout_wave.labels(**b).set(rollout.wave if rollout else 0)
+        self.rollout_waves.labels(**b).set(rollout.waves if rollout else 0)
+        for gauge in (self.canary_step, self.analysis_value, self.analysis_measurements):
+            gauge.clear()
+        for canary in rollout.canaries if rollout else ():
+            self.canary_step.labels(**b, service=canary.service, step=canary.step).set(1)
+            for a in canary.analyses:
+                labels = {**b, "service": canary.service, "analysis": a.name}
+                if a.value is not None:
+                    self.analysis_value.labels(**labels).set(a.value)
+                for outcome, count in (
+                    ("successful", a.successful),
+                    ("failed", a.failed),
+                    ("inconclusive", a.inconclusive),
+                ):
+                    self.analysis_measurements.labels(**labels, outcome=outcome).set(count)
 
     def _start_at_zero(self) -> None:
         """Every counter series exists, at 0, from the start (before the first pass or error)."""
@@ -149,6 +193,7 @@ class Metrics:
         self.quarantined.labels(**b).set(len(status.quarantine))
         for ctype in ConditionType:
             self.condition.labels(**b, type=ctype.value).set(1 if status.is_true(ctype) else 0)
+        self._update_rollout(status.rollout)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

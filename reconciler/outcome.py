@@ -13,6 +13,7 @@ from datetime import datetime
 
 from reconciler.errors import Reason
 from reconciler.models import CheckResult, FieldDiff, PassResult, Plan, RevisionInfo
+from reconciler.progress import RolloutStatus
 from reconciler.status import ServiceStatus
 
 
@@ -48,6 +49,7 @@ class PassOutcome:
     finished_at: datetime | None = None
     apply_seconds: float | None = None
     verify_seconds: float | None = None
+    rollout: RolloutStatus | None = None  # how the change rolled out, when it did
 
     @property
     def stalled(self) -> bool:

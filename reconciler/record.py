@@ -126,6 +126,8 @@ def record(
         s = replace(s, desired=out.desired)
     if out.inventory is not None:
         s = replace(s, inventory=out.inventory)
+    if out.rollout is not None:
+        s = replace(s, rollout=out.rollout)
     s = s.with_condition(ConditionType.RECONCILING, False, out.reason, "", now)
     if out.revision is not None:
         s = replace(s, last_attempted=out.revision)

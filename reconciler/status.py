@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler.errors import Reason
 from reconciler.models import CheckResult, FieldDiff, PassResult, Phase, RevisionInfo
+from reconciler.progress import RolloutStatus
 from reconciler.serialize import from_jsonable, to_jsonable
 
 HISTORY_SIZE = 50
@@ -130,6 +131,8 @@ class Status:
     last_reason: Reason | None = None
     last_message: str = ""
     notified: Notified = field(default_factory=Notified)
+    #: the rollout running now, or the last pass's (which wave, the canaries, why it stopped)
+    rollout: RolloutStatus | None = None
 
     # -------------------------------------------------------------- reading
 

@@ -72,6 +72,11 @@ class Canary:
     # ---------------------------------------------------------------- the step
 
     async def run(self) -> CanaryResult:
+        result = await self._run()
+        self.ctx.report(self.spec.name, result.step, result.message, result.analyses)
+        return result
+
+    async def _run(self) -> CanaryResult:
         started = await self._started()
         if started.step is Step.FAILED:
             return self.window.result(Step.FAILED, Reason.HEALTH_CHECK_FAILED, started.message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from loguru import logger
@@ -20,12 +20,13 @@ from reconciler.logs import current_phase, current_revision
 from reconciler.masking import Masker
 from reconciler.models import Phase, RevisionInfo
 from reconciler.ports import Clock, GitSource, HealthChecker, MetricsSource, ProxyProvider, Swarm
+from reconciler.progress import RolloutStatus, canary_status
 from reconciler.state import StateStore
 
 T = TypeVar("T")
 PhaseHook = Callable[[Phase | None, str, RevisionInfo | None], None]
-#: a canary step's progress: service, step, what it sees, its analyses so far
-CanaryHook = Callable[[str, Step, str, tuple[AnalysisRun, ...]], None]
+#: the rollout's progress, each time it changes
+RolloutHook = Callable[[RolloutStatus], None]
 
 #: phases that change something outside the agent: a stop request waits for them to end
 MUTATING = frozenset({Phase.APPLY, Phase.ROLLBACK, Phase.REVERT, Phase.RECORD})
@@ -53,14 +54,15 @@ class PassContext:
         store: StateStore,
         masker: Masker,
         on_phase: PhaseHook | None = None,
-        on_canary: CanaryHook | None = None,
+        on_rollout: RolloutHook | None = None,
     ) -> None:
         self.config = config
         self.ports = ports
         self.store = store
         self.masker = masker
         self._on_phase = on_phase
-        self._on_canary = on_canary
+        self._on_rollout = on_rollout
+        self.rollout: RolloutStatus | None = None
         self.phase: Phase | None = None
         self.revision: RevisionInfo | None = None
         self.stop_requested = asyncio.Event()
@@ -88,12 +90,26 @@ class PassContext:
         if self._on_phase is not None:
             self._on_phase(None, "", self.revision)
 
+    def _publish(self, rollout: RolloutStatus) -> None:
+        self.rollout = rollout
+        if self._on_rollout is not None:
+            self._on_rollout(rollout)
+
+    def wave(self, number: int, waves: int, services: tuple[str, ...]) -> None:
+        """The rollout enters a wave (1-based)."""
+        self._publish((self.rollout or RolloutStatus()).in_wave(number, waves, services))
+
     def report(
         self, service: str, step: Step, message: str, analyses: tuple[AnalysisRun, ...]
     ) -> None:
         """A canary step's progress, for the status page, the API and the metrics."""
-        if self._on_canary is not None:
-            self._on_canary(service, step, message, analyses)
+        canary = canary_status(service, step.value, message, analyses)
+        self._publish((self.rollout or RolloutStatus()).with_canary(canary))
+
+    def stopped(self, why: str) -> None:
+        """The rollout stopped: why (shown with it after the pass)."""
+        if self.rollout is not None:
+            self._publish(replace(self.rollout, stopped=why))
 
     def working_on(self, revision: RevisionInfo) -> None:
         self.revision = revision

@@ -56,6 +56,7 @@ class Draft:
             finished_at=ctx.ports.clock.now(),
             apply_seconds=self.timings.apply_seconds,
             verify_seconds=self.timings.verify_seconds,
+            rollout=ctx.rollout,
         )
 
 

@@ -99,8 +99,10 @@ class Rollout:
         for index, wave in enumerate(waves):
             later = {s for w in waves[index + 1 :] for s in w}
             last = index == len(waves) - 1
+            self.ctx.wave(index + 1, len(waves), tuple(wave))
             stopped = await self._wave(wave, later, last, f"wave {index + 1}/{len(waves)}")
             if stopped is not None:
+                self.ctx.stopped(f"{stopped.halt.reason}: {stopped.halt.message}")
                 return stopped
         return None
 

@@ -51,6 +51,7 @@ async def run_pass(ctx: PassContext, status: Status, trigger: str = "interval") 
     """One pass: a new one, or the one a journal says was interrupted."""
     started = ctx.ports.clock.now()
     ctx.revision = None
+    ctx.rollout = None
     current_stack.set(ctx.config.stack)
     try:
         journal = ctx.store.load_journal()

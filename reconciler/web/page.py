@@ -14,6 +14,7 @@ from reconciler.web.headline import headline, page_title
 from reconciler.web.history import history, quarantine, reverts
 from reconciler.web.html import Html, tag, when
 from reconciler.web.pieces import Doc
+from reconciler.web.rollout import rollout
 from reconciler.web.services import services
 from reconciler.web.settings import Site
 from reconciler.web.summary import cards, hero
@@ -24,6 +25,7 @@ def render_content(data: Doc, site: Site, now: datetime, *, can_act: bool) -> Ht
         "main",
         hero(data, site, now),
         cards(data, site, now),
+        rollout(data),
         services(data),
         history(data, site, now),
         tag(

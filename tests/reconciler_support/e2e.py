@@ -121,6 +121,8 @@ services:
         driftless.health.expect-version: "{{tag}}"
         driftless.health.timeout: "6s"
         driftless.health.interval: "500ms"
+        # these tests are about the pass around the rollout (test_progressive.py: canaries)
+        driftless.rollout.canary: "0"
       update_config: {{order: start-first, parallelism: 2, monitor: 1s}}
       rollback_config: {{order: start-first, parallelism: 2, monitor: 1s}}
 """

@@ -47,6 +47,8 @@ class Remote:
         return self.bare.as_uri()
 
     def write(self, files: dict[str, str], message: str, push: bool = True) -> str:
+        if push and self.head():  # a developer starts from what the remote has (reverts too)
+            git(self.work, "pull", "-q", "--rebase", "origin", "main")
         for rel, text in files.items():
             target = self.work / rel
             target.parent.mkdir(parents=True, exist_ok=True)

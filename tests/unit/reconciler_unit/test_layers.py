@@ -14,7 +14,7 @@ LAYERS: list[set[str]] = [
     {"errors", "types"},
     {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links"},
     {"rollout", "analysis", "models", "masking"},
-    {"status", "checks", "fields", "waves", "journal"},
+    {"progress", "status", "checks", "fields", "waves", "journal"},
     # values built from those, and the pure decisions over them
     {
         "events",
@@ -53,6 +53,7 @@ LAYERS: list[set[str]] = [
         "web.headline",
         "web.summary",
         "web.services",
+        "web.rollout",
         "web.history",
         "web.page",
         "web.metrics",
@@ -136,6 +137,7 @@ PURE = {
     "fields",
     "journal",
     "waves",
+    "progress",
     "events",
     "plan",
     "outcome",

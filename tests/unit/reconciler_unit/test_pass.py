@@ -680,3 +680,44 @@ async def test_a_failed_canary_in_a_later_wave_rolls_back_the_earlier_waves_too(
     assert world.live("web") == "1"
     assert world.tasks("api") == ["1", "1", "1"]
     assert len(world.reverts()) == 1
+
+
+async def test_the_rollout_is_visible_in_the_status_the_page_and_the_metrics(
+    world: World,
+) -> None:
+    """Why a release was stopped stays readable after the pass: the wave, the canary's step,
+    each analysis with its value and condition, the reason."""
+    from reconciler.web.page import render_content
+    from reconciler.web.settings import Site
+
+    _api_error_rate(world)
+    async with world.agent() as agent:
+        await agent.run_pass("manual")
+        text = agent.metrics.exposition().decode()
+        status = agent.status
+    rollout = status.rollout
+    assert rollout is not None
+    assert (rollout.wave, rollout.waves) == (1, 1)
+    [canary] = rollout.canaries
+    assert (canary.service, canary.step) == ("api", "failed")
+    [analysis] = canary.analyses
+    assert (analysis.name, analysis.value, analysis.condition) == (
+        "error-rate",
+        0.4,
+        "result < 0.05",
+    )
+    assert analysis.failed == 1
+    assert rollout.stopped.startswith("AnalysisFailed: api canary: error-rate: 0.4")
+    assert (
+        'reconciler_canary_step{environment="test",service="api",stack="shop",step="failed"} 1.0'
+        in text
+    )
+    value = 'reconciler_analysis_value{analysis="error-rate",environment="test",service="api"'
+    assert f'{value},stack="shop"}} 0.4' in text
+    page = render_content(
+        status.to_dict(), Site.from_config(world.config), world.clock.now(), can_act=False
+    )
+    assert 'data-canary="api"' in page
+    assert "error-rate" in page
+    assert "result &lt; 0.05" in page
+    assert "Stopped: AnalysisFailed" in page
