@@ -785,6 +785,10 @@ git:
 health:
   # checks through a stack network run in a short-lived container of this image (needs python3)
   probe_image: python:3.12-slim
+analysis:
+  # the canaries' analyses (desired-state/$ENVIRONMENT/analysis.yaml) ask the stack's Prometheus
+  prometheus_url: http://prometheus:9090
+  network: monitoring
 http:
   # POST /api/sync, /api/pause, /api/resume need this bearer token; /hooks/github this secret
   token_file: $etc/secrets/api-token

@@ -122,6 +122,9 @@ sync:
   retry_interval: 10s
 health:
   probe_image: $API_IMAGE
+analysis:
+  prometheus_url: http://prometheus:9090
+  network: monitoring
 render:
   variables:
     DRIFTLESS_SECRETS_PREFIX: $STACK

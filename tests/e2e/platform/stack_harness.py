@@ -202,6 +202,7 @@ class Reconciler:
             "sync": {"interval": "3s", "jitter": "1s", "retry_interval": "3s", "prune": False},
             "timeouts": {"apply": "300s", "verify": "300s", "rollback": "300s"},
             "health": {"probe_image": self.probe_image},
+            "analysis": {"prometheus_url": "http://prometheus:9090", "network": "monitoring"},
             "render": {"variables": self.variables},
             "log": {"format": "json", "level": "INFO"},
             "http": {"bind": "127.0.0.1", "port": free_port()},
