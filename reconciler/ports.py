@@ -88,6 +88,10 @@ class MetricsSource(Protocol):
         """The query's one number, or ``None`` and why; never raises for the source's sake."""
         ...
 
+    async def check(self, promql: str, proxy: str | None = None) -> str | None:
+        """Why the source refuses the query (it does not parse), or None."""
+        ...
+
 
 class ProxyProvider(Protocol):
     """Gives the URL of an HTTP proxy that reaches into a Swarm network."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
+from reconciler.analysis import expand
 from reconciler.decisions import Halt
 from reconciler.engine.context import PassContext
+from reconciler.engine.verify import network_name
 from reconciler.errors import PreflightError
-from reconciler.models import Action, DesiredState, LiveState, Phase, Plan
+from reconciler.models import Action, DesiredState, LiveState, Phase, Plan, ServiceSpec
+from reconciler.waves import tag
 
 
 def images_to_check(desired: DesiredState, live: LiveState, the_plan: Plan) -> list[str]:
@@ -25,6 +28,45 @@ def images_to_check(desired: DesiredState, live: LiveState, the_plan: Plan) -> l
     return sorted(images)
 
 
+def _analysed(desired: DesiredState, the_plan: Plan) -> list[ServiceSpec]:
+    names = [c.service for c in the_plan.to_apply]
+    return [s for n in names if (s := desired.service(n)) is not None and s.analyses]
+
+
+async def _queries(
+    ctx: PassContext, desired: DesiredState, live: LiveState, the_plan: Plan
+) -> list[str]:
+    """The analyses whose query Prometheus refuses (one that cannot be asked is not refused:
+    its measurements will be inconclusive)."""
+    source, specs = ctx.ports.metrics, _analysed(desired, the_plan)
+    if source is None or not specs:
+        return []
+    network = network_name(ctx.config.stack, ctx.config.analysis.network or None)
+    proxies = ctx.ports.probes() if ctx.ports.probes and network else None
+    problems = []
+    try:
+        proxy = await proxies.proxy_for(network) if proxies and network else None
+        for spec in specs:
+            current = live.service(spec.name)
+            values = {
+                "tag": tag(spec.image) or "",
+                "stable_tag": tag(current.fields.image) or "" if current else "",
+                "service": spec.name,
+                "stack": ctx.config.stack,
+            }
+            for analysis in spec.analyses:
+                refused = await source.check(expand(analysis.query, values), proxy)
+                if refused:
+                    problems.append(
+                        f"analysis.yaml: {spec.name}: {analysis.name}: Prometheus refuses the "
+                        f"query: {refused}"
+                    )
+    finally:
+        if proxies is not None:
+            await proxies.close()
+    return problems
+
+
 async def _check(ctx: PassContext, desired: DesiredState, live: LiveState, the_plan: Plan) -> None:
     swarm = ctx.ports.swarm
     images = images_to_check(desired, live, the_plan) if ctx.config.docker.preflight_images else []
@@ -38,6 +80,7 @@ async def _check(ctx: PassContext, desired: DesiredState, live: LiveState, the_p
         if not ok
     ]
     problems += [f"{o} does not exist (declared external)" for o in objects]
+    problems += await _queries(ctx, desired, live, the_plan)
     if problems:
         raise PreflightError("; ".join(problems))
 

@@ -15,6 +15,8 @@ from reconciler.adapters.prometheus import PrometheusQueries
 from reconciler.masking import Masker
 from reconciler.ports import MetricsSource
 
+BAD = "sum(rate("  # a query that does not parse
+
 
 @dataclass
 class Side:
@@ -27,6 +29,7 @@ class Side:
 def side(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Side]:
     if request.param == "fake":
         fake = FakeMetrics()
+        fake.refused[BAD] = "1:10: parse error: unclosed left parenthesis"
 
         def serve(value: float) -> str:
             fake.values[f"vector({value})"] = value
@@ -51,6 +54,13 @@ async def test_a_query_without_data_has_no_value(side: Side) -> None:
     answer = await side.source.query('http_requests_total{job="nothing-here"}')
     assert answer.value is None
     assert answer.detail == "no data"
+
+
+async def test_a_query_that_does_not_parse_is_refused_with_prometheus_words(side: Side) -> None:
+    refused = await side.source.check(BAD)
+    assert refused is not None
+    assert "parse error" in refused
+    assert await side.source.check(side.serve(2.0)) is None
 
 
 async def test_prometheus_unreachable_has_no_value_and_says_so(side: Side) -> None:

@@ -551,6 +551,7 @@ class FakeMetrics:
 
     def __init__(self) -> None:
         self.values: dict[str, float | None] = {}
+        self.refused: dict[str, str] = {}  # query → Prometheus's parse error
         self.default: float | None = None
         self.down = False
         self.queries: list[str] = []
@@ -559,8 +560,14 @@ class FakeMetrics:
         self.queries.append(promql)
         if self.down:
             return Answer(None, "Prometheus at http://prometheus:9090 unreachable: refused")
+        if promql in self.refused:
+            return Answer(None, self.refused[promql], bad_query=True)
         value = self.values.get(promql, self.default)
         return Answer(value, "no data" if value is None else "")
+
+    async def check(self, promql: str, proxy: str | None = None) -> str | None:
+        answer = await self.query(promql, proxy)
+        return answer.detail if answer.bad_query else None
 
 
 # ------------------------------------------------------------------ HTTP checks

@@ -189,6 +189,11 @@ def _prometheus_down(world: World) -> None:
     world.release(api="3")
 
 
+def _query_refused(world: World) -> None:
+    world.metrics.refused[error_rate("3")] = "1:8: parse error: unexpected identifier"
+    world.release(api="3")
+
+
 def _api_good(world: World) -> None:
     world.release(api="2")
 
@@ -247,6 +252,16 @@ CANARY_ROWS = [
         reverts=1,
         events=("deploy_failed", "revert_pushed"),
         message="the canary did not start within 600s",
+    ),
+    Row(
+        "an analysis query Prometheus refuses",
+        _query_refused,
+        PassResult.REFUSED,
+        Reason.PREFLIGHT_FAILED,
+        ExitCode.REFUSED,
+        stalled=Reason.PREFLIGHT_FAILED,
+        events=("revision_refused",),
+        message="api: error-rate: Prometheus refuses the query: 1:8: parse error",
     ),
     Row(
         "Prometheus is down during the api canary",
