@@ -51,7 +51,7 @@ def halt_for(phase: Phase, exc: ReconcilerError, *, live_changed: bool = False) 
     """The one mapping from an error raised in ``phase`` to what comes next. ``live_changed``:
     the pass already changed the stack (a resumed pass), so the revision can only fail."""
     problems = exc.problems if isinstance(exc, ValidationError) else ()
-    if phase is Phase.APPLY:
+    if phase is Phase.APPLY and not isinstance(exc, WaitingError):
         return Halt(Next.FAILED, Reason.APPLY_FAILED, exc.message, exc.detail)
     if phase is Phase.VERIFY and not isinstance(exc, WaitingError):
         return Halt(Next.FAILED, Reason.HEALTH_CHECK_FAILED, exc.message, exc.detail)

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
 import docker.errors
 import requests.exceptions
-from loguru import logger
 
+from reconciler.adapters.stack_cli import StackCli
 from reconciler.convergence import (
     Progress,
     ServiceTasks,
@@ -31,11 +29,9 @@ from reconciler.convergence import (
     timed_out,
 )
 from reconciler.errors import (
-    ApplyError,
     DockerError,
     PreflightError,
     RollbackError,
-    ValidationError,
 )
 from reconciler.fields import fields_from_swarm
 from reconciler.masking import Masker
@@ -56,7 +52,7 @@ def _docker_error(exc: BaseException, what: str, masker: Masker) -> Exception:
     return DockerError(f"{what}: Docker engine unreachable: {masker.mask(str(exc))}")
 
 
-class SwarmAdapter:
+class SwarmAdapter(StackCli):
     def __init__(
         self,
         *,
@@ -92,36 +88,6 @@ class SwarmAdapter:
             raise _docker_error(exc, what, self._masker) from exc
         except _CONNECTION_ERRORS as exc:
             raise _docker_error(exc, what, self._masker) from exc
-
-    def _cli_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        if self._host:
-            env["DOCKER_HOST"] = self._host
-        return env
-
-    async def _cli_run(self, args: Sequence[str], time_limit: float) -> tuple[int, str, str]:
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                self._cli,
-                *args,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=self._cli_env(),
-            )
-        except FileNotFoundError as exc:
-            raise DockerError(f"the docker CLI ({self._cli}) is not installed") from exc
-        try:
-            async with asyncio.timeout(time_limit):
-                out, err = await proc.communicate()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            return -1, "", f"timed out after {time_limit:.0f}s"
-        return (
-            proc.returncode or 0,
-            self._masker.mask(out.decode(errors="replace")),
-            self._masker.mask(err.decode(errors="replace")),
-        )
 
     async def close(self) -> None:
         if self._client is not None:
@@ -227,48 +193,6 @@ class SwarmAdapter:
             return missing
 
         return await self._call("checking secrets, configs and networks", work)
-
-    # ---------------------------------------------------------------- CLI
-
-    async def _has_stack_config(self) -> bool:
-        """Whether this docker CLI has ``docker stack config`` (20.10 builds may lack it)."""
-        if self._stack_config is None:
-            try:
-                code, out, err = await self._cli_run(["stack", "--help"], 30)
-            except DockerError:
-                code, out, err = 1, "", ""
-            self._stack_config = code == 0 and any(
-                line.split()[:1] == ["config"] for line in (out + err).splitlines()
-            )
-            if not self._stack_config:
-                logger.warning(
-                    "{} has no `docker stack config`: skipping Docker's own schema check",
-                    self._cli,
-                )
-        return self._stack_config
-
-    async def validate_compose(self, path: Path) -> None:
-        if not await self._has_stack_config():
-            return
-        code, _, err = await self._cli_run(["stack", "config", "-c", str(path)], 60)
-        if code != 0:
-            text = err.strip().replace(str(path), "stack.yml")
-            raise ValidationError(
-                f"docker stack config rejects the rendered stack: {text}", problems=(text,)
-            )
-
-    async def deploy(self, stack: str, compose: Path, *, prune: bool, time_limit: float) -> str:
-        args = ["stack", "deploy", "--with-registry-auth", "--resolve-image", "always"]
-        if prune:
-            args.append("--prune")
-        args += ["-c", str(compose), stack]
-        code, out, err = await self._cli_run(args, time_limit)
-        if code != 0:
-            raise ApplyError(
-                f"docker stack deploy failed: {err.strip().splitlines()[-1] if err else code}",
-                detail=(out + err).strip(),
-            )
-        return (out + err).strip()
 
     # ---------------------------------------------------------------- watching
 

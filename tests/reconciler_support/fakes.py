@@ -319,6 +319,8 @@ class FakeSwarm(_Hooked):
     objects: set[str] = field(default_factory=set)  # "secret x", "config y", "network z"
     down: bool = False  # the engine does not answer
     deploy_error: str | None = None  # docker stack deploy fails with this
+    #: the next deploys fail for the engine's sake, as the adapter says once its tries are over
+    deploy_races: int = 0
     rollback_stuck: bool = False  # a rollback does not converge
     stacks: dict[str, dict[str, _Service]] = field(default_factory=dict)
     deploys: int = 0
@@ -455,6 +457,9 @@ class FakeSwarm(_Hooked):
 
     async def deploy(self, stack: str, compose: Path, *, prune: bool, time_limit: float) -> str:
         self._hook("deploy")
+        if self.deploy_races:
+            self.deploy_races -= 1
+            raise DockerError(f"docker stack deploy failed 3 times: network {stack}_back not found")
         if self.down or self.deploy_error:
             why = self.deploy_error or "Cannot connect to the Docker daemon"
             raise ApplyError(f"docker stack deploy failed: {why}", detail=why)

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[3] / "reconciler"
 
 LAYERS: list[set[str]] = [
     {"errors", "types"},
-    {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links"},
+    {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links", "dockerfaults"},
     {"rollout", "analysis", "models", "masking"},
     {"progress", "status", "checks", "fields", "waves", "journal"},
     # values built from those, and the pure decisions over them
@@ -35,6 +35,7 @@ LAYERS: list[set[str]] = [
         "adapters.git",
         "adapters.http",
         "adapters.swarm",
+        "adapters.stack_cli",
         "adapters.probes",
         "adapters.probe_proxy",
         "adapters.folder",
@@ -128,6 +129,7 @@ PURE = {
     "interpolate",
     "redact",
     "links",
+    "dockerfaults",
     "models",
     "masking",
     "rollout",

@@ -198,6 +198,11 @@ def _api_good(world: World) -> None:
     world.release(api="2")
 
 
+def _docker_race(world: World) -> None:
+    world.release(web="2")
+    world.swarm.deploy_races = 1
+
+
 def _drift_correction_fails(world: World) -> None:
     _drift(world)
     world.swarm.deploy_error = "rpc error: update out of sequence"
@@ -356,6 +361,15 @@ ROWS = [
         reverts=1,
         events=("deploy_failed", "revert_pushed"),
         message="replicas must be an integer",
+    ),
+    Row(
+        "a network Docker is still removing (a race, not the revision's fault)",
+        _docker_race,
+        PassResult.ERROR,
+        Reason.DOCKER_UNAVAILABLE,
+        ExitCode.TRANSIENT,
+        journal=True,
+        message="network shop_back not found",
     ),
     Row(
         "new tasks crash",
@@ -530,6 +544,16 @@ async def test_a_verify_the_engine_lost_is_done_again_by_the_next_pass(world: Wo
     assert world.live() == "2"
     assert not world.reverts()
     assert not world.journal_left()
+
+
+async def test_a_docker_race_at_the_apply_is_applied_again_not_blamed(world: World) -> None:
+    _docker_race(world)
+    await world.sync()
+    out = await world.sync()
+    assert (out.result, out.trigger) == (PassResult.SUCCESS, "recovery")
+    assert world.live() == "2"
+    assert not world.reverts()
+    assert world.status().quarantine == ()
 
 
 async def test_a_rollback_the_engine_lost_is_finished_by_the_next_pass(world: World) -> None:
