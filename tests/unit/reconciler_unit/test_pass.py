@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jsonschema
 import pytest
 from reconciler_support.fakes import Killed, kill
 from reconciler_support.world import (
@@ -31,6 +32,7 @@ from reconciler.models import PassResult, Phase
 from reconciler.status import ConditionType
 
 Arrange = Callable[[World], Awaitable[None] | None]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass(frozen=True)
@@ -726,8 +728,10 @@ async def test_the_rollout_is_visible_in_the_status_the_page_and_the_metrics(
 ) -> None:
     """Why a release was stopped stays readable after the pass: the wave, the canary's step,
     each analysis with its value and condition, the reason."""
+    from reconciler.masking import Masker
     from reconciler.web.page import render_content
     from reconciler.web.settings import Site
+    from reconciler.web.views import document
 
     _api_error_rate(world)
     async with world.agent() as agent:
@@ -753,6 +757,9 @@ async def test_the_rollout_is_visible_in_the_status_the_page_and_the_metrics(
     )
     value = 'reconciler_analysis_value{analysis="error-rate",environment="test",service="api"'
     assert f'{value},stack="shop"}} 0.4' in text
+    schema = json.loads((ROOT / "reconciler/web/static/status.schema.json").read_text())
+    site = Site.from_config(world.config)
+    jsonschema.validate(document(status, site, Masker()), schema)  # what /api/status serves
     page = render_content(
         status.to_dict(), Site.from_config(world.config), world.clock.now(), can_act=False
     )
