@@ -16,7 +16,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 PROD = ROOT / "desired-state" / "production"
 #: addresses that carry no credential (the git token comes from a secret file)
-NOT_CREDENTIALS = {"GF_SERVER_ROOT_URL", "RECONCILER_GIT__URL"}
+NOT_CREDENTIALS = {
+    "GF_SERVER_ROOT_URL",
+    "RECONCILER_GIT__URL",
+    "RECONCILER_ANALYSIS__PROMETHEUS_URL",
+}
 
 
 @pytest.fixture(scope="module")
