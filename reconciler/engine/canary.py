@@ -17,7 +17,7 @@ from reconciler.analysis import AnalysisRun, AnalysisSpec, Verdict, expand, meas
 from reconciler.canary import Step, TaskChecks, TasksVerdict, canary_tasks, per_task
 from reconciler.engine.context import PassContext
 from reconciler.engine.verify import network_name
-from reconciler.errors import Reason
+from reconciler.errors import Reason, ReconcilerError
 from reconciler.models import CheckResult, ServiceSpec
 from reconciler.ports import ProxyProvider
 from reconciler.waves import tag
@@ -172,7 +172,10 @@ class Canary:
         network = network_name(self.ctx.config.stack, self.ctx.config.analysis.network or None)
         proxy = None
         if network is not None and self.proxies is not None:
-            proxy = await self.proxies.proxy_for(network)
+            try:
+                proxy = await self.proxies.proxy_for(network)
+            except ReconcilerError as exc:  # Prometheus cannot be reached: inconclusive
+                return None, exc.message
         answer = await source.query(promql, proxy)
         return answer.value, answer.detail
 

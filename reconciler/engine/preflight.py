@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
+from loguru import logger
+
 from reconciler.analysis import expand
 from reconciler.decisions import Halt
 from reconciler.engine.context import PassContext
 from reconciler.engine.verify import network_name
-from reconciler.errors import PreflightError
+from reconciler.errors import PreflightError, ReconcilerError
 from reconciler.models import Action, DesiredState, LiveState, Phase, Plan, ServiceSpec
+from reconciler.ports import ProxyProvider
 from reconciler.waves import tag
 
 
@@ -29,8 +32,24 @@ def images_to_check(desired: DesiredState, live: LiveState, the_plan: Plan) -> l
 
 
 def _analysed(desired: DesiredState, the_plan: Plan) -> list[ServiceSpec]:
-    names = [c.service for c in the_plan.to_apply]
+    """The services whose canary this pass would analyse (updates: a new service has none)."""
+    names = [c.service for c in the_plan.to_apply if c.action is Action.UPDATE]
     return [s for n in names if (s := desired.service(n)) is not None and s.analyses]
+
+
+async def _proxy(proxies: ProxyProvider | None, network: str | None) -> str | None:
+    """The probe into Prometheus's network; None when there is none to reach (yet)."""
+    if proxies is None or network is None:
+        return None
+    try:
+        return await proxies.proxy_for(network)
+    except ReconcilerError as exc:
+        logger.warning("analysis queries not checked: {}", exc.message)
+        raise _Unreachable from exc
+
+
+class _Unreachable(Exception):
+    """Prometheus cannot be reached to check the queries: they are not refused for it."""
 
 
 async def _queries(
@@ -43,9 +62,9 @@ async def _queries(
         return []
     network = network_name(ctx.config.stack, ctx.config.analysis.network or None)
     proxies = ctx.ports.probes() if ctx.ports.probes and network else None
-    problems = []
+    problems: list[str] = []
     try:
-        proxy = await proxies.proxy_for(network) if proxies and network else None
+        proxy = await _proxy(proxies, network)
         for spec in specs:
             current = live.service(spec.name)
             values = {
@@ -61,6 +80,8 @@ async def _queries(
                         f"analysis.yaml: {spec.name}: {analysis.name}: Prometheus refuses the "
                         f"query: {refused}"
                     )
+    except _Unreachable:
+        return []
     finally:
         if proxies is not None:
             await proxies.close()

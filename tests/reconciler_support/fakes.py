@@ -583,9 +583,12 @@ class FakeProbes:
 
     def __init__(self) -> None:
         self.networks: list[str] = []
+        self.missing: set[str] = set()  # networks that do not exist (yet)
         self.closed = 0
 
     async def proxy_for(self, network: str) -> str:
+        if network in self.missing:
+            raise DockerError(f"attaching the probe to {network}: network {network} not found")
         self.networks.append(network)
         return "http://127.0.0.1:1"
 

@@ -767,3 +767,20 @@ async def test_the_rollout_is_visible_in_the_status_the_page_and_the_metrics(
     assert "error-rate" in page
     assert "result &lt; 0.05" in page
     assert "Stopped: AnalysisFailed" in page
+
+
+async def test_prometheus_behind_a_network_that_is_not_there_never_blocks_a_pass(
+    world: World,
+) -> None:
+    """The analyses reach Prometheus through a stack network that does not exist yet (a first
+    deploy creates it): pre-flight does not refuse for it, and the canary it cannot measure
+    is inconclusive, not stuck."""
+    world.configure(analysis={"prometheus_url": "http://prometheus:9090", "network": "monitoring"})
+    world.probes.missing.add("shop_monitoring")
+    _api_good(world)
+    out = await world.sync()
+    assert (out.result, out.reason) == (PassResult.ERROR, Reason.ANALYSIS_INCONCLUSIVE)
+    assert "network shop_monitoring not found" in out.message
+    assert world.tasks("api") == ["1", "1", "1"]
+    world.probes.missing.clear()
+    assert (await world.sync()).result == PassResult.SUCCESS
