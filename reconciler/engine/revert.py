@@ -77,6 +77,11 @@ async def revert(ctx: PassContext, journal: Journal, checks: tuple[CheckResult, 
     failure that is not the revision's), and only when ``git.push_reverts`` is on."""
     if not (journal.definition_changed and journal.blamed and ctx.config.git.push_reverts):
         return Reverted(journal)
+    if journal.good_revision is None:
+        # the environment's first deploy: reverting it would delete its folder from git, and
+        # there is nothing to go back to; the revision stays quarantined until a fix is pushed
+        logger.warning("first deploy of {} failed: nothing to revert to", journal.revision.short)
+        return Reverted(journal)
     ctx.enter(Phase.REVERT, f"reverting {journal.revision.short} in git")
     done = await ctx.attempt(Phase.REVERT, lambda: _push(ctx, journal, checks))
     if isinstance(done, Halt):

@@ -784,3 +784,22 @@ async def test_prometheus_behind_a_network_that_is_not_there_never_blocks_a_pass
     assert world.tasks("api") == ["1", "1", "1"]
     world.probes.missing.clear()
     assert (await world.sync()).result == PassResult.SUCCESS
+
+
+async def test_a_failed_first_deploy_is_not_reverted(tmp_path: Path) -> None:
+    """Reverting the commit that created the environment would delete its folder from git (and
+    every later pass would find nothing to deploy): with nothing to go back to, the revision is
+    rolled back and quarantined, and git is left alone."""
+    world = World(tmp_path)
+    world.swarm.crashing.add(image("web", "1"))
+    head = world.remote.head()
+    out = await world.sync()
+    assert (out.result, out.reason) == (PassResult.ROLLED_BACK, Reason.HEALTH_CHECK_FAILED)
+    assert world.remote.head() == head
+    assert not world.reverts()
+    assert world.status().quarantine[0].revision.sha == head
+    again = await world.sync()
+    assert (again.result, again.reason) == (PassResult.REFUSED, Reason.QUARANTINED)
+    world.swarm.crashing.clear()
+    world.release(web="2", subject="Fix web")
+    assert (await world.sync()).result == PassResult.SUCCESS
