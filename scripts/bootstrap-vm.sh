@@ -788,7 +788,7 @@ health:
 analysis:
   # the canaries' analyses (desired-state/$ENVIRONMENT/analysis.yaml) ask the stack's Prometheus
   prometheus_url: http://prometheus:9090
-  network: monitoring
+  network: analysis
 http:
   # POST /api/sync, /api/pause, /api/resume need this bearer token; /hooks/github this secret
   token_file: $etc/secrets/api-token

@@ -124,7 +124,7 @@ health:
   probe_image: $API_IMAGE
 analysis:
   prometheus_url: http://prometheus:9090
-  network: monitoring
+  network: analysis
 render:
   variables:
     DRIFTLESS_SECRETS_PREFIX: $STACK

@@ -202,7 +202,7 @@ class Reconciler:
             "sync": {"interval": "3s", "jitter": "1s", "retry_interval": "3s", "prune": False},
             "timeouts": {"apply": "300s", "verify": "300s", "rollback": "300s"},
             "health": {"probe_image": self.probe_image},
-            "analysis": {"prometheus_url": "http://prometheus:9090", "network": "monitoring"},
+            "analysis": {"prometheus_url": "http://prometheus:9090", "network": "analysis"},
             "render": {"variables": self.variables},
             "log": {"format": "json", "level": "INFO"},
             "http": {"bind": "127.0.0.1", "port": free_port()},
@@ -326,12 +326,19 @@ class LoadResult:
     #: (monotonic time the request was sent, image_tag) of every /version answer, to see when the
     #: new release took over
     timeline: list[tuple[float, str]]
+    #: answers refused by a rate limit (HTTP 429: nginx's per-address ``limit_req`` or the API's
+    #: own), counted apart: the load's pace, not the release, decides them (../shared/LAB.md)
+    limited: int = 0
+    #: failed requests by path (``/products?limit=5``, ``/version``)
+    failed_paths: Counter[str] = field(default_factory=Counter)
 
 
 class Load:
     """A bounded load generator: ``workers`` threads, each at most ``rate`` requests/s, through
-    nginx over TLS, alternating a cached product listing and ``/version``. It stops by itself
-    after ``max_seconds`` even if nobody stops it."""
+    nginx over TLS, alternating a cached product listing and ``/version`` (the API names its
+    version in no response header, so the ``/version`` answers say which release served).
+    HTTP 429 counts as rate-limited, not failed. It stops by itself after ``max_seconds`` even if
+    nobody stops it."""
 
     def __init__(self, stack: Stack, workers: int = 4, rate: float = 6.0, max_seconds: float = 600):
         self.stack, self.workers, self.rate, self.max_seconds = stack, workers, rate, max_seconds
@@ -339,6 +346,8 @@ class Load:
         self._lock = threading.Lock()
         self.sent = 0
         self.failures: list[str] = []
+        self.failed_paths: Counter[str] = Counter()
+        self.limited = 0
         self.versions: Counter[str] = Counter()
         self.timeline: list[tuple[float, str]] = []
         self._threads: list[threading.Thread] = []
@@ -353,21 +362,31 @@ class Load:
                 t0 = time.monotonic()
                 path = paths[i % 2]
                 i += 1
-                try:
-                    r = client.get(path)
-                    ok = r.status_code == 200
-                    problem = f"{path}: HTTP {r.status_code} {r.text[:200]}"
-                    tag = r.json().get("image_tag", "") if ok and path == "/version" else ""
-                except httpx.HTTPError as exc:
-                    ok, problem, tag = False, f"{path}: {type(exc).__name__}: {exc}", ""
-                with self._lock:
-                    self.sent += 1
-                    if not ok:
-                        self.failures.append(problem)
-                    if tag:
-                        self.versions[tag] += 1
-                        self.timeline.append((t0, tag))
+                self._record(t0, path, *self._request(client, path))
                 time.sleep(max(0.0, 1.0 / self.rate - (time.monotonic() - t0)))
+
+    @staticmethod
+    def _request(client: httpx.Client, path: str) -> tuple[int, str, str]:
+        """(HTTP status or 0, what went wrong, the image tag a /version answer names)."""
+        try:
+            r = client.get(path)
+        except httpx.HTTPError as exc:
+            return 0, f"{path}: {type(exc).__name__}: {exc}", ""
+        ok = r.status_code == 200
+        tag = r.json().get("image_tag", "") if ok and path == "/version" else ""
+        return r.status_code, f"{path}: HTTP {r.status_code} {r.text[:200]}", tag
+
+    def _record(self, t0: float, path: str, status: int, problem: str, tag: str) -> None:
+        with self._lock:
+            self.sent += 1
+            if status == 429:
+                self.limited += 1
+            elif status != 200:
+                self.failures.append(problem)
+                self.failed_paths[path] += 1
+            if tag:
+                self.versions[tag] += 1
+                self.timeline.append((t0, tag))
 
     def start(self) -> Load:
         self._started = time.monotonic()
@@ -389,6 +408,8 @@ class Load:
                 versions=Counter(self.versions),
                 duration=time.monotonic() - self._started,
                 timeline=list(self.timeline),
+                limited=self.limited,
+                failed_paths=Counter(self.failed_paths),
             )
 
 
