@@ -207,6 +207,8 @@ fi
 cat <<EOF
 
   Deploy a change:   cd $CLONE && \$EDITOR desired-state/production/images.yaml && git commit -am ... && git push
+                     the api's first new task is its canary: watch its analyses under "Rollout"
+                     on the reconciler's status page, or: reconciler --config $STATE/reconciler.yaml status
   Smoke test:        scripts/smoke.sh https://127.0.0.1:$HTTPS_PORT --cacert $STATE/secrets/tls_fallback_cert
   Remove it all:     sudo ${DRIFTLESS_STACK:+DRIFTLESS_STACK=$STACK }scripts/down.sh
 EOF
