@@ -66,6 +66,19 @@ def _services(status: Status) -> list[str]:
     return lines
 
 
+def _rollout(status: Status) -> list[str]:
+    rollout = status.rollout
+    if rollout is None:
+        return []
+    lines = [f"rollout: wave {rollout.wave}/{rollout.waves} ({', '.join(rollout.services)})"]
+    if rollout.stopped:
+        lines.append(f"  stopped: {rollout.stopped}")
+    for canary in rollout.canaries:
+        lines.append(f"  {canary.service} canary: {canary.step}: {canary.message}")
+        lines += [f"    {a.summary}" for a in canary.analyses]
+    return lines
+
+
 def _failures(status: Status) -> list[str]:
     lines = []
     if status.quarantine:
@@ -95,5 +108,5 @@ def status_text(status: Status, resuming: bool) -> str:
     lines = _header(status)
     if resuming:
         lines.append("  an interrupted pass will be resumed at the next start")
-    lines += _services(status) + _failures(status) + _history(status)
+    lines += _services(status) + _rollout(status) + _failures(status) + _history(status)
     return "\n".join(lines)

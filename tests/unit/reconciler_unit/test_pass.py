@@ -757,6 +757,14 @@ async def test_the_rollout_is_visible_in_the_status_the_page_and_the_metrics(
     )
     value = 'reconciler_analysis_value{analysis="error-rate",environment="test",service="api"'
     assert f'{value},stack="shop"}} 0.4' in text
+    from reconciler.cli.status import status_text
+
+    text_lines = status_text(status, resuming=False).splitlines()
+    assert "rollout: wave 1/1 (api)" in text_lines
+    assert (
+        "  api canary: failed: error-rate: 0.4 (result < 0.05) 0/1 successful, 1 failed (limit 0)"
+        in text_lines
+    )
     schema = json.loads((ROOT / "reconciler/web/static/status.schema.json").read_text())
     site = Site.from_config(world.config)
     jsonschema.validate(document(status, site, Masker()), schema)  # what /api/status serves
