@@ -96,8 +96,10 @@ async def ready(call: Call) -> Response:
 async def version(call: Call) -> Version:
     settings = call.services.settings
     build = settings.build
-    version = settings.fault.version or build.version  # API_FAULT=version=X (test builds only)
-    return Version(version=version, revision=build.revision, image_tag=build.image_tag)
+    wrong = settings.fault.version  # API_FAULT=version=X (test builds only): it claims to be X
+    if wrong:
+        return Version(version=wrong, revision=build.revision, image_tag=wrong)
+    return Version(version=build.version, revision=build.revision, image_tag=build.image_tag)
 
 
 @endpoint(

@@ -40,7 +40,7 @@ async def test_version_reports_the_fault_and_build_info_the_truth(make_api: ApiF
     async with make_api(**env) as api:
         version = (await api.client.get("/version")).json()
         metrics = (await api.client.get("/metrics")).text
-    assert version == {"version": "1.3.0", "revision": "unknown", "image_tag": "sha-new"}
+    assert version == {"version": "1.3.0", "revision": "unknown", "image_tag": "1.3.0"}
     assert _samples(metrics, "api_build_info") == [
         ({"version": "1.4.0", "revision": "unknown", "image_tag": "sha-new"}, 1.0)
     ]
