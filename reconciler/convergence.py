@@ -120,9 +120,11 @@ def _previous_spec(old: Sequence[JSONDict]) -> Progress | None:
     return None
 
 
-def monitor_window(spec: JSONDict) -> float:
-    """How long a new task must run before it counts: the service's update monitor window."""
-    nanos = (spec.get("UpdateConfig") or {}).get("Monitor")
+def monitor_window(spec: JSONDict, *, rollback: bool = False) -> float:
+    """How long a new task must run before it counts: the service's update monitor window (its
+    rollback's, when the spec being rolled out is the one that ran before the pass)."""
+    config = spec.get("RollbackConfig" if rollback else "UpdateConfig") or {}
+    nanos = config.get("Monitor")
     return int(nanos) / 1e9 if nanos else DEFAULT_MONITOR
 
 
@@ -140,7 +142,11 @@ def _young(running: Sequence[JSONDict], now: datetime, window: float) -> Progres
 
 
 def _replicas(
-    spec: JSONDict, tasks: Sequence[JSONDict], current: Sequence[JSONDict], now: datetime
+    spec: JSONDict,
+    tasks: Sequence[JSONDict],
+    current: Sequence[JSONDict],
+    now: datetime,
+    rollback: bool,
 ) -> Progress:
     mode = spec.get("Mode") or {}
     active = [t for t in tasks if t.get("DesiredState") == "running"]
@@ -154,18 +160,24 @@ def _replicas(
             st = last["Status"]
             detail = f" (a task is {st['State']}: {st.get('Err') or st.get('Message', '')})"
         return Progress(Convergence.PENDING, f"{len(running)}/{want_n} tasks running{detail}")
-    young = _young(running, now, monitor_window(spec))
+    young = _young(running, now, monitor_window(spec, rollback=rollback))
     if young is not None:
         return young
     return Progress(Convergence.CONVERGED, f"{len(running)}/{want_n} tasks running the new spec")
 
 
 def judge(
-    service: JSONDict | None, tasks: Sequence[JSONDict], since: datetime, now: datetime
+    service: JSONDict | None,
+    tasks: Sequence[JSONDict],
+    since: datetime,
+    now: datetime,
+    *,
+    rollback: bool = False,
 ) -> Progress:
     """Where the rollout of ``service`` stands, from the service object and all its tasks.
     ``since``: when the pass deployed (earlier failures are not the new spec's); ``now``: the
-    time the objects were read."""
+    time the objects were read; ``rollback``: the spec is the one that ran before (a rollback),
+    watched for the rollback's monitor window."""
     if service is None:
         return Progress(Convergence.GONE, "service does not exist")
     failed = _failed_update(service, since)
@@ -182,7 +194,7 @@ def judge(
         return _job(mode, current)
     if (service.get("UpdateStatus") or {}).get("State") == "updating":
         return Progress(Convergence.PENDING, "Swarm rolling update in progress")
-    return _previous_spec(old) or _replicas(spec, tasks, current, now)
+    return _previous_spec(old) or _replicas(spec, tasks, current, now, rollback)
 
 
 def settled(

@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "e2e" / "platform"))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # the harness removes stacks with scripts/remove_stack.py
 
 from conftest import _load_env_file  # noqa: E402  (the test environment's variables)
 from stack_harness import (  # noqa: E402

@@ -196,7 +196,7 @@ class SwarmAdapter(StackCli):
 
     # ---------------------------------------------------------------- watching
 
-    def _progress(self, stack: str, name: str, since: datetime) -> Progress:
+    def _progress(self, stack: str, name: str, since: datetime, rollback: bool) -> Progress:
         """Where the rollout of one service stands, now (decided by ``convergence.judge``)."""
         api = self.client.api
         try:
@@ -204,7 +204,7 @@ class SwarmAdapter(StackCli):
         except docker.errors.NotFound:
             return judge(None, (), since, self._clock.now())
         tasks = api.tasks(filters={"service": service["ID"]})
-        return judge(service, tasks, since, self._clock.now())
+        return judge(service, tasks, since, self._clock.now(), rollback=rollback)
 
     async def wait_converged(
         self,
@@ -214,9 +214,12 @@ class SwarmAdapter(StackCli):
         since: datetime,
         time_limit: float,
         expected_gone: Sequence[str] = (),
+        rollback: bool = False,
     ) -> dict[str, CheckResult]:
         """Poll until every service runs its current spec healthy (or is gone, for removed
-        ones), fails, or ``time_limit`` passes. One ``CheckResult`` (kind ``swarm``) each."""
+        ones), fails, or ``time_limit`` passes. One ``CheckResult`` (kind ``swarm``) each.
+        ``rollback``: the specs are the ones from before the pass, watched for the rollback's
+        monitor window instead of the update's."""
         start = self._clock.monotonic()
         waiting = {**dict.fromkeys(services, False), **dict.fromkeys(expected_gone, True)}
         last: dict[str, str] = {}
@@ -226,7 +229,8 @@ class SwarmAdapter(StackCli):
             attempts += 1
             for name, removed in list(waiting.items()):
                 progress = await self._call(
-                    f"watching {name}", functools.partial(self._progress, stack, name, since)
+                    f"watching {name}",
+                    functools.partial(self._progress, stack, name, since, rollback),
                 )
                 elapsed = self._clock.monotonic() - start
                 result = settled(
@@ -304,7 +308,12 @@ class SwarmAdapter(StackCli):
         restored = [n for n, s in previous.items() if s is not None]
         removed = [n for n, s in previous.items() if s is None]
         results = await self.wait_converged(
-            stack, restored, since=since, time_limit=time_limit, expected_gone=removed
+            stack,
+            restored,
+            since=since,
+            time_limit=time_limit,
+            expected_gone=removed,
+            rollback=True,
         )
         failed = [r for r in results.values() if not r.ok]
         if failed:

@@ -117,3 +117,20 @@ def test_a_task_counts_once_it_has_run_for_the_monitor_window() -> None:
     spec = {**service["Spec"], "UpdateConfig": quick}
     later = started + timedelta(seconds=1.5)
     assert judge({**service, "Spec": spec}, tasks, since, later).state == Convergence.CONVERGED
+
+
+def test_a_rollback_is_watched_for_the_rollbacks_monitor_window() -> None:
+    """The spec a rollback puts back ran before the pass: its tasks count after the (shorter)
+    rollback monitor window, so the revert is not held up by the update's."""
+    service, tasks, since = _recorded("converged")
+    started = max(parse_time(t["Status"]["Timestamp"]) for t in tasks)
+    spec = {
+        **service["Spec"],
+        "UpdateConfig": {"Monitor": 20_000_000_000},
+        "RollbackConfig": {"Monitor": 2_000_000_000},
+    }
+    later = started + timedelta(seconds=3)
+    held = judge({**service, "Spec": spec}, tasks, since, later)
+    assert held.message == "2 task(s) running for less than 20s"
+    rolled_back = judge({**service, "Spec": spec}, tasks, since, later, rollback=True)
+    assert rolled_back.state == Convergence.CONVERGED
