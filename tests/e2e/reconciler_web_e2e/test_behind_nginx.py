@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,7 +240,12 @@ def test_webhooks_are_rate_limited_per_address(edge: Edge, web_env: Env) -> None
     # answers them without starting a pass.
     raw = b'{"zen": "Keep it logically awesome."}'
     signature = github_signature(web_env.agent.webhook_secret, raw)
+    started = time.monotonic()
     answers = [_github(edge, web_env, "ping", raw, signature)[0] for _ in range(40)]
+    elapsed = time.monotonic() - started
     assert answers[0] == 200
     assert set(answers) == {200, 429}, answers
-    assert answers.count(429) >= 40 - 21 - 2, answers  # burst 20 (+ what 2 r/s refills)
+    # burst 20 + the first request, plus what 2 r/s refilled while the 40 were sent
+    allowed = 21 + int(2 * elapsed) + 1
+    assert answers.count(200) <= allowed, (answers, elapsed)
+    assert answers.count(429) >= 5, (answers, elapsed)
