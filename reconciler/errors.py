@@ -6,7 +6,8 @@ This module is a leaf: it imports nothing else of the package, so any layer may 
   not retry until the input changes (a new revision, a new config). Examples: invalid desired
   state, an image that does not exist, a revert that cannot be made cleanly.
 * :class:`WaitingError` is transient: retried after ``retry_after`` seconds, or the retry
-  interval (git remote or Docker engine unreachable, registry down).
+  interval (git remote, Docker engine or a registry unreachable). Which component failed is read
+  from the failure's text in one place, ``reconciler.faults``, and named by the reason.
 
 Each error carries a named ``reason`` (a :class:`Reason`), which is what the status conditions,
 history entries, metrics and notifications show. Third-party exceptions are translated into these
@@ -34,11 +35,13 @@ class Reason(StrEnum):
     HEALTHY = "Healthy"
     DRY_RUN = "DryRun"
     # failures, by phase
-    ARTIFACT_FAILED = "ArtifactFailed"  # fetch: git remote unreachable, auth, bad branch
+    ARTIFACT_FAILED = "ArtifactFailed"  # git: refused credentials or host key, no such branch
+    GIT_REMOTE_UNAVAILABLE = "GitRemoteUnavailable"  # git remote unreachable, timing out or 5xx
     VALIDATION_FAILED = "ValidationFailed"  # render/validate: YAML, unknown service, labels
     PREFLIGHT_FAILED = "PreflightFailed"  # missing image, secret, config, network
     QUARANTINED = "Quarantined"  # the revision failed before and is never applied again
     DOCKER_UNAVAILABLE = "DockerUnavailable"  # Docker engine unreachable / not a manager
+    REGISTRY_UNAVAILABLE = "RegistryUnavailable"  # a registry down, answering 5xx/429, or slow
     APPLY_FAILED = "ApplyFailed"  # docker stack deploy failed
     HEALTH_CHECK_FAILED = "HealthCheckFailed"  # verify: Swarm rollout or HTTP check failed
     ANALYSIS_FAILED = "AnalysisFailed"  # the canary measured bad (a metric over its condition)
@@ -105,19 +108,23 @@ class PreflightError(StallingError):
 
 
 class GitError(WaitingError):
-    """The git remote could not be fetched or pushed to (network, auth, missing branch)."""
+    """The git remote could not be fetched or pushed to: unreachable or failing
+    (``GitRemoteUnavailable``), or refusing (auth, host key, missing branch: ``ArtifactFailed``).
+    """
 
     default_reason = Reason.ARTIFACT_FAILED
 
 
 class DockerError(WaitingError):
-    """The Docker engine or a registry could not be reached."""
+    """The Docker engine (``DockerUnavailable``) or a registry (``RegistryUnavailable``) could not
+    be reached or failed: not the revision's fault."""
 
     default_reason = Reason.DOCKER_UNAVAILABLE
 
 
 class ApplyError(StallingError):
-    """``docker stack deploy`` refused the stack or failed."""
+    """``docker stack deploy`` refused the stack or failed, or the engine refused a request about
+    the revision's spec."""
 
     default_reason = Reason.APPLY_FAILED
 

@@ -2,9 +2,11 @@
 compose files mean exactly what Docker says they mean. A mixin of the Swarm adapter (it shares
 its clock, masker, CLI path and engine address).
 
-A deploy that failed for the engine's sake (``reconciler.dockerfaults``: the engine restarting, a
-network Docker is still removing, ...) is tried again a few times, then is a ``DockerError``
-(retried by the next pass, never blamed on the revision); any other failure is an ``ApplyError``.
+A deploy that failed for the engine's or a registry's sake (``reconciler.faults``: the engine
+restarting, a network Docker is still removing, a registry down while images are resolved, ...)
+is tried again a few times when that trouble passes, then is a ``DockerError`` named after the
+component (``DockerUnavailable``, ``RegistryUnavailable``; retried by the next pass, never blamed
+on the revision); a failure that is the revision's is an ``ApplyError``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from reconciler.dockerfaults import transient
 from reconciler.errors import ApplyError, DockerError, ValidationError
+from reconciler.faults import docker_error, docker_fault
 from reconciler.masking import Masker
 from reconciler.ports import Clock
 
@@ -90,8 +92,9 @@ class StackCli:
             )
 
     async def deploy(self, stack: str, compose: Path, *, prune: bool, time_limit: float) -> str:
-        """``docker stack deploy``; a failure that is the engine's trouble (``dockerfaults``) is
-        tried again a few times, then a ``DockerError``; any other an ``ApplyError``."""
+        """``docker stack deploy``; a failure that is the engine's or a registry's trouble
+        (``faults``) is tried again a few times when it passes, then a ``DockerError`` named
+        after the component; a failure that is the revision's an ``ApplyError``."""
         args = ["stack", "deploy", "--with-registry-auth", "--resolve-image", "always"]
         if prune:
             args.append("--prune")
@@ -100,16 +103,16 @@ class StackCli:
             code, out, err = await self._cli_run(args, time_limit)
             if code == 0:
                 return (out + err).strip()
-            last = err.strip().splitlines()[-1] if err.strip() else f"exit code {code}"
-            if not transient(out + err):
-                raise ApplyError(f"docker stack deploy failed: {last}", detail=(out + err).strip())
-            if pause is None:
-                raise DockerError(
-                    f"docker stack deploy failed {attempt} times: {last}",
-                    detail=(out + err).strip(),
-                )
+            text = (out + err).strip()
+            fault = docker_fault(text)
+            if fault.reason is None:  # the revision's (or a registry refusing its images)
+                last = fault.evidence or f"exit code {code}"
+                raise ApplyError(f"docker stack deploy failed: {last}", detail=text)
+            if pause is None or not fault.transient:
+                tries = f" {attempt} times" if attempt > 1 else ""
+                raise docker_error(f"docker stack deploy failed{tries}", text, fault)
             logger.warning(
-                "docker stack deploy: {} (the engine's trouble: again in {}s)", last, pause
+                "docker stack deploy: {}: {} (again in {}s)", fault.words, fault.evidence, pause
             )
             await self._clock.sleep(pause)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[3] / "reconciler"
 
 LAYERS: list[set[str]] = [
     {"errors", "types"},
-    {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links", "dockerfaults"},
+    {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links", "faults"},
     {"rollout", "analysis", "models", "masking"},
     {"progress", "status", "checks", "fields", "waves", "journal"},
     # values built from those, and the pure decisions over them
@@ -129,7 +129,7 @@ PURE = {
     "interpolate",
     "redact",
     "links",
-    "dockerfaults",
+    "faults",
     "models",
     "masking",
     "rollout",
