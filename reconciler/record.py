@@ -36,6 +36,8 @@ from reconciler.status import (
 )
 
 _FAILED = (PassResult.ROLLED_BACK, PassResult.FAILED)
+#: the most of a raw error (``Condition.detail``) the status keeps
+DETAIL_LIMIT = 4000
 #: results whose repeats (same revision, same reason) merge into one history entry
 _REPEATABLE = (PassResult.NOOP, PassResult.REFUSED, PassResult.ERROR)
 
@@ -71,18 +73,33 @@ def _history(status: Status, out: PassOutcome, now: datetime, size: int) -> Stat
     return status.with_history(entry, size)
 
 
+def clip(text: str, limit: int = DETAIL_LIMIT) -> str:
+    """A raw error kept in the status: its head and its tail when it is long."""
+    if len(text) <= limit:
+        return text
+    head, tail = limit // 4, limit - limit // 4
+    return f"{text[:head]}\n[... {len(text) - limit} characters left out ...]\n{text[-tail:]}"
+
+
 def _conditions(s: Status, out: PassOutcome, now: datetime) -> Status:
-    """Ready and Stalled from the result; Healthy from the inventory."""
+    """Ready and Stalled from the result (with the raw error behind it); Healthy from the
+    inventory."""
     result, reason = out.result, out.reason
     ready = result == PassResult.SUCCESS or (result == PassResult.NOOP and reason == Reason.IN_SYNC)
-    s = s.with_condition(ConditionType.READY, ready, reason, out.message, now)
+    detail = "" if ready else clip(out.detail)
+    s = s.with_condition(ConditionType.READY, ready, reason, out.message, now, detail)
     if result in (PassResult.SUCCESS, PassResult.NOOP):
         s = s.with_condition(ConditionType.STALLED, False, reason, "", now)
     elif result != PassResult.ERROR:  # refused, rolled back, failed
         stalled = out.stalled or result == PassResult.FAILED
         why = (out.stalled_reason or reason) if stalled else reason
         s = s.with_condition(
-            ConditionType.STALLED, stalled, why, out.message if stalled else "", now
+            ConditionType.STALLED,
+            stalled,
+            why,
+            out.message if stalled else "",
+            now,
+            detail if stalled else "",
         )
     if out.inventory is not None:
         unhealthy = [i.name for i in out.inventory if i.healthy is False]

@@ -36,6 +36,8 @@ class Condition:
     reason: Reason
     message: str = ""
     last_transition: datetime | None = None
+    #: the raw error behind ``reason`` (docker's or git's own words, masked), when there was one
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ class Status:
         reason: Reason,
         message: str,
         now: datetime,
+        detail: str = "",
     ) -> Status:
         old = self.condition(type_)
         changed = old is None or old.status != status
@@ -176,6 +179,7 @@ class Status:
             reason=reason,
             message=message,
             last_transition=now if changed or old is None else old.last_transition,
+            detail=detail,
         )
         others = tuple(c for c in self.conditions if c.type != type_)
         order = list(ConditionType)

@@ -69,13 +69,27 @@ def _source(site: Site) -> Html:
     )
 
 
+def _raw(cond: Doc) -> Html | str:
+    """The raw error behind a condition (docker's or git's own words, masked), folded."""
+    detail = cond.get("detail")
+    if not detail:
+        return ""
+    return tag("details", tag("summary", "raw error"), tag("pre", detail), class_="raw")
+
+
 def _conditions(data: Doc) -> Html:
     items = [
         tag(
             "li",
             tag("span", cond.get("type", ""), class_="cond-type"),
             cond_badge(cond),
-            tag("span", cond.get("reason", ""), class_="muted small", title=cond.get("message")),
+            tag(
+                "span",
+                cond.get("reason", ""),
+                class_="muted small cond-reason",
+                title=cond.get("message"),
+            ),
+            _raw(cond),
         )
         for cond in data.get("conditions") or ()
     ]
