@@ -4,7 +4,10 @@ revert, revert and push.
 Credentials never appear in URLs, config files or process arguments: an SSH deploy key goes
 through ``GIT_SSH_COMMAND``, an HTTPS token through a ``GIT_ASKPASS`` script that reads the token
 file when git asks. Every error is translated here (``GitError`` to retry, ``RevertError`` when a
-human is needed) with secrets masked. Blocking calls run in a worker thread.
+human is needed) with secrets masked; what git said to a fetch or a push is read by
+``reconciler.faults``, so the reason names the remote's trouble (``GitRemoteUnavailable``) apart
+from what a human must fix (``ArtifactFailed``: credentials, host key, missing branch), and git's
+whole (masked) output is the error's ``detail``. Blocking calls run in a worker thread.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from reconciler.config import GitConfig, read_secret
 from reconciler.errors import GitError, RevertError, RevisionGone
+from reconciler.faults import git_error
 from reconciler.masking import Masker
 from reconciler.models import RevisionInfo
 
@@ -159,7 +163,7 @@ class GitRepo:
                 kill_after_timeout=self.config.timeout,
             )
         except GitCommandError as exc:
-            raise GitError(f"cannot fetch {branch} from {self._url}: {self._text(exc)}") from exc
+            raise git_error(f"cannot fetch {branch} from {self._url}", self._text(exc)) from exc
 
     @staticmethod
     def _info(commit: git.Commit) -> RevisionInfo:
@@ -191,7 +195,8 @@ class GitRepo:
             raise
         except (GitCommandError, OSError, ValueError) as exc:
             self._repo = None
-            raise GitError(f"git checkout failed: {self._text(exc)}") from exc
+            text = self._text(exc)
+            raise GitError(f"git checkout failed: {text}", detail=text) from exc
 
     async def checkout(self, sha: str) -> RevisionInfo:
         def work() -> RevisionInfo:
@@ -211,7 +216,8 @@ class GitRepo:
         try:
             return await self._run(work)
         except (GitCommandError, ValueError) as exc:
-            raise GitError(f"cannot check out {sha[:12]}: {self._text(exc)}") from exc
+            text = self._text(exc)
+            raise GitError(f"cannot check out {sha[:12]}: {text}", detail=text) from exc
 
     async def offending_commits(self, good: str | None, bad: str) -> tuple[RevisionInfo, ...]:
         def work() -> tuple[RevisionInfo, ...]:
@@ -317,7 +323,7 @@ class GitRepo:
                 raise RevertError(
                     f"the remote kept moving: revert not pushed after {attempts} tries"
                 ) from exc
-            raise GitError(f"cannot push the revert: {text}") from exc
+            raise git_error("cannot push the revert", text) from exc
         return True
 
 

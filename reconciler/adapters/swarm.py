@@ -2,9 +2,11 @@
 ``docker stack deploy`` and ``docker stack config``, so compose files mean exactly what Docker
 says they mean).
 
-Every Docker error is translated here: an unreachable engine or registry is a ``DockerError``
-(retry later), a failed deploy an ``ApplyError``, a rollback that does not converge a
-``RollbackError``. Blocking SDK calls run in worker threads.
+Every Docker error is translated here, through ``reconciler.faults``: the engine's or a
+registry's trouble is a ``DockerError`` named after the component (``DockerUnavailable``,
+``RegistryUnavailable``: retry later), a failed deploy an ``ApplyError``, a spec the engine
+refuses in a rollback or a rollback that does not converge a ``RollbackError``. The engine's own
+(masked) words are the error's ``detail``. Blocking SDK calls run in worker threads.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -29,11 +32,16 @@ from reconciler.convergence import (
     timed_out,
 )
 from reconciler.errors import (
+    ApplyError,
     DockerError,
     PreflightError,
+    ReconcilerError,
     RollbackError,
+    WaitingError,
 )
+from reconciler.faults import Component, Fault, docker_error, docker_fault, last_line
 from reconciler.fields import fields_from_swarm
+from reconciler.imageref import parse_image
 from reconciler.masking import Masker
 from reconciler.models import CheckResult, LiveService, LiveState
 from reconciler.ports import Clock
@@ -45,11 +53,31 @@ PROBE_LABEL = "driftless.probe"
 _CONNECTION_ERRORS = (requests.exceptions.ConnectionError, ConnectionError, OSError)
 
 
-def _docker_error(exc: BaseException, what: str, masker: Masker) -> Exception:
-    if isinstance(exc, docker.errors.APIError):
-        text = exc.explanation or str(exc)
-        return DockerError(f"{what}: {masker.mask(str(text))}")
-    return DockerError(f"{what}: Docker engine unreachable: {masker.mask(str(exc))}")
+def _docker_error(
+    exc: BaseException, what: str, masker: Masker, *, about_spec: bool = False
+) -> ReconcilerError:
+    """An SDK error as the reconciler's: the engine not answering, or what its answer means.
+    ``about_spec``: the request carried a service spec, so an answer that blames it is an
+    ``ApplyError`` (not retried); any other request the engine refuses is the engine's."""
+    if not isinstance(exc, docker.errors.APIError):
+        text = masker.mask(str(exc))
+        return docker_error(what, text, Fault(Component.ENGINE, True, last_line(text)))
+    text = masker.mask(str(exc.explanation or exc))
+    fault = docker_fault(text, status=exc.status_code)
+    if fault.component is Component.REVISION:
+        if about_spec:
+            return ApplyError(
+                f"{what}: the Docker engine refused it: {fault.evidence}", detail=text
+            )
+        fault = replace(fault, component=Component.ENGINE)
+    return docker_error(what, text, fault)
+
+
+def _registry(image: str) -> str:
+    try:
+        return parse_image(image).registry
+    except ValueError:
+        return ""
 
 
 class SwarmAdapter(StackCli):
@@ -81,11 +109,11 @@ class SwarmAdapter(StackCli):
                 self._client = docker.from_env(timeout=60)
         return self._client
 
-    async def _call(self, what: str, func: Callable[[], T]) -> T:
+    async def _call(self, what: str, func: Callable[[], T], *, about_spec: bool = False) -> T:
         try:
             return await asyncio.to_thread(func)
         except docker.errors.DockerException as exc:
-            raise _docker_error(exc, what, self._masker) from exc
+            raise _docker_error(exc, what, self._masker, about_spec=about_spec) from exc
         except _CONNECTION_ERRORS as exc:
             raise _docker_error(exc, what, self._masker) from exc
 
@@ -145,32 +173,30 @@ class SwarmAdapter(StackCli):
         return await self._call("reading the live services", work)
 
     async def image_exists(self, image: str) -> bool:
+        """Whether the image's registry has it (the engine's distribution inspect). A registry
+        that refuses access is a ``PreflightError`` (private registries answer the same for
+        "missing" and "not yours to read"); one down or failing a ``DockerError`` with
+        ``RegistryUnavailable``."""
+
         def work() -> bool:
             try:
                 self.client.api.inspect_distribution(image)
             except docker.errors.NotFound:
                 return False
             except docker.errors.APIError as exc:
-                text = str(exc.explanation or exc)
-                lower = text.lower()
-                if exc.status_code in (401, 403) or any(
-                    w in lower
-                    for w in (
-                        "unauthorized",
-                        "denied",
-                        "authentication required",
-                        "no basic auth credentials",
-                    )
-                ):
-                    # private registries answer the same for "missing" and "not yours to read"
-                    raise PreflightError(
-                        f"image {image}: the registry refused access ({self._masker.mask(text)}); "
-                        "check that it exists and that the agent is logged in to its registry "
-                        "(docker login with the agent's DOCKER_CONFIG)"
-                    ) from exc
-                if any(w in lower for w in ("manifest unknown", "not found")):
+                text = self._masker.mask(str(exc.explanation or exc))
+                fault = docker_fault(text, status=exc.status_code, registry=_registry(image))
+                refused = exc.status_code in (401, 403)
+                if fault.component is Component.REVISION and not refused:
                     return False
-                raise
+                if fault.reason is None or refused:
+                    raise PreflightError(
+                        f"image {image}: the registry refused access ({fault.evidence}); "
+                        "check that it exists and that the agent is logged in to its registry "
+                        "(docker login with the agent's DOCKER_CONFIG)",
+                        detail=text,
+                    ) from exc
+                raise docker_error(f"checking image {image}", text, fault) from exc
             return True
 
         return await self._call(f"checking image {image}", work)
@@ -300,11 +326,11 @@ class SwarmAdapter(StackCli):
                     api.update_service(live["ID"], live["Version"]["Index"], **parts)
 
         try:
-            await self._call("rolling back", work)
-        except DockerError as exc:
-            if "unreachable" in exc.message:
-                raise  # transient: the caller retries the whole rollback later
-            raise RollbackError(f"rollback could not be started: {exc}") from exc
+            await self._call("rolling back", work, about_spec=True)
+        except WaitingError:
+            raise  # the engine's trouble: the caller retries the whole rollback later
+        except ReconcilerError as exc:
+            raise RollbackError(f"rollback could not be started: {exc}", detail=exc.detail) from exc
         restored = [n for n, s in previous.items() if s is not None]
         removed = [n for n, s in previous.items() if s is None]
         results = await self.wait_converged(

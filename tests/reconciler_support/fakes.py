@@ -2,9 +2,11 @@
 in memory. They let every branch of a pass run in milliseconds; ``tests/contract/`` runs the same
 tests against each fake and the real adapter, so a fake that drifts from the real thing fails.
 
-A fake may be told to fail like the real thing fails (the engine unreachable, a deploy refused, a
-rollback that does not converge, the remote unreachable, a push refused) and to be *killed*: the
-named call raises :class:`Killed`, which nothing in the agent catches, as SIGKILL would end it.
+A fake may be told to fail like the real thing fails (the engine unreachable, a registry down, a
+deploy refused, a rollback that does not converge, the remote unreachable or answering with an
+error, a push refused) and to be *killed*: the named call raises :class:`Killed`, which nothing
+in the agent catches, as SIGKILL would end it. Their errors are read from the same words, by the
+same ``reconciler.faults``, as the adapters' are.
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ from reconciler.documents import HOLD
 from reconciler.errors import (
     ApplyError,
     DockerError,
-    GitError,
     RevertError,
     RevisionGone,
     RollbackError,
     ValidationError,
 )
+from reconciler.faults import docker_error, docker_fault, git_error
 from reconciler.fields import fields_from_compose
 from reconciler.imageref import parse_image
 from reconciler.masking import Masker
@@ -118,6 +120,8 @@ class FakeRemote:
         self.commits: list[_Commit] = []  # oldest first: the branch's history
         self.unreachable = False
         self.refuse_push = False
+        #: git's stderr for every fetch and push (a remote answering with an error), or ""
+        self.failing = ""
         self._counter = itertools.count(1)
 
     def _new(self, files: Mapping[str, str], message: str) -> str:
@@ -181,7 +185,12 @@ class FakeGit(_Hooked):
 
     def _reach(self, what: str) -> None:
         if self.remote.unreachable:
-            raise GitError(f"cannot {what} fake://remote: Could not resolve host: remote")
+            raise git_error(
+                f"cannot {what} fake://remote",
+                "fatal: unable to access 'fake://remote/': Could not resolve host: remote",
+            )
+        if self.remote.failing:
+            raise git_error(f"cannot {what} fake://remote", self.remote.failing)
 
     def _info(self, commit: _Commit) -> RevisionInfo:
         return RevisionInfo(commit.sha, commit.subject, commit.author, commit.at)
@@ -200,7 +209,10 @@ class FakeGit(_Hooked):
         self._reach("fetch main from")
         head = self.remote.commit(self.remote.head() or "")
         if head is None:
-            raise GitError("cannot fetch main from fake://remote: no such branch")
+            raise git_error(
+                "cannot fetch main from fake://remote",
+                "fatal: couldn't find remote ref refs/heads/main",
+            )
         return self._check_out(head)
 
     async def checkout(self, sha: str) -> RevisionInfo:
@@ -271,7 +283,7 @@ class FakeGit(_Hooked):
         if tree == dict(self.remote.tree()):
             return None
         if self.remote.refuse_push:
-            raise GitError("cannot push the revert: remote: unable to access fake://remote")
+            raise git_error("cannot push the revert", "remote: unable to access fake://remote")
         trailers = "\n".join(f"This reverts commit {s}." for s in shas)
         message = f"{subject}\n\n{body.rstrip()}\n\n{trailers}\n\n{REVERT_TRAILER}: {failed.sha}\n"
         sha = self.remote._new(tree, message)
@@ -318,6 +330,9 @@ class FakeSwarm(_Hooked):
     never_ready: set[str] = field(default_factory=set)  # tasks never become ready
     objects: set[str] = field(default_factory=set)  # "secret x", "config y", "network z"
     down: bool = False  # the engine does not answer
+    #: the engine's words when it asks the images' registry (pre-flight, deploy), or "": a
+    #: registry that is down or failing
+    registry_error: str = ""
     deploy_error: str | None = None  # docker stack deploy fails with this
     #: the next deploys fail for the engine's sake, as the adapter says once its tries are over
     deploy_races: int = 0
@@ -333,9 +348,8 @@ class FakeSwarm(_Hooked):
 
     def _reach(self, what: str) -> None:
         if self.down:
-            raise DockerError(
-                f"{what}: Docker engine unreachable: Error while fetching server API version"
-            )
+            text = "Error while fetching server API version: ('Connection aborted.', ...)"
+            raise docker_error(what, text, docker_fault(text))
 
     def image(self, stack: str, name: str) -> str | None:
         svc = self.stacks.get(stack, {}).get(name)
@@ -438,6 +452,10 @@ class FakeSwarm(_Hooked):
     async def image_exists(self, image: str) -> bool:
         self._hook("image_exists")
         self._reach(f"checking image {image}")
+        if self.registry_error:
+            registry = parse_image(image).registry
+            fault = docker_fault(self.registry_error, status=500, registry=registry)
+            raise docker_error(f"checking image {image}", self.registry_error, fault)
         return image in self.images
 
     async def missing_objects(
@@ -456,12 +474,18 @@ class FakeSwarm(_Hooked):
             raise ValidationError("docker stack config rejects the rendered stack: no services")
 
     async def deploy(self, stack: str, compose: Path, *, prune: bool, time_limit: float) -> str:
+        """Fails as the adapter does once its tries are over: a ``DockerError`` named after the
+        component when the failure is the engine's or a registry's, else an ``ApplyError``."""
         self._hook("deploy")
         if self.deploy_races:
             self.deploy_races -= 1
             raise DockerError(f"docker stack deploy failed 3 times: network {stack}_back not found")
-        if self.down or self.deploy_error:
-            why = self.deploy_error or "Cannot connect to the Docker daemon"
+        self._reach("docker stack deploy failed")
+        why = self.deploy_error or self.registry_error
+        if why:
+            fault = docker_fault(why)
+            if fault.reason is not None:
+                raise docker_error("docker stack deploy failed 3 times", why, fault)
             raise ApplyError(f"docker stack deploy failed: {why}", detail=why)
         services = yaml.safe_load(compose.read_text())["services"]
         for name, definition in services.items():

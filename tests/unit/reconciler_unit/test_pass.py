@@ -90,6 +90,48 @@ def _remote_down(world: World) -> None:
     world.remote.unreachable = True
 
 
+def _remote_failing(world: World) -> None:
+    world.release(web="2")
+    world.remote.failing = (
+        "fatal: unable to access 'https://git.example.org/shop.git/': The requested URL "
+        "returned error: 500"
+    )
+
+
+def _remote_refuses_the_key(world: World) -> None:
+    world.release(web="2")
+    world.remote.failing = (
+        "git@git.example.org: Permission denied (publickey).\n"
+        "fatal: Could not read from remote repository."
+    )
+
+
+REGISTRY_DOWN = (
+    'Get "http://registry.test:5000/v2/": dial tcp 10.0.0.9:5000: connect: connection refused'
+)
+
+
+def _registry_down(world: World) -> None:
+    world.release(web="2")
+    world.swarm.registry_error = REGISTRY_DOWN
+
+
+def _registry_failing(world: World) -> None:
+    world.release(web="2")
+    world.swarm.registry_error = "received unexpected HTTP status: 500 Internal Server Error"
+
+
+def _registry_lost_in_deploy(world: World) -> None:
+    """Up at pre-flight, gone when ``docker stack deploy`` resolves the images."""
+    world.release(web="2")
+    world.swarm.on["deploy"] = lambda: setattr(
+        world.swarm,
+        "registry_error",
+        'Get "https://registry.test:5000/v2/shop/web/manifests/2": net/http: request canceled '
+        "while waiting for connection (Client.Timeout exceeded while awaiting headers)",
+    )
+
+
 def _engine_down(world: World) -> None:
     world.release(web="2")
     world.swarm.down = True
@@ -207,7 +249,9 @@ def _docker_race(world: World) -> None:
 
 def _drift_correction_fails(world: World) -> None:
     _drift(world)
-    world.swarm.deploy_error = "rpc error: update out of sequence"
+    world.swarm.deploy_error = (
+        'invalid mount config for type "bind": bind source path does not exist: /srv/data'
+    )
 
 
 CANARY_ROWS = [
@@ -325,9 +369,51 @@ ROWS = [
         "the git remote unreachable",
         _remote_down,
         PassResult.ERROR,
+        Reason.GIT_REMOTE_UNAVAILABLE,
+        ExitCode.TRANSIENT,
+        message="git remote unreachable: fatal: unable to access 'fake://remote/': Could not",
+    ),
+    Row(
+        "the git remote answers 500 to the fetch",
+        _remote_failing,
+        PassResult.ERROR,
+        Reason.GIT_REMOTE_UNAVAILABLE,
+        ExitCode.TRANSIENT,
+        message="git remote unreachable: fatal: unable to access",
+    ),
+    Row(
+        "the git remote refuses the deploy key",
+        _remote_refuses_the_key,
+        PassResult.ERROR,
         Reason.ARTIFACT_FAILED,
         ExitCode.TRANSIENT,
-        message="Could not resolve host",
+        message="git remote refused: git@git.example.org: Permission denied (publickey).",
+    ),
+    Row(
+        "the registry down at pre-flight (not the revision's fault: nothing changes)",
+        _registry_down,
+        PassResult.ERROR,
+        Reason.REGISTRY_UNAVAILABLE,
+        ExitCode.TRANSIENT,
+        message="checking image registry.test:5000/shop/web:2: registry registry.test:5000 "
+        "unreachable: Get",
+    ),
+    Row(
+        "the registry answers 500 at pre-flight",
+        _registry_failing,
+        PassResult.ERROR,
+        Reason.REGISTRY_UNAVAILABLE,
+        ExitCode.TRANSIENT,
+        message="registry registry.test:5000 unreachable: received unexpected HTTP status: 500",
+    ),
+    Row(
+        "the registry lost while the deploy resolves images (not reverted, applied again)",
+        _registry_lost_in_deploy,
+        PassResult.ERROR,
+        Reason.REGISTRY_UNAVAILABLE,
+        ExitCode.TRANSIENT,
+        journal=True,
+        message="docker stack deploy failed 3 times: registry registry.test:5000 unreachable",
     ),
     Row(
         "the Docker engine unreachable",
@@ -548,14 +634,54 @@ async def test_a_verify_the_engine_lost_is_done_again_by_the_next_pass(world: Wo
     assert not world.journal_left()
 
 
-async def test_a_docker_race_at_the_apply_is_applied_again_not_blamed(world: World) -> None:
-    _docker_race(world)
+@pytest.mark.parametrize("arrange", [_docker_race, _registry_lost_in_deploy])
+async def test_a_docker_race_at_the_apply_is_applied_again_not_blamed(
+    world: World, arrange: Arrange
+) -> None:
+    arrange(world)
     await world.sync()
+    world.swarm.on.clear()
+    world.swarm.registry_error = ""
     out = await world.sync()
     assert (out.result, out.trigger) == (PassResult.SUCCESS, "recovery")
     assert world.live() == "2"
     assert not world.reverts()
     assert world.status().quarantine == ()
+
+
+async def test_the_raw_error_is_kept_masked_in_the_status_and_shown_on_the_page(
+    world: World,
+) -> None:
+    """The person on call sees which component failed (the reason) and its own words (the
+    detail), with no secret in them; the detail goes once Ready again."""
+    from reconciler.web.page import render_content
+    from reconciler.web.settings import Site
+
+    world.release(web="2")
+    world.remote.failing = (
+        "fatal: unable to access 'https://bot:s3cr3t-token@git.example.org/shop.git/': The "
+        "requested URL returned error: 502"
+    )
+    out = await world.sync()
+    assert (out.result, out.reason) == (PassResult.ERROR, Reason.GIT_REMOTE_UNAVAILABLE)
+    status = world.status()  # as status.json holds it
+    ready = status.condition(ConditionType.READY)
+    assert ready is not None
+    assert ready.detail == (
+        "fatal: unable to access 'https://***@git.example.org/shop.git/': The requested URL "
+        "returned error: 502"
+    )
+    assert "s3cr3t-token" not in json.dumps(status.to_dict())
+    page = render_content(
+        status.to_dict(), Site.from_config(world.config), world.clock.now(), can_act=False
+    )
+    assert "<summary>raw error</summary>" in page
+    assert "The requested URL returned error: 502" in page
+    world.remote.failing = ""
+    assert (await world.sync()).result == PassResult.SUCCESS
+    ready = world.status().condition(ConditionType.READY)
+    assert ready is not None
+    assert (ready.status, ready.detail) == (True, "")
 
 
 async def test_a_rollback_the_engine_lost_is_finished_by_the_next_pass(world: World) -> None:
