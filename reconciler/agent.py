@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from reconciler.control import AgentControl, Component
 from reconciler.engine import PassContext, run_pass
-from reconciler.errors import InterruptedPass, Reason
+from reconciler.errors import InterruptedPass, Reason, StateError
 from reconciler.events import Event, Notifier
 from reconciler.metrics import Metrics
 from reconciler.models import PassResult, Phase, RevisionInfo
@@ -138,7 +138,10 @@ class Agent:
         self._status = status
         self.metrics.update(status)
         if save:
-            self.store.save_status(status)
+            try:
+                self.store.save_status(status)
+            except StateError as exc:  # kept in memory (page, API, metrics); saved next time
+                logger.error("{}", exc.message)
 
     def _on_phase(self, phase: Phase | None, message: str, revision: RevisionInfo | None) -> None:
         now = self.clock.now()
@@ -185,6 +188,16 @@ class Agent:
             except (asyncio.CancelledError, InterruptedPass):
                 self._interrupted(trigger)
                 raise
+            except StateError as exc:  # disk full: nothing applied without a journal; retried
+                logger.error("{}", exc.message)
+                outcome = PassOutcome(
+                    PassResult.ERROR,
+                    exc.reason,
+                    exc.message,
+                    trigger=trigger,
+                    started_at=started,
+                    finished_at=self.clock.now(),
+                )
             except Exception as exc:  # a bug: record it, so the status shows it, and go on
                 logger.exception("the pass crashed")
                 message = f"internal error: {type(exc).__name__}: {exc}"

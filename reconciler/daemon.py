@@ -26,7 +26,7 @@ from loguru import logger
 from reconciler.agent import Agent
 from reconciler.control import Component
 from reconciler.decisions import next_interval
-from reconciler.errors import InterruptedPass
+from reconciler.errors import InterruptedPass, StateError
 from reconciler.outcome import PassOutcome
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -110,7 +110,7 @@ class Daemon:
             finally:
                 if scheduler.running:
                     scheduler.shutdown(wait=False)
-                agent.store.save_status(agent.status)
+                self._save()
         logger.info("reconciler stopped")
         return 0
 
@@ -159,7 +159,15 @@ class Daemon:
                 agent.current = None
             sync = agent.config.sync
             self._arm(next_interval(outcome, interval=sync.interval, retry=sync.retry_interval))
-            agent.store.save_status(agent.status)
+            self._save()
+
+    def _save(self) -> None:
+        """Persist the status; a state directory that cannot be written is logged, and the
+        daemon goes on (the next pass tries again)."""
+        try:
+            self.agent.store.save_status(self.agent.status)
+        except StateError as exc:
+            logger.error("{}", exc.message)
 
     def _handle_signal(self, signum: int) -> None:
         agent = self.agent

@@ -42,6 +42,7 @@ class Reason(StrEnum):
     QUARANTINED = "Quarantined"  # the revision failed before and is never applied again
     DOCKER_UNAVAILABLE = "DockerUnavailable"  # Docker engine unreachable / not a manager
     REGISTRY_UNAVAILABLE = "RegistryUnavailable"  # a registry down, answering 5xx/429, or slow
+    STATE_UNWRITABLE = "StateUnwritable"  # the state directory cannot be written (disk full)
     APPLY_FAILED = "ApplyFailed"  # docker stack deploy failed
     HEALTH_CHECK_FAILED = "HealthCheckFailed"  # verify: Swarm rollout or HTTP check failed
     ANALYSIS_FAILED = "AnalysisFailed"  # the canary measured bad (a metric over its condition)
@@ -135,6 +136,13 @@ class RollbackError(StallingError):
 
 class RevertError(StallingError):
     default_reason = Reason.REVERT_FAILED
+
+
+class StateError(WaitingError):
+    """The state directory cannot be written (disk full, read-only): nothing is applied until
+    the journal can be kept."""
+
+    default_reason = Reason.STATE_UNWRITABLE
 
 
 class LockError(ReconcilerError):

@@ -22,20 +22,31 @@ import json
 import os
 from pathlib import Path
 
-from reconciler.errors import LockError
+from loguru import logger
+
+from reconciler.errors import LockError, StateError
 from reconciler.journal import Journal
 from reconciler.serialize import from_jsonable, to_jsonable
 from reconciler.status import Status
 
 
 def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``text`` to ``path`` atomically; a ``StateError`` (retried) when it cannot be
+    written, and the earlier file is left as it was."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StateError(
+            f"the state directory cannot be written: {path.name}: {exc.strerror or exc}"
+        ) from exc
     with contextlib.suppress(OSError):
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -96,14 +107,28 @@ class StateStore:
     def load_status(self, stack: str, environment: str) -> Status:
         if not self.status_path.exists():
             return Status(stack=stack, environment=environment)
-        data = json.loads(self.status_path.read_text(encoding="utf-8"))
-        status = Status.from_dict(data)
+        try:
+            status = Status.from_dict(json.loads(self.status_path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            aside = self._set_aside(self.status_path)
+            logger.error(
+                "{} cannot be read ({}): set aside as {}; starting from an empty status (the "
+                "history and the quarantine are in it; the live stack and git are not)",
+                self.status_path, exc, aside.name,
+            )  # fmt: skip
+            return Status(stack=stack, environment=environment)
         if status.stack != stack or status.environment != environment:
             raise LockError(
                 f"{self.status_path} belongs to stack {status.stack!r} ({status.environment}), "
                 f"not {stack!r} ({environment}): use another state directory"
             )
         return status
+
+    @staticmethod
+    def _set_aside(path: Path) -> Path:
+        aside = path.with_name(f"{path.name}.unreadable")
+        os.replace(path, aside)
+        return aside
 
     def save_status(self, status: Status) -> None:
         write_atomic(self.status_path, json.dumps(status.to_dict(), indent=1) + "\n")
