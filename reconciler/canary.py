@@ -15,6 +15,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.convergence import FAILED_UPDATE, ServiceTasks, TaskView
+from reconciler.faults import Component, task_fault
 from reconciler.models import CheckResult, HealthCheck
 
 
@@ -31,6 +32,8 @@ class TasksVerdict:
     step: Step  # WAITING, ANALYSING (the canary runs) or FAILED
     message: str
     running: tuple[TaskView, ...] = ()  # the canary tasks that run
+    #: FAILED because the registry did not serve the (existing) image: not the revision's fault
+    registry: bool = False
 
 
 def canary_tasks(tasks: ServiceTasks, canary: int, since: datetime) -> TasksVerdict:
@@ -38,6 +41,12 @@ def canary_tasks(tasks: ServiceTasks, canary: int, since: datetime) -> TasksVerd
     before it are not the new spec's)."""
     if not tasks.exists:
         return TasksVerdict(Step.FAILED, "the service does not exist")
+    for task in tasks.tasks:
+        if task.current and task.failed and (task.since is None or task.since >= since):
+            fault = task_fault(task.message)
+            if fault.component is Component.REGISTRY:
+                message = f"{fault.who} did not serve the image: {fault.evidence}"
+                return TasksVerdict(Step.FAILED, message, registry=True)
     started = tasks.update_started
     if tasks.update_state in FAILED_UPDATE and (started is None or started >= since):
         message = f"Swarm update {tasks.update_state}: {tasks.update_message}".strip()

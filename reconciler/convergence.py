@@ -18,6 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from reconciler.faults import Component, task_fault
 from reconciler.models import CheckResult
 from reconciler.serialize import parse_time
 from reconciler.types import JSONDict
@@ -46,6 +47,8 @@ class Convergence(StrEnum):
 class Progress:
     state: Convergence
     message: str
+    #: a failure that is not the revision's: the registry did not serve its (existing) image
+    registry: bool = False
 
     @property
     def settled(self) -> bool:
@@ -82,6 +85,18 @@ def _failed_update(service: JSONDict, since: datetime) -> Progress | None:
         return Progress(
             Convergence.FAILED, f"Swarm update {state}: {update.get('Message', '')}".strip()
         )
+    return None
+
+
+def _not_pulled(current: Sequence[JSONDict], since: datetime) -> Progress | None:
+    """A task of the new spec rejected because the registry did not serve its image."""
+    for task in current:
+        status = task.get("Status") or {}
+        if _state(task) in TASK_FAILED and _after(status.get("Timestamp"), since):
+            fault = task_fault(str(status.get("Err") or ""))
+            if fault.component is Component.REGISTRY:
+                message = f"{fault.who} did not serve the image: {fault.evidence}"
+                return Progress(Convergence.FAILED, message, registry=True)
     return None
 
 
@@ -180,12 +195,12 @@ def judge(
     watched for the rollback's monitor window."""
     if service is None:
         return Progress(Convergence.GONE, "service does not exist")
-    failed = _failed_update(service, since)
-    if failed is not None:
-        return failed
     spec = service["Spec"]
     current = [t for t in tasks if runs_current_spec(t, spec["TaskTemplate"])]
     old = [t for t in tasks if not runs_current_spec(t, spec["TaskTemplate"])]
+    failed = _not_pulled(current, since) or _failed_update(service, since)
+    if failed is not None:
+        return failed
     failed = _failed_tasks(current, since)
     if failed is not None:
         return failed
@@ -211,7 +226,7 @@ def settled(
     return CheckResult(
         name=name,
         ok=progress.state is Convergence.CONVERGED,
-        kind="swarm",
+        kind="registry" if progress.registry else "swarm",
         output=progress.message,
         attempts=attempts,
         elapsed_seconds=elapsed,

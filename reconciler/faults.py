@@ -239,6 +239,21 @@ _GIT_TROUBLE = _rx(
 _GIT_BUSY = _rx(r"returned error: (5\d\d|408|429)", r"RPC failed; HTTP (5\d\d|408|429)")
 
 
+#: a task rejected because its image could not be pulled, for a reference pinned by digest:
+#: ``docker stack deploy --resolve-image always`` resolved that digest from the registry, so the
+#: image existed; the registry then failed to serve it while Swarm pulled
+_PULL_FAILED = _rx(r"No such image: \S+@sha256:[0-9a-f]{64}")
+
+
+def task_fault(err: str) -> Fault:
+    """What a failed task's error (``Status.Err``) says: the registry's trouble when the pinned
+    image could not be pulled, else the revision's (its process failed)."""
+    found = _find(_PULL_FAILED, err)
+    if found is not None:
+        return Fault(Component.REGISTRY, True, found, err.split(": ", 1)[-1].split("/", 1)[0])
+    return Fault(Component.REVISION, False, last_line(err))
+
+
 def git_fault(text: str) -> Fault:
     """Read git's stderr of a fetch or a push: the remote unreachable or failing (transient),
     or refusing (credentials, host key, missing branch: needs a human)."""

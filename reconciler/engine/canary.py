@@ -79,7 +79,7 @@ class Canary:
     async def _run(self) -> CanaryResult:
         started = await self._started()
         if started.step is Step.FAILED:
-            return self.window.result(Step.FAILED, Reason.HEALTH_CHECK_FAILED, started.message)
+            return self._failed(started)
         clock = self.ctx.ports.clock
         end = clock.monotonic() + self.spec.rollout.window
         self.window.due = dict.fromkeys(self.window.runs, clock.monotonic())
@@ -109,6 +109,14 @@ class Canary:
                 return TasksVerdict(Step.FAILED, message)
             await clock.sleep(POLL)
 
+    def _failed(self, verdict: TasksVerdict) -> CanaryResult:
+        """A canary task failed: the revision's fault, unless the registry did not serve it."""
+        if verdict.registry:
+            return self.window.result(
+                Step.INCONCLUSIVE, Reason.REGISTRY_UNAVAILABLE, verdict.message
+            )
+        return self.window.result(Step.FAILED, Reason.HEALTH_CHECK_FAILED, verdict.message)
+
     def _pace(self) -> float:
         intervals = [a.interval for a in self.spec.analyses]
         if self.spec.health is not None:
@@ -121,7 +129,7 @@ class Canary:
         """Measure what is due; the result when the canary failed at once, else None."""
         verdict = await self._look()
         if verdict.step is Step.FAILED:
-            return self.window.result(Step.FAILED, Reason.HEALTH_CHECK_FAILED, verdict.message)
+            return self._failed(verdict)
         await self._check(verdict)
         wrong = self.window.checks.definitive
         if wrong is not None:

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from loguru import logger
 
+from reconciler.canary import Step
 from reconciler.decisions import Halt, Next
 from reconciler.documents import held, wave_document
 from reconciler.engine.apply import Applied, deploy
@@ -72,7 +73,7 @@ async def _first_failure(steps: Sequence[Awaitable[CanaryResult]]) -> list[Canar
 
 def _failed_canary(result: CanaryResult) -> Stopped:
     message = f"{result.service} canary: {result.message}"
-    blamed = result.reason is not Reason.ANALYSIS_INCONCLUSIVE
+    blamed = result.step is not Step.INCONCLUSIVE
     halt = Halt(Next.FAILED, result.reason, message)
     return Stopped(halt, result.checks, blamed)
 
@@ -182,6 +183,10 @@ class Rollout:
             return None
         first = verified.failed[0]
         message = f"{first.name}: {first.output}"
+        if first.kind == "registry":  # the image exists, the registry did not serve it
+            logger.error("verify stopped: {}", message)
+            halt = Halt(Next.FAILED, Reason.REGISTRY_UNAVAILABLE, message)
+            return Stopped(halt, verified.checks, blamed=False)
         logger.error("verify failed: {}", message)
         halt = Halt(Next.FAILED, Reason.HEALTH_CHECK_FAILED, message)
         return Stopped(halt, verified.checks)

@@ -44,6 +44,18 @@ def test_a_new_task_that_exits_fails_the_canary_at_once() -> None:
     assert canary_tasks(tasks, 1, since + timedelta(hours=1)).step != Step.FAILED
 
 
+def test_a_canary_task_whose_pinned_image_was_not_served_is_the_registrys_fault() -> None:
+    data = json.loads((FIXTURES / "tasks-failing.json").read_text())
+    err = f"No such image: 127.0.0.1:5001/app:2@sha256:{'ab' * 32}"
+    for task in data["tasks"]:
+        task["Status"] = {**task["Status"], "Err": err}
+    tasks, since = service_tasks(data["service"], data["tasks"]), parse_time(data["since"])
+    verdict = canary_tasks(tasks, 1, since)
+    assert verdict.step == Step.FAILED
+    assert verdict.registry
+    assert verdict.message.startswith("registry 127.0.0.1:5001 did not serve the image")
+
+
 def test_swarm_pausing_or_undoing_the_update_fails_the_canary() -> None:
     for name, state in (("update-paused", "paused"), ("update-rollback-completed", "rollback")):
         tasks, since = _recorded(name)

@@ -134,3 +134,37 @@ def test_a_rollback_is_watched_for_the_rollbacks_monitor_window() -> None:
     assert held.message == "2 task(s) running for less than 20s"
     rolled_back = judge({**service, "Spec": spec}, tasks, since, later, rollback=True)
     assert rolled_back.state == Convergence.CONVERGED
+
+
+def _not_pulled(err: str) -> tuple[dict[str, Any], list[dict[str, Any]], datetime]:
+    """The recorded paused update, its failed tasks rejected with ``err`` (what Swarm says
+    when it could not pull the image)."""
+    service, tasks, since = _recorded("update-paused")
+    failed = [t for t in tasks if t["Status"]["State"] in ("failed", "rejected")]
+    assert failed
+    for task in failed:
+        task["Status"] = {**task["Status"], "State": "rejected", "Err": err}
+    return service, tasks, since
+
+
+def test_an_image_pinned_by_digest_that_could_not_be_pulled_is_the_registrys_fault() -> None:
+    """The deploy resolved the digest from the registry, so the image existed: a task rejected
+    with "No such image" for it means the registry did not serve it (not the revision's fault,
+    the verify reports it as kind ``registry``)."""
+    digest = "sha256:" + "e1" * 32
+    service, tasks, since = _not_pulled(f"No such image: 127.0.0.1:5001/app:2@{digest}")
+    progress = judge(service, tasks, since, _later(since))
+    assert progress.state == Convergence.FAILED
+    assert progress.registry
+    assert "registry 127.0.0.1:5001 did not serve the image" in progress.message
+    result = settled("api", progress, removed=False, attempts=1, elapsed=1.0)
+    assert result is not None and not result.ok and result.kind == "registry"
+
+
+def test_an_image_by_tag_only_that_does_not_exist_is_the_revisions_fault() -> None:
+    service, tasks, since = _not_pulled("No such image: 127.0.0.1:5001/app:does-not-exist")
+    progress = judge(service, tasks, since, _later(since))
+    assert progress.state == Convergence.FAILED
+    assert not progress.registry
+    result = settled("api", progress, removed=False, attempts=1, elapsed=1.0)
+    assert result is not None and result.kind == "swarm"
