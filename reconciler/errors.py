@@ -145,6 +145,10 @@ class StateError(WaitingError):
     default_reason = Reason.STATE_UNWRITABLE
 
 
+class JournalUnreadable(ReconcilerError):
+    """``journal.json`` exists but cannot be read (damaged): it is rebuilt from the live stack."""
+
+
 class LockError(ReconcilerError):
     """Another agent holds the state directory's lock."""
 

@@ -158,6 +158,9 @@ class LiveService:
     replicas_desired: int = 0
     update_state: str | None = None  # Swarm UpdateStatus.State
     spec: JSONDict = field(default_factory=dict)  # raw Swarm spec (what a rollback restores)
+    #: the spec before its last update (Swarm keeps it): what a lost journal is rebuilt from
+    previous_spec: JSONDict | None = None
+    previous_revision: str | None = None  # that spec's ``driftless.revision`` label
 
 
 @dataclass(frozen=True)

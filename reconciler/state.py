@@ -24,7 +24,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from reconciler.errors import LockError, StateError
+from reconciler.errors import JournalUnreadable, LockError, StateError
 from reconciler.journal import Journal
 from reconciler.serialize import from_jsonable, to_jsonable
 from reconciler.status import Status
@@ -136,10 +136,17 @@ class StateStore:
     def load_journal(self) -> Journal | None:
         if not self.journal_path.exists():
             return None
-        data = json.loads(self.journal_path.read_text(encoding="utf-8"))
-        if not data.get("failure_reason"):  # "" when an earlier version wrote it
-            data["failure_reason"] = None
-        return from_jsonable(Journal, data)
+        try:
+            data = json.loads(self.journal_path.read_text(encoding="utf-8"))
+            if not data.get("failure_reason"):  # "" when an earlier version wrote it
+                data["failure_reason"] = None
+            return from_jsonable(Journal, data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise JournalUnreadable(f"{self.journal_path} cannot be read: {exc}") from exc
+
+    def set_journal_aside(self) -> Path:
+        """Keep a journal that cannot be read as ``journal.json.unreadable``."""
+        return self._set_aside(self.journal_path)
 
     def save_journal(self, journal: Journal) -> None:
         write_atomic(self.journal_path, json.dumps(to_jsonable(journal)) + "\n")

@@ -166,6 +166,10 @@ class SwarmAdapter(StackCli):
                         replicas_desired=desired,
                         update_state=(svc.get("UpdateStatus") or {}).get("State"),
                         spec=spec,
+                        previous_spec=svc.get("PreviousSpec"),
+                        previous_revision=((svc.get("PreviousSpec") or {}).get("Labels") or {}).get(
+                            "driftless.revision"
+                        ),
                     )
                 )
             return LiveState(stack=stack, services=tuple(sorted(out, key=lambda s: s.name)))

@@ -34,10 +34,12 @@ from reconciler.engine.finish import (
 )
 from reconciler.engine.planning import plan_changes
 from reconciler.engine.preflight import preflight
+from reconciler.engine.recover import rebuilt_journal
 from reconciler.engine.render import render, render_again
 from reconciler.engine.revert import revert
 from reconciler.engine.rollback import rollback
 from reconciler.engine.rollout import Progress, roll_out
+from reconciler.errors import JournalUnreadable
 from reconciler.journal import Journal
 from reconciler.logs import current_stack
 from reconciler.models import CheckResult, DesiredState, LiveState, Phase
@@ -54,7 +56,13 @@ async def run_pass(ctx: PassContext, status: Status, trigger: str = "interval") 
     ctx.rollout = None
     current_stack.set(ctx.config.stack)
     try:
-        journal = ctx.store.load_journal()
+        try:
+            journal = ctx.store.load_journal()
+        except JournalUnreadable as damaged:
+            rebuilt = await rebuilt_journal(ctx, status, damaged)
+            if isinstance(rebuilt, Halt):
+                return halted(ctx, Draft("recovery", started), rebuilt)
+            journal = rebuilt
         if journal is not None:
             return await resume(ctx, journal, started)
         return await _new_pass(ctx, status, Draft(trigger, started))

@@ -311,6 +311,7 @@ class _Task:
 class _Service:
     definition: JSONDict  # the compose service, as deployed (stamped)
     version: int = 1
+    previous: JSONDict | None = None  # the definition before its last update (PreviousSpec)
     tasks: list[_Task] = field(default_factory=list)
     update_state: str | None = None
     update_started: datetime | None = None
@@ -345,6 +346,8 @@ class FakeSwarm(_Hooked):
     #: the most tasks each image ever ran at once
     peak: dict[str, int] = field(default_factory=dict)
     _addresses: Iterator[int] = field(default_factory=lambda: itertools.count(2))
+    #: Swarm's version index: one counter for every object, it only grows
+    _index: Iterator[int] = field(default_factory=lambda: itertools.count(10))
 
     def _reach(self, what: str) -> None:
         if self.down:
@@ -413,12 +416,13 @@ class FakeSwarm(_Hooked):
         current = self.stacks.setdefault(stack, {})
         old = current.get(name)
         if old is None:
-            svc = _Service(copy.deepcopy(definition))
+            svc = _Service(copy.deepcopy(definition), version=next(self._index))
             self._roll(svc, definition)
             current[name] = svc
         elif old.definition != definition:
+            old.previous = old.definition
             old.definition = copy.deepcopy(definition)
-            old.version += 1
+            old.version = next(self._index)
             self._roll(old, definition)
 
     def _running(self, svc: _Service) -> int:
@@ -438,6 +442,14 @@ class FakeSwarm(_Hooked):
             replicas_desired=fields.replicas or 0,
             update_state=svc.update_state,
             spec={"Name": f"{stack}_{name}", "compose": copy.deepcopy(svc.definition)},
+            previous_spec=(
+                {"Name": f"{stack}_{name}", "compose": copy.deepcopy(svc.previous)}
+                if svc.previous is not None
+                else None
+            ),
+            previous_revision=((svc.previous or {}).get("deploy") or {})
+            .get("labels", {})
+            .get("driftless.revision"),
         )
 
     # ---------------------------------------------------------------- the port

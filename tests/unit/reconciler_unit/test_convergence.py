@@ -158,7 +158,9 @@ def test_an_image_pinned_by_digest_that_could_not_be_pulled_is_the_registrys_fau
     assert progress.registry
     assert "registry 127.0.0.1:5001 did not serve the image" in progress.message
     result = settled("api", progress, removed=False, attempts=1, elapsed=1.0)
-    assert result is not None and not result.ok and result.kind == "registry"
+    assert result is not None
+    assert not result.ok
+    assert result.kind == "registry"
 
 
 def test_an_image_by_tag_only_that_does_not_exist_is_the_revisions_fault() -> None:
@@ -167,4 +169,5 @@ def test_an_image_by_tag_only_that_does_not_exist_is_the_revisions_fault() -> No
     assert progress.state == Convergence.FAILED
     assert not progress.registry
     result = settled("api", progress, removed=False, attempts=1, elapsed=1.0)
-    assert result is not None and result.kind == "swarm"
+    assert result is not None
+    assert result.kind == "swarm"

@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
         "desired_files",
         "documents",
     },
-    {"decisions", "record", "canary"},
+    {"decisions", "record", "canary", "recovery"},
     {"control", "ports", "state", "logs", "metrics"},
     {
         "adapters",
@@ -81,6 +81,7 @@ LAYERS: list[set[str]] = [
         "engine.rollback",
         "engine.revert",
         "engine.canary",
+        "engine.recover",
     },
     {"engine.finish", "engine.rollout"},
     {"engine.run", "engine.preview"},
@@ -148,6 +149,7 @@ PURE = {
     "decisions",
     "record",
     "canary",
+    "recovery",
 }
 #: what a pure module may not import, directly or transitively
 IO = {

@@ -739,6 +739,51 @@ async def test_a_killed_pass_is_finished_by_the_next_start(world: World, k: Kill
     assert not world.journal_left()
 
 
+DAMAGES = {
+    "garbage": lambda data: b"\x00\xff not json",
+    "truncated": lambda data: data[: len(data) // 2],
+}
+
+
+@pytest.mark.parametrize("status_lost", [False, True], ids=["status-kept", "status-lost"])
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+@pytest.mark.parametrize(("tag", "result", "live", "reverts"), [
+    ("2", PassResult.SUCCESS, "2", 0),
+    ("3", PassResult.ROLLED_BACK, "1", 1),
+])  # fmt: skip
+async def test_a_damaged_journal_is_rebuilt_from_the_live_stack(
+    world: World,
+    tag: str,
+    result: PassResult,
+    live: str,
+    reverts: int,
+    damage: str,
+    status_lost: bool,
+) -> None:
+    """Killed while verifying, and then the journal (and maybe the status) damaged: the next
+    start rebuilds what was in flight from the services' revision labels and Swarm's previous
+    specs, verifies it again, and rolls back and reverts a bad release once."""
+    world.swarm.crashing.add(image("web", "3"))
+    world.release(web=tag)
+    world.swarm.on["wait_converged"] = kill("wait_converged")
+    with pytest.raises(Killed):
+        await world.sync()
+    state = world.config.state_dir
+    journal = state / "journal.json"
+    journal.write_bytes(DAMAGES[damage](journal.read_bytes()))
+    if status_lost:
+        (state / "status.json").write_bytes(b"{")
+    out = await world.sync()
+    assert out.result == result, out.message
+    assert world.live() == live
+    assert len(world.reverts()) == reverts
+    assert not world.journal_left()
+    assert (state / "journal.json.unreadable").exists()
+    again = await world.sync()  # and the agent goes on from there
+    assert again.result in (PassResult.NOOP, PassResult.SUCCESS), again.message
+    assert len(world.reverts()) == reverts
+
+
 @pytest.mark.parametrize("before", [Phase.FETCH, Phase.RENDER, Phase.PLAN, Phase.PREFLIGHT])
 async def test_a_stop_before_a_read_only_phase_ends_the_pass_changing_nothing(
     world: World, before: Phase
