@@ -34,13 +34,15 @@ class TasksVerdict:
     running: tuple[TaskView, ...] = ()  # the canary tasks that run
     #: FAILED because the registry did not serve the (existing) image: not the revision's fault
     registry: bool = False
+    #: FAILED because the service was removed (by hand): not the revision's fault either
+    gone: bool = False
 
 
 def canary_tasks(tasks: ServiceTasks, canary: int, since: datetime) -> TasksVerdict:
     """Where the canary tasks stand. ``since``: when the change was deployed (failures from
     before it are not the new spec's)."""
     if not tasks.exists:
-        return TasksVerdict(Step.FAILED, "the service does not exist")
+        return TasksVerdict(Step.FAILED, "the service does not exist", gone=True)
     for task in tasks.tasks:
         if task.current and task.failed and (task.since is None or task.since >= since):
             fault = task_fault(task.message)

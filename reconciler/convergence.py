@@ -223,10 +223,15 @@ def settled(
         return None
     if not progress.settled:
         return None
+    kind = "swarm"
+    if progress.registry:
+        kind = "registry"
+    elif progress.state is Convergence.GONE:
+        kind = "gone"  # removed while the pass verified it (by hand): not the revision's fault
     return CheckResult(
         name=name,
         ok=progress.state is Convergence.CONVERGED,
-        kind="registry" if progress.registry else "swarm",
+        kind=kind,
         output=progress.message,
         attempts=attempts,
         elapsed_seconds=elapsed,

@@ -111,6 +111,8 @@ class Canary:
 
     def _failed(self, verdict: TasksVerdict) -> CanaryResult:
         """A canary task failed: the revision's fault, unless the registry did not serve it."""
+        if verdict.gone:
+            return self.window.result(Step.FAILED, Reason.DRIFT_DETECTED, verdict.message)
         if verdict.registry:
             return self.window.result(
                 Step.INCONCLUSIVE, Reason.REGISTRY_UNAVAILABLE, verdict.message

@@ -71,8 +71,18 @@ async def _first_failure(steps: Sequence[Awaitable[CanaryResult]]) -> list[Canar
     return done
 
 
+def _removed(message: str) -> Halt:
+    """A changed service removed while the pass watched it (``docker stack rm``, ``docker
+    service rm``): not the revision's fault; the journal stays and the next pass deploys the
+    revision again."""
+    logger.warning("{}: removed during the rollout, deployed again by the next pass", message)
+    return Halt(Next.RETRY, Reason.DRIFT_DETECTED, f"{message} (removed during the rollout)")
+
+
 def _failed_canary(result: CanaryResult) -> Stopped:
     message = f"{result.service} canary: {result.message}"
+    if result.reason is Reason.DRIFT_DETECTED:
+        return Stopped(_removed(message))
     blamed = result.step is not Step.INCONCLUSIVE
     halt = Halt(Next.FAILED, result.reason, message)
     return Stopped(halt, result.checks, blamed)
@@ -183,6 +193,8 @@ class Rollout:
             return None
         first = verified.failed[0]
         message = f"{first.name}: {first.output}"
+        if first.kind == "gone":  # removed by hand meanwhile: the next pass deploys it again
+            return Stopped(_removed(message))
         if first.kind == "registry":  # the image exists, the registry did not serve it
             logger.error("verify stopped: {}", message)
             halt = Halt(Next.FAILED, Reason.REGISTRY_UNAVAILABLE, message)

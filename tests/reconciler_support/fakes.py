@@ -536,7 +536,7 @@ class FakeSwarm(_Hooked):
     def _progress(self, stack: str, name: str, time_limit: float) -> CheckResult:
         svc = self.stacks.get(stack, {}).get(name)
         if svc is None:
-            return CheckResult(name, ok=False, kind="swarm", output="service does not exist")
+            return CheckResult(name, ok=False, kind="gone", output="service does not exist")
         states = [self._state(t) for t in svc.tasks]
         want, running = len(svc.tasks), states.count("running")
         if "failed" in states:

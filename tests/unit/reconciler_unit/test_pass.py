@@ -739,6 +739,24 @@ async def test_a_killed_pass_is_finished_by_the_next_start(world: World, k: Kill
     assert not world.journal_left()
 
 
+async def test_a_service_removed_by_hand_during_the_verify_is_deployed_again_not_blamed(
+    world: World,
+) -> None:
+    world.release(web="2")
+    world.swarm.on["wait_converged"] = lambda: world.swarm.stacks[STACK].pop("web")
+    out = await world.sync()
+    assert out.result == PassResult.ERROR, out.message
+    assert out.reason == Reason.DRIFT_DETECTED
+    assert "removed during the rollout" in out.message
+    assert world.journal_left()  # the next pass finishes it
+    assert not world.reverts()
+    again = await world.sync()
+    assert again.result == PassResult.SUCCESS, again.message
+    assert world.live() == "2"
+    assert not world.reverts()
+    assert not world.status().quarantine
+
+
 DAMAGES = {
     "garbage": lambda data: b"\x00\xff not json",
     "truncated": lambda data: data[: len(data) // 2],
