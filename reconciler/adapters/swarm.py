@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import docker
 import docker.errors
 import requests.exceptions
+from loguru import logger
 
 from reconciler.adapters.stack_cli import StackCli
 from reconciler.convergence import (
@@ -78,6 +79,45 @@ def _registry(image: str) -> str:
         return parse_image(image).registry
     except ValueError:
         return ""
+
+
+def _networks_gone(api: Any, spec: JSONDict) -> bool:
+    """Whether a network the spec is attached to no longer exists (``docker stack rm``)."""
+    for attachment in (spec.get("TaskTemplate") or {}).get("Networks") or []:
+        try:
+            api.inspect_network(attachment.get("Target"))
+        except docker.errors.NotFound:
+            return True
+    return False
+
+
+def _restore(api: Any, full: str, spec: JSONDict | None) -> bool:
+    """Put one service back to ``spec`` (None: remove it); False when it cannot be re-created
+    because the networks it was on were removed with its stack (by hand)."""
+    try:
+        live = api.inspect_service(full)
+    except docker.errors.NotFound:
+        live = None
+    if spec is None:
+        if live is not None:
+            api.remove_service(live["ID"])
+        return True
+    parts: dict[str, Any] = {
+        "task_template": spec["TaskTemplate"],
+        "name": spec["Name"],
+        "labels": spec.get("Labels"),
+        "mode": spec.get("Mode"),
+        "update_config": spec.get("UpdateConfig"),
+        "rollback_config": spec.get("RollbackConfig"),
+        "endpoint_spec": spec.get("EndpointSpec"),
+    }
+    if live is not None:
+        api.update_service(live["ID"], live["Version"]["Index"], **parts)
+    elif _networks_gone(api, spec):
+        return False
+    else:
+        api.create_service(**parts)
+    return True
 
 
 class SwarmAdapter(StackCli):
@@ -303,39 +343,23 @@ class SwarmAdapter(StackCli):
         together, then wait until they converge. ``RollbackError`` if they do not."""
         since = self._clock.now()
 
-        def work() -> None:
+        def work() -> list[str]:
             api = self.client.api
-            for name, spec in previous.items():
-                full = f"{stack}_{name}"
-                try:
-                    live = api.inspect_service(full)
-                except docker.errors.NotFound:
-                    live = None
-                if spec is None:
-                    if live is not None:
-                        api.remove_service(live["ID"])
-                    continue
-                parts: dict[str, Any] = {
-                    "task_template": spec["TaskTemplate"],
-                    "name": spec["Name"],
-                    "labels": spec.get("Labels"),
-                    "mode": spec.get("Mode"),
-                    "update_config": spec.get("UpdateConfig"),
-                    "rollback_config": spec.get("RollbackConfig"),
-                    "endpoint_spec": spec.get("EndpointSpec"),
-                }
-                if live is None:
-                    api.create_service(**parts)
-                else:
-                    api.update_service(live["ID"], live["Version"]["Index"], **parts)
+            return [n for n, spec in previous.items() if not _restore(api, f"{stack}_{n}", spec)]
 
         try:
-            await self._call("rolling back", work, about_spec=True)
+            skipped = await self._call("rolling back", work, about_spec=True)
         except WaitingError:
             raise  # the engine's trouble: the caller retries the whole rollback later
         except ReconcilerError as exc:
             raise RollbackError(f"rollback could not be started: {exc}", detail=exc.detail) from exc
-        restored = [n for n, s in previous.items() if s is not None]
+        if skipped:
+            logger.warning(
+                "not re-created by the rollback: {} (removed by hand with the networks it was "
+                "on; the next pass deploys the stack again)",
+                ", ".join(skipped),
+            )
+        restored = [n for n, s in previous.items() if s is not None and n not in skipped]
         removed = [n for n, s in previous.items() if s is None]
         results = await self.wait_converged(
             stack,
