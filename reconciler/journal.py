@@ -39,6 +39,9 @@ class Journal:
     #: False when the failure is not the revision's (no analysis could conclude): roll back,
     #: but do not revert or quarantine it
     blamed: bool = True
+    #: the engine went away while this pass was changing the stack (it restarted, its socket
+    #: vanished): a later verify that only times out is not the revision's fault
+    engine_lost: bool = False
 
     def at(self, phase: Phase) -> Journal:
         return replace(self, phase=phase)

@@ -111,9 +111,13 @@ def _restore(api: Any, full: str, spec: JSONDict | None) -> bool:
         "rollback_config": spec.get("RollbackConfig"),
         "endpoint_spec": spec.get("EndpointSpec"),
     }
+    gone = _networks_gone(api, spec)
     if live is not None:
+        if gone:  # its stack was removed and deployed again: stay on the networks it is on now
+            template = live["Spec"]["TaskTemplate"]
+            parts["task_template"] = {**spec["TaskTemplate"], "Networks": template.get("Networks")}
         api.update_service(live["ID"], live["Version"]["Index"], **parts)
-    elif _networks_gone(api, spec):
+    elif gone:
         return False
     else:
         api.create_service(**parts)

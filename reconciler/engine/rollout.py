@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from loguru import logger
@@ -112,6 +112,10 @@ class Rollout:
             last = index == len(waves) - 1
             self.ctx.wave(index + 1, len(waves), tuple(wave))
             stopped = await self._wave(wave, later, last, f"wave {index + 1}/{len(waves)}")
+            if stopped is not None and stopped.halt.next is Next.RETRY:
+                # the next pass finishes it; it must know the engine went away meanwhile
+                self.journal = replace(self.journal, engine_lost=True)
+                self.ctx.store.save_journal(self.journal)
             if stopped is not None:
                 self.ctx.stopped(f"{stopped.halt.reason}: {stopped.halt.message}")
                 return stopped
@@ -195,6 +199,15 @@ class Rollout:
         message = f"{first.name}: {first.output}"
         if first.kind == "gone":  # removed by hand meanwhile: the next pass deploys it again
             return Stopped(_removed(message))
+        if self.journal.engine_lost and first.output.startswith("not converged after"):
+            # Swarm was still recovering from the engine's restart (tasks pending, ports held)
+            logger.error("verify stopped: {} (after the engine went away)", message)
+            halt = Halt(
+                Next.FAILED,
+                Reason.DOCKER_UNAVAILABLE,
+                f"{message} (the engine went away during the rollout: rolled back, tried again)",
+            )
+            return Stopped(halt, verified.checks, blamed=False)
         if first.kind == "registry":  # the image exists, the registry did not serve it
             logger.error("verify stopped: {}", message)
             halt = Halt(Next.FAILED, Reason.REGISTRY_UNAVAILABLE, message)

@@ -634,6 +634,27 @@ async def test_a_verify_the_engine_lost_is_done_again_by_the_next_pass(world: Wo
     assert not world.journal_left()
 
 
+async def test_a_verify_that_times_out_after_the_engine_came_back_is_not_blamed(
+    world: World,
+) -> None:
+    """Swarm recovering from an engine restart can keep new tasks pending past the verify's
+    timeout (a host port still held): rolled back, not reverted, and tried again; a timeout
+    with the engine there all along is the revision's."""
+    world.swarm.never_ready.add(image("web", "2"))
+    _engine_lost_in_verify(world)
+    await world.sync()
+    world.swarm.down = False
+    out = await world.sync()
+    assert out.result == PassResult.ERROR, out.message
+    assert out.reason == Reason.DOCKER_UNAVAILABLE
+    assert world.live() == "1"
+    assert not world.reverts()
+    assert not world.status().quarantine
+    again = await world.sync()  # the engine stayed: now the timeout is the revision's
+    assert again.result == PassResult.ROLLED_BACK, again.message
+    assert len(world.reverts()) == 1
+
+
 @pytest.mark.parametrize("arrange", [_docker_race, _registry_lost_in_deploy])
 async def test_a_docker_race_at_the_apply_is_applied_again_not_blamed(
     world: World, arrange: Arrange
