@@ -27,6 +27,8 @@ PACKAGES=(
   docker-compose openssl
   # git over HTTPS in the reconciler tests: nginx + fcgiwrap in front of `git http-backend`
   fcgiwrap
+  # the fault suite steps the agent's own clock (libfaketime), not the machine's
+  faketime
 )
 
 # What scripts/up.sh needs to run the platform, and nothing the tests alone use (some of those,
