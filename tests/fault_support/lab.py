@@ -19,11 +19,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +174,11 @@ class Lab:
             and status.get("phase") is None
         )
 
+    def passed_since(self, moment: datetime) -> bool:
+        """The agent finished a pass that started after ``moment`` (it has seen what changed)."""
+        last = self.status().get("last_pass_at")
+        return bool(last) and datetime.fromisoformat(str(last).replace("Z", "+00:00")) > moment
+
     # ---------------------------------------------------------------- the clock
 
     def step_clock(self, offset: str) -> None:
@@ -186,14 +193,14 @@ class Lab:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
         os.kill(pid, signal.SIGTERM)
         wait_for("dockerd to stop", lambda: not Path(f"/proc/{pid}").exists(), 90, 0.2)
-        log = (TESTENV_DOCKER / "dockerd.log").open("a")
-        proc = subprocess.Popen(
-            [c.decode() for c in cmdline], stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+        # started the way testenv.sh starts it: a daemon of its own, not a child of the tests
+        args = " ".join(shlex.quote(c.decode()) for c in cmdline)
+        log = shlex.quote(str(TESTENV_DOCKER / "dockerd.log"))
+        started = sh("sh", "-c", f"setsid nohup {args} >>{log} 2>&1 </dev/null & echo $!")
+        new_pid = int(started.stdout.strip())
         pidfile = TESTENV_DOCKER / "dockerd.pid"
         if pidfile.exists() and pidfile.read_text().strip() == str(pid):
-            pidfile.write_text(f"{proc.pid}\n")  # testenv.sh down stops the engine it started
+            pidfile.write_text(f"{new_pid}\n")  # testenv.sh down stops the engine it started
         wait_for("dockerd to answer", lambda: sh("docker", "info", check=False).returncode == 0,
                  90, 0.5)  # fmt: skip
         wait_for("the Swarm to answer", lambda: sh("docker", "node", "ls", check=False)

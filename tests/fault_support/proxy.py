@@ -147,7 +147,11 @@ def _connect(address: str) -> socket.socket:
         host, port = address.rsplit(":", 1)
         return socket.create_connection((host, int(port)), timeout=10)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(address)
+    try:
+        sock.connect(address)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 

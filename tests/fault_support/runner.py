@@ -4,6 +4,7 @@ has settled, and check the invariants."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from fault_support.faults import BEFORE, Run
 from fault_support.invariants import TALLY, check, reverted
@@ -31,9 +32,15 @@ def execute(lab: Lab, run: Run) -> list[str]:
         fault.inject(lab)
     time.sleep(fault.hold)
     fault.clear(lab)
+    cleared = datetime.now(UTC)
     problems: list[str] = []
     try:
-        wait_for("the agent to settle after the fault", lab.settled, SETTLE_TIMEOUT, 0.5)
+        wait_for(
+            "the agent to settle after the fault",
+            lambda: lab.passed_since(cleared) and lab.settled(),
+            SETTLE_TIMEOUT,
+            0.5,
+        )
     except AssertionError as exc:
         problems.append(str(exc))
     found, wrongful = check(lab, release, before)
