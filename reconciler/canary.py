@@ -38,14 +38,16 @@ class TasksVerdict:
     gone: bool = False
 
 
-def canary_tasks(tasks: ServiceTasks, canary: int, since: datetime) -> TasksVerdict:
+def canary_tasks(
+    tasks: ServiceTasks, canary: int, since: datetime, *, image_checked: bool = False
+) -> TasksVerdict:
     """Where the canary tasks stand. ``since``: when the change was deployed (failures from
     before it are not the new spec's)."""
     if not tasks.exists:
         return TasksVerdict(Step.FAILED, "the service does not exist", gone=True)
     for task in tasks.tasks:
         if task.current and task.failed and (task.since is None or task.since >= since):
-            fault = task_fault(task.message)
+            fault = task_fault(task.message, image_checked=image_checked)
             if fault.component is Component.REGISTRY:
                 message = f"{fault.who} did not serve the image: {fault.evidence}"
                 return TasksVerdict(Step.FAILED, message, registry=True)

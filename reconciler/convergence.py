@@ -88,12 +88,14 @@ def _failed_update(service: JSONDict, since: datetime) -> Progress | None:
     return None
 
 
-def _not_pulled(current: Sequence[JSONDict], since: datetime) -> Progress | None:
+def _not_pulled(
+    current: Sequence[JSONDict], since: datetime, image_checked: bool
+) -> Progress | None:
     """A task of the new spec rejected because the registry did not serve its image."""
     for task in current:
         status = task.get("Status") or {}
         if _state(task) in TASK_FAILED and _after(status.get("Timestamp"), since):
-            fault = task_fault(str(status.get("Err") or ""))
+            fault = task_fault(str(status.get("Err") or ""), image_checked=image_checked)
             if fault.component is Component.REGISTRY:
                 message = f"{fault.who} did not serve the image: {fault.evidence}"
                 return Progress(Convergence.FAILED, message, registry=True)
@@ -188,17 +190,20 @@ def judge(
     now: datetime,
     *,
     rollback: bool = False,
+    image_checked: bool = False,
 ) -> Progress:
     """Where the rollout of ``service`` stands, from the service object and all its tasks.
     ``since``: when the pass deployed (earlier failures are not the new spec's); ``now``: the
     time the objects were read; ``rollback``: the spec is the one that ran before (a rollback),
-    watched for the rollback's monitor window."""
+    watched for the rollback's monitor window; ``image_checked``: pre-flight found the images
+    in their registry before the deploy (an image that could not be pulled is the registry's
+    fault even when the deploy could not pin its digest)."""
     if service is None:
         return Progress(Convergence.GONE, "service does not exist")
     spec = service["Spec"]
     current = [t for t in tasks if runs_current_spec(t, spec["TaskTemplate"])]
     old = [t for t in tasks if not runs_current_spec(t, spec["TaskTemplate"])]
-    failed = _not_pulled(current, since) or _failed_update(service, since)
+    failed = _not_pulled(current, since, image_checked) or _failed_update(service, since)
     if failed is not None:
         return failed
     failed = _failed_tasks(current, since)

@@ -243,12 +243,14 @@ _GIT_BUSY = _rx(r"returned error: (5\d\d|408|429)", r"RPC failed; HTTP (5\d\d|40
 #: ``docker stack deploy --resolve-image always`` resolved that digest from the registry, so the
 #: image existed; the registry then failed to serve it while Swarm pulled
 _PULL_FAILED = _rx(r"No such image: \S+@sha256:[0-9a-f]{64}")
+_NOT_PULLED = _rx(r"No such image: \S+")
 
 
-def task_fault(err: str) -> Fault:
-    """What a failed task's error (``Status.Err``) says: the registry's trouble when the pinned
-    image could not be pulled, else the revision's (its process failed)."""
-    found = _find(_PULL_FAILED, err)
+def task_fault(err: str, *, image_checked: bool = False) -> Fault:
+    """What a failed task's error (``Status.Err``) says: the registry's trouble when an image
+    known to exist could not be pulled (pinned by digest, or ``image_checked``: pre-flight found
+    it in its registry just before the deploy), else the revision's (its process failed)."""
+    found = _find(_NOT_PULLED if image_checked else _PULL_FAILED, err)
     if found is not None:
         return Fault(Component.REGISTRY, True, found, err.split(": ", 1)[-1].split("/", 1)[0])
     return Fault(Component.REVISION, False, last_line(err))

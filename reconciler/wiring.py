@@ -64,7 +64,13 @@ async def open_engine(
         yield Engine(config, ports, store, masker)
         return
     clock = SystemClock()
-    swarm = SwarmAdapter(clock=clock, masker=masker, cli=config.docker.cli, host=config.docker.host)
+    swarm = SwarmAdapter(
+        clock=clock,
+        masker=masker,
+        cli=config.docker.cli,
+        host=config.docker.host,
+        images_checked=config.docker.preflight_images,
+    )
     git: GitRepo | LocalFolder
     if folder is not None:
         git = LocalFolder(repo_root(folder), folder)

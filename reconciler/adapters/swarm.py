@@ -133,12 +133,14 @@ class SwarmAdapter(StackCli):
         cli: str = "docker",
         host: str = "",
         poll_interval: float = 0.25,
+        images_checked: bool = False,
     ) -> None:
         self._clock = clock
         self._masker = masker
         self._cli = cli
         self._host = host
         self._poll = poll_interval
+        self._images_checked = images_checked  # pre-flight checks every image before a deploy
         self._client: docker.DockerClient | None = None
         self._stack_config: bool | None = None
 
@@ -278,7 +280,14 @@ class SwarmAdapter(StackCli):
         except docker.errors.NotFound:
             return judge(None, (), since, self._clock.now())
         tasks = api.tasks(filters={"service": service["ID"]})
-        return judge(service, tasks, since, self._clock.now(), rollback=rollback)
+        return judge(
+            service,
+            tasks,
+            since,
+            self._clock.now(),
+            rollback=rollback,
+            image_checked=self._images_checked and not rollback,
+        )
 
     async def wait_converged(
         self,

@@ -93,7 +93,8 @@ class Canary:
 
     async def _look(self) -> TasksVerdict:
         tasks = await self.ctx.ports.swarm.tasks(self.ctx.config.stack, self.spec.name)
-        return canary_tasks(tasks, self.canary, self.since)
+        checked = self.ctx.config.docker.preflight_images
+        return canary_tasks(tasks, self.canary, self.since, image_checked=checked)
 
     async def _started(self) -> TasksVerdict:
         """Wait until the canary tasks run (or fail), at most the verify timeout."""

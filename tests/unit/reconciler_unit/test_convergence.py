@@ -168,6 +168,10 @@ def test_an_image_by_tag_only_that_does_not_exist_is_the_revisions_fault() -> No
     progress = judge(service, tasks, since, _later(since))
     assert progress.state == Convergence.FAILED
     assert not progress.registry
+    # unless pre-flight found it in its registry just before the deploy (which, with the
+    # registry gone meanwhile, could not pin its digest)
+    checked = judge(service, tasks, since, _later(since), image_checked=True)
+    assert checked.registry
     result = settled("api", progress, removed=False, attempts=1, elapsed=1.0)
     assert result is not None
     assert result.kind == "swarm"
