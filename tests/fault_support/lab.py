@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -212,7 +213,25 @@ class Lab:
             proxy.stop()
         self.git_server.stop()
         self.env.cleanup()
-        subprocess.run(["umount", "-l", str(self.env.state_dir)], check=False)
+        _unmount(self.env.state_dir.resolve())
+
+
+def _unmount(path: Path) -> None:
+    subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _state_fs() -> Path:
+    """A small tmpfs for the agent's state directory, outside pytest's temporary folders (which
+    pytest removes: a mount left there by a run that was killed breaks every later run); one
+    left by a killed run is removed first."""
+    for stale in Path("/tmp").glob("driftless-faults-*"):
+        if not Path(f"/proc/{stale.name.rsplit('-', 1)[1]}").exists():
+            _unmount(stale)
+    path = Path(f"/tmp/driftless-faults-{os.getpid()}")
+    path.mkdir(exist_ok=True)
+    sh("mount", "-t", "tmpfs", "-o", f"size={STATE_FS_SIZE}", "tmpfs", str(path))
+    return path
 
 
 def open_lab(root: Path, stack: str, prefix: str, images: dict[str, str], base_image: str) -> Lab:
@@ -223,8 +242,7 @@ def open_lab(root: Path, stack: str, prefix: str, images: dict[str, str], base_i
     port = free_port()
     env = Env(stack=stack, prefix=prefix, root=root, remote=remote, images=images, port=port,
               base_image=base_image)  # fmt: skip
-    env.state_dir.mkdir()
-    sh("mount", "-t", "tmpfs", "-o", f"size={STATE_FS_SIZE}", "tmpfs", str(env.state_dir))
+    env.state_dir.symlink_to(_state_fs())
     server = GitHttpServer(git_root)
     registry = os.environ.get("TEST_REGISTRY", "127.0.0.1:5000")
     lab = Lab(
