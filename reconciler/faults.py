@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from reconciler.errors import DockerError, GitError, Reason
+from reconciler.errors import DockerError, GitError, Reason, StateError
 
 
 class Component(StrEnum):
@@ -266,6 +266,24 @@ def git_fault(text: str) -> Fault:
     if (line := _find(_GIT_TROUBLE, text)) is not None:
         return Fault(Component.GIT_REMOTE, True, line)
     return Fault(Component.GIT_REMOTE, False, last_line(text))
+
+
+#: the agent's own disk (its git checkout is in the state directory), not the remote's trouble
+_DISK = _rx(
+    r"No space left on device",
+    r"Out of diskspace",
+    r"Disk quota exceeded",
+    r"Read-only file system",
+)
+
+
+def disk_error(doing: str, text: str) -> StateError | None:
+    """The error for a local git command that failed because the state directory cannot be
+    written (retried once there is room), or None when that is not what ``text`` says."""
+    line = _find(_DISK, text)
+    if line is None:
+        return None
+    return StateError(f"{doing}: the state directory cannot be written: {line}", detail=text)
 
 
 def git_error(doing: str, text: str) -> GitError:

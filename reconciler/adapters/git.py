@@ -26,7 +26,7 @@ from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from reconciler.config import GitConfig, read_secret
 from reconciler.errors import GitError, RevertError, RevisionGone
-from reconciler.faults import git_error
+from reconciler.faults import disk_error, git_error
 from reconciler.masking import Masker
 from reconciler.models import RevisionInfo
 
@@ -196,7 +196,9 @@ class GitRepo:
         except (GitCommandError, OSError, ValueError) as exc:
             self._repo = None
             text = self._text(exc)
-            raise GitError(f"git checkout failed: {text}", detail=text) from exc
+            raise disk_error("git checkout failed", text) or GitError(
+                f"git checkout failed: {text}", detail=text
+            ) from exc
 
     async def checkout(self, sha: str) -> RevisionInfo:
         def work() -> RevisionInfo:
@@ -217,7 +219,9 @@ class GitRepo:
             return await self._run(work)
         except (GitCommandError, ValueError) as exc:
             text = self._text(exc)
-            raise GitError(f"cannot check out {sha[:12]}: {text}", detail=text) from exc
+            raise disk_error(f"cannot check out {sha[:12]}", text) or GitError(
+                f"cannot check out {sha[:12]}: {text}", detail=text
+            ) from exc
 
     async def offending_commits(self, good: str | None, bad: str) -> tuple[RevisionInfo, ...]:
         def work() -> tuple[RevisionInfo, ...]:
@@ -267,7 +271,9 @@ class GitRepo:
         except (RevertError, GitError):
             raise
         except (GitCommandError, OSError, ValueError) as exc:
-            raise RevertError(f"revert failed: {self._text(exc)}") from exc
+            text = self._text(exc)
+            failed_for = disk_error("revert failed", text) or RevertError(f"revert failed: {text}")
+            raise failed_for from exc
 
     def _revert_and_push(self, shas: list[str], failed_sha: str, message: str) -> str | None:
         """Revert ``shas`` on the remote branch's head and push, again on a new head when the

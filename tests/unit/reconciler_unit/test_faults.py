@@ -7,8 +7,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from reconciler.errors import DockerError, GitError, Reason
-from reconciler.faults import Component, docker_error, docker_fault, git_error, git_fault
+from reconciler.errors import DockerError, GitError, Reason, StateError
+from reconciler.faults import (
+    Component,
+    disk_error,
+    docker_error,
+    docker_fault,
+    git_error,
+    git_fault,
+)
 
 ENGINE, REGISTRY, GIT, REVISION = (
     Component.ENGINE,
@@ -333,3 +340,21 @@ def test_a_docker_error_names_the_registry_or_the_engine() -> None:
     err = docker_error("reading the live services", text, docker_fault(text))
     assert err.reason == Reason.DOCKER_UNAVAILABLE
     assert err.message.startswith("reading the live services: Docker engine unreachable: ")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "fatal: sha1 file '/var/lib/reconciler/checkout/.git/index.lock' write error. "
+        "Out of diskspace",
+        "error: unable to write file desired-state/x: No space left on device",
+        "fatal: could not open '.git/ORIG_HEAD' for writing: Read-only file system",
+    ],
+)
+def test_a_local_git_command_on_a_full_disk_is_the_state_directorys_trouble(text: str) -> None:
+    """Not the remote's, not the revision's: retried (the revert too) once there is room."""
+    error = disk_error("revert failed", text)
+    assert isinstance(error, StateError)
+    assert error.reason is Reason.STATE_UNWRITABLE
+    assert "the state directory cannot be written" in error.message
+    assert disk_error("revert failed", "error: could not revert 1234567... Bump") is None
