@@ -6,6 +6,7 @@
   status.json     the last Status (conditions, revisions, history, quarantine, reverts)
   journal.json    present only while a pass changes the live stack: what it changed and the
                   previous spec of each service, so a restart finishes or rolls back the pass
+  journal.json.copy   the same, written just before it: a damaged journal is read from it
   rendered/       the stamped stack file given to docker stack deploy
   checkout/       the git checkout
 ```
@@ -102,6 +103,7 @@ class StateStore:
         self.dir = state_dir
         self.status_path = state_dir / "status.json"
         self.journal_path = state_dir / "journal.json"
+        self.journal_copy = state_dir / "journal.json.copy"
         self.rendered_dir = state_dir / "rendered"
 
     def load_status(self, stack: str, environment: str) -> Status:
@@ -134,26 +136,43 @@ class StateStore:
         write_atomic(self.status_path, json.dumps(status.to_dict(), indent=1) + "\n")
 
     def load_journal(self) -> Journal | None:
+        """The journal of the pass in flight, None when there is none. It is kept twice
+        (``journal.json`` and its copy ``journal.json.copy``): a damaged one is read from the
+        other; ``JournalUnreadable`` when both are."""
         if not self.journal_path.exists():
             return None
         try:
-            data = json.loads(self.journal_path.read_text(encoding="utf-8"))
-            if not data.get("failure_reason"):  # "" when an earlier version wrote it
-                data["failure_reason"] = None
-            return from_jsonable(Journal, data)
+            return self._read_journal(self.journal_path)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise JournalUnreadable(f"{self.journal_path} cannot be read: {exc}") from exc
+            damaged = exc
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
+            journal = self._read_journal(self.journal_copy)
+            logger.error("{} cannot be read ({}): its copy is used", self.journal_path, damaged)
+            return journal
+        raise JournalUnreadable(f"{self.journal_path} cannot be read: {damaged}") from damaged
+
+    @staticmethod
+    def _read_journal(path: Path) -> Journal:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not data.get("failure_reason"):  # "" when an earlier version wrote it
+            data["failure_reason"] = None
+        return from_jsonable(Journal, data)
 
     def set_journal_aside(self) -> Path:
         """Keep a journal that cannot be read as ``journal.json.unreadable``."""
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_copy.unlink()
         return self._set_aside(self.journal_path)
 
     def save_journal(self, journal: Journal) -> None:
-        write_atomic(self.journal_path, json.dumps(to_jsonable(journal)) + "\n")
+        text = json.dumps(to_jsonable(journal)) + "\n"
+        write_atomic(self.journal_copy, text)
+        write_atomic(self.journal_path, text)
 
     def clear_journal(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.journal_path.unlink()
+        for path in (self.journal_path, self.journal_copy):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
     def rendered_path(self, stack: str) -> Path:
         return self.rendered_dir / f"{stack}.yml"

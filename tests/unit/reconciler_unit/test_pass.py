@@ -784,6 +784,7 @@ DAMAGES = {
 }
 
 
+@pytest.mark.parametrize("copy_lost", [False, True], ids=["copy-kept", "copy-lost"])
 @pytest.mark.parametrize("status_lost", [False, True], ids=["status-kept", "status-lost"])
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
 @pytest.mark.parametrize(("tag", "result", "live", "reverts"), [
@@ -798,10 +799,12 @@ async def test_a_damaged_journal_is_rebuilt_from_the_live_stack(
     reverts: int,
     damage: str,
     status_lost: bool,
+    copy_lost: bool,
 ) -> None:
     """Killed while verifying, and then the journal (and maybe the status) damaged: the next
-    start rebuilds what was in flight from the services' revision labels and Swarm's previous
-    specs, verifies it again, and rolls back and reverts a bad release once."""
+    start reads the journal's copy, or with that damaged too rebuilds what was in flight from
+    the services' revision labels and Swarm's previous specs; it verifies again, and rolls back
+    and reverts a bad release once."""
     world.swarm.crashing.add(image("web", "3"))
     world.release(web=tag)
     world.swarm.on["wait_converged"] = kill("wait_converged")
@@ -810,6 +813,9 @@ async def test_a_damaged_journal_is_rebuilt_from_the_live_stack(
     state = world.config.state_dir
     journal = state / "journal.json"
     journal.write_bytes(DAMAGES[damage](journal.read_bytes()))
+    copy = state / "journal.json.copy"
+    if copy_lost:
+        copy.write_bytes(DAMAGES[damage](copy.read_bytes()))
     if status_lost:
         (state / "status.json").write_bytes(b"{")
     out = await world.sync()
@@ -817,7 +823,8 @@ async def test_a_damaged_journal_is_rebuilt_from_the_live_stack(
     assert world.live() == live
     assert len(world.reverts()) == reverts
     assert not world.journal_left()
-    assert (state / "journal.json.unreadable").exists()
+    assert not copy.exists()
+    assert (state / "journal.json.unreadable").exists() == copy_lost
     again = await world.sync()  # and the agent goes on from there
     assert again.result in (PassResult.NOOP, PassResult.SUCCESS), again.message
     assert len(world.reverts()) == reverts
