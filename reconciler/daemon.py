@@ -36,6 +36,7 @@ class Daemon:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
         self._job: Job | None = None
+        self._deadline: float | None = None  # loop (monotonic) time of the latest next pass
         self._signals = 0
 
     # ---------------------------------------------------------------- life cycle
@@ -120,7 +121,12 @@ class Daemon:
         self.agent.woken.set()
 
     def _arm(self, seconds: float) -> None:
-        trigger = IntervalTrigger(seconds=seconds, jitter=self.agent.config.sync.jitter or None)
+        jitter = self.agent.config.sync.jitter
+        # the scheduler follows the wall clock; the monotonic deadline is the safety net when
+        # the wall clock steps back (an hour back would otherwise hold every pass for an hour)
+        late = seconds * 1.5 + jitter + 1.0  # later than the scheduler's own time, always
+        self._deadline = asyncio.get_running_loop().time() + late
+        trigger = IntervalTrigger(seconds=seconds, jitter=jitter or None)
         if self._job is not None:
             self._job.reschedule(trigger)
             next_run: datetime | None = self._job.next_run_time
@@ -133,11 +139,18 @@ class Daemon:
         agent = self.agent
         stop_wait = asyncio.ensure_future(agent.stopping.wait())
         wake_wait = asyncio.ensure_future(agent.woken.wait())
+        timeout = None
+        if self._deadline is not None:
+            timeout = max(0.0, self._deadline - asyncio.get_running_loop().time())
         try:
-            await asyncio.wait({wake_wait, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {wake_wait, stop_wait}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             wake_wait.cancel()
             stop_wait.cancel()
+        if not done:
+            logger.warning("the wall clock moved back: this pass runs on the monotonic schedule")
         return not agent.stopping.is_set()
 
     async def _runner(self) -> None:
