@@ -286,13 +286,19 @@ def disk_error(doing: str, text: str) -> StateError | None:
     return StateError(f"{doing}: the state directory cannot be written: {line}", detail=text)
 
 
+_CHANGED_KEY = "REMOTE HOST IDENTIFICATION HAS CHANGED"
+
+
 def git_error(doing: str, text: str) -> GitError:
     """The error for a git command that failed talking to the remote: its reason names the
     remote's trouble (``GitRemoteUnavailable``) or a problem a human must fix
     (``ArtifactFailed``); the whole (masked) text is its ``detail``."""
     fault = git_fault(text)
+    evidence = fault.evidence or text.strip()
+    if _CHANGED_KEY in text:  # ssh's warning says more than its conclusion
+        evidence += f" ({_CHANGED_KEY}: the remote's host key is not the one known)"
     return GitError(
-        f"{doing}: {fault.words}: {fault.evidence or text.strip()}",
+        f"{doing}: {fault.words}: {evidence}",
         reason=fault.reason,
         detail=text.strip(),
     )
