@@ -27,11 +27,23 @@ from reconciler import yamlio
 from reconciler.config_values import build
 from reconciler.errors import ConfigError
 from reconciler.models import HealthCheck
+from reconciler.signatures import VerifyMode
 
 DEFAULT_CONFIG = Path("/etc/reconciler/config.yaml")
 ENV_PREFIX = "RECONCILER_"
 _URL_PASSWORD = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]*:[^/@]*@")
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """Which revisions may be deployed, by their signatures (``reconciler.signatures``)."""
+
+    mode: VerifyMode = VerifyMode.OFF
+    #: SSH keys allowed to sign, in git's allowed-signers format (``gpg.ssh.allowedSignersFile``)
+    allowed_signers_file: Path | None = None
+    #: OpenPGP public keys allowed to sign (ASCII-armoured, one file, ``gpg --export --armor``)
+    gpg_keys_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,10 @@ class GitConfig:
     #: web address of a commit, ``{sha}`` placeholder (status page and chat links); guessed for
     #: GitHub, GitLab, Bitbucket and Codeberg clone URLs
     commit_url: str = ""
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    #: the agent's own key, which signs the reverts it pushes: an SSH private key, or an
+    #: ASCII-armoured OpenPGP secret key (no passphrase); trusted by ``verify`` as well
+    signing_key_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -271,6 +287,7 @@ def _secret_problems(config: Config) -> Iterator[str]:
             yield f"git.{name}: {secret} does not exist"
     if config.git.ssh_key_file and config.git.token_file:
         yield "git: give ssh_key_file or token_file, not both"
+    yield from _trust_problems(config.git)
     for section, names in (
         ("http", ("token_file", "webhook_secret_file", "gitlab_token_file")),
         ("notify", ("slack_url_file", "discord_url_file", "webhook_url_file")),
@@ -279,6 +296,30 @@ def _secret_problems(config: Config) -> Iterator[str]:
             secret = getattr(getattr(config, section), name)
             if secret is not None and not secret.is_file():
                 yield f"{section}.{name}: {secret} does not exist"
+
+
+def _trust_problems(git: GitConfig) -> Iterator[str]:
+    """Signature verification needs an allow-list, and a signing key for the agent's own
+    reverts (an unsigned revert would be refused by the next pass)."""
+    verify = git.verify
+    for name in ("allowed_signers_file", "gpg_keys_file"):
+        path = getattr(verify, name)
+        if path is not None and not path.is_file():
+            yield f"git.verify.{name}: {path} does not exist"
+    if git.signing_key_file is not None and not git.signing_key_file.is_file():
+        yield f"git.signing_key_file: {git.signing_key_file} does not exist"
+    if verify.mode is VerifyMode.OFF:
+        return
+    if verify.allowed_signers_file is None and verify.gpg_keys_file is None:
+        yield (
+            f"git.verify.mode is {verify.mode.value}: give the keys allowed to sign "
+            "(git.verify.allowed_signers_file and/or git.verify.gpg_keys_file)"
+        )
+    if git.push_reverts and git.signing_key_file is None:
+        yield (
+            f"git.verify.mode is {verify.mode.value}: the reverts the agent pushes must be "
+            "signed too; set git.signing_key_file (or git.push_reverts: false)"
+        )
 
 
 def read_secret(path: Path) -> str:

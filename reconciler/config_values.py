@@ -11,6 +11,7 @@ import types
 import typing
 from collections.abc import Mapping
 from difflib import get_close_matches
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +94,22 @@ def _coerce_scalar(tp: Any, value: Any, where: str) -> Any:
         return int(value)
     if tp is Path:
         return Path(str(value)).expanduser()
+    if isinstance(tp, type) and issubclass(tp, StrEnum):
+        return _choice(tp, value)
     if tp is str:
         if isinstance(value, dict | list):
             raise ValueError("expected a string")
         return "" if value is None else str(value)
     raise ConfigError(f"config {where}: unsupported type {tp}")  # pragma: no cover
+
+
+def _choice(tp: type[StrEnum], value: Any) -> StrEnum:
+    """One of an enumeration's values (YAML reads a bare ``off`` as false)."""
+    text = "off" if value is False else str(value).strip().lower()
+    try:
+        return tp(text)
+    except ValueError:
+        raise ValueError(f"expected one of {', '.join(m.value for m in tp)}") from None
 
 
 def _bool(value: Any) -> bool:

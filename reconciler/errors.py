@@ -37,6 +37,7 @@ class Reason(StrEnum):
     # failures, by phase
     ARTIFACT_FAILED = "ArtifactFailed"  # git: refused credentials or host key, no such branch
     GIT_REMOTE_UNAVAILABLE = "GitRemoteUnavailable"  # git remote unreachable, timing out or 5xx
+    SIGNATURE_REFUSED = "SignatureRefused"  # not signed by an allowed key (git.verify)
     VALIDATION_FAILED = "ValidationFailed"  # render/validate: YAML, unknown service, labels
     PREFLIGHT_FAILED = "PreflightFailed"  # missing image, secret, config, network
     QUARANTINED = "Quarantined"  # the revision failed before and is never applied again

@@ -48,6 +48,8 @@ class RevisionInfo:
     subject: str = ""
     author: str = ""
     committed_at: datetime | None = None
+    #: who signed it, when signatures are verified (``git.verify``)
+    signed_by: str = ""
 
     @property
     def short(self) -> str:

@@ -12,6 +12,7 @@ from typing import Protocol
 from reconciler.analysis import Answer
 from reconciler.convergence import ServiceTasks
 from reconciler.models import CheckResult, HealthCheck, LiveState, RevisionInfo
+from reconciler.signatures import Signature
 from reconciler.types import JSONDict
 
 
@@ -32,6 +33,13 @@ class GitSource(Protocol):
         ...
 
     async def checkout(self, sha: str) -> RevisionInfo: ...
+
+    async def signatures(
+        self, since: str | None, head: str, *, every: bool
+    ) -> tuple[Signature, ...]:
+        """git's verdict on the signature of ``head`` (first) and, with ``every``, of each
+        commit in ``since..head`` that touches the desired-state folder."""
+        ...
 
     async def offending_commits(self, good: str | None, bad: str) -> tuple[RevisionInfo, ...]:
         """Commits in ``good..bad`` that touch the desired-state folder, newest first."""

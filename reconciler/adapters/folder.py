@@ -9,6 +9,7 @@ from pathlib import Path
 
 from reconciler.errors import GitError
 from reconciler.models import RevisionInfo
+from reconciler.signatures import Signature
 
 
 def repo_root(path: Path) -> Path:
@@ -39,6 +40,11 @@ class LocalFolder:
 
     async def checkout(self, sha: str) -> RevisionInfo:
         raise GitError("a local folder has no history to check out")
+
+    async def signatures(
+        self, since: str | None, head: str, *, every: bool
+    ) -> tuple[Signature, ...]:
+        raise GitError("a local folder has no signatures to verify")
 
     async def offending_commits(self, good: str | None, bad: str) -> tuple[RevisionInfo, ...]:
         return ()

@@ -24,11 +24,13 @@ from typing import TypeVar
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
+from reconciler.adapters.keyring import Keyring
 from reconciler.config import GitConfig, read_secret
 from reconciler.errors import GitError, RevertError, RevisionGone
 from reconciler.faults import disk_error, git_error
 from reconciler.masking import Masker
 from reconciler.models import RevisionInfo
+from reconciler.signatures import Signature
 
 T = TypeVar("T")
 REVERT_TRAILER = "Driftless-Revert-Of"
@@ -61,6 +63,8 @@ class GitRepo:
         self._repo: git.Repo | None = None
         if config.token_file is not None:
             masker.register(read_secret(config.token_file))
+        self._keyring = Keyring(config, checkout_dir.parent / "trust")
+        self._trust = self._keyring.prepare()
 
     @property
     def workdir(self) -> Path:
@@ -71,6 +75,7 @@ class GitRepo:
         if self._repo is not None:
             self._repo.close()
             self._repo = None
+        self._keyring.stop_agent()
 
     def _text(self, exc: Exception) -> str:
         """An error's text as people may see it: git's own words, secrets masked."""
@@ -91,7 +96,7 @@ class GitRepo:
             return await asyncio.to_thread(func)
 
     def _env(self) -> dict[str, str]:
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASK_YESNO": "false"}
+        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASK_YESNO": "false", **self._trust.env}
         cfg = self.config
         if cfg.ssh_key_file is not None:
             known = cfg.known_hosts_file or self._dir.parent / "known_hosts"
@@ -149,6 +154,9 @@ class GitRepo:
             writer.set_value("user", "name", self.config.author_name)
             writer.set_value("user", "email", self.config.author_email)
             writer.set_value("advice", "detachedHead", "false")
+            for key, value in self._trust.settings.items():
+                section, _, option = key.rpartition(".")
+                writer.set_value(section, option, value)
         self._repo = repo
         return repo
 
@@ -242,6 +250,34 @@ class GitRepo:
         except (GitCommandError, ValueError):
             return False
 
+    async def signatures(
+        self, since: str | None, head: str, *, every: bool
+    ) -> tuple[Signature, ...]:
+        def work() -> tuple[Signature, ...]:
+            repo = self._open()
+            found = _signatures(repo.git.log("-1", f"--format={_SIGNATURE_FORMAT}", head))
+            if every and since and since != head and self._known(repo, since):
+                path = self.config.path
+                more = repo.git.log(f"--format={_SIGNATURE_FORMAT}", f"{since}..{head}", "--", path)
+                found += tuple(s for s in _signatures(more) if s.sha != head)
+            return found
+
+        try:
+            return await self._run(work)
+        except GitCommandError as exc:
+            text = self._text(exc)
+            raise GitError(
+                f"cannot read the signatures of {head[:12]}: {text}", detail=text
+            ) from exc
+
+    @staticmethod
+    def _known(repo: git.Repo, sha: str) -> bool:
+        try:
+            repo.commit(sha)
+        except (ValueError, GitCommandError):
+            return False
+        return True
+
     def _find_revert(self, repo: git.Repo, sha: str) -> str | None:
         out = repo.git.log(
             self._remote_ref, "--format=%H", "-F", f"--grep={REVERT_TRAILER}: {sha}", "-n", "1"
@@ -264,7 +300,10 @@ class GitRepo:
         message = f"{subject}\n\n{body.rstrip()}\n\n{trailers}\n\n{REVERT_TRAILER}: {failed.sha}\n"
 
         def work() -> str | None:
-            return self._revert_and_push(shas, failed.sha, message)
+            try:
+                return self._revert_and_push(shas, failed.sha, message)
+            finally:
+                self._keyring.stop_agent()
 
         try:
             return await self._run(work)
@@ -331,6 +370,21 @@ class GitRepo:
                 ) from exc
             raise git_error("cannot push the revert", text) from exc
         return True
+
+
+#: one commit's signature as git verifies it: fields split by US, records by RS
+_SIGNATURE_FORMAT = "%H%x1f%G?%x1f%GS%x1f%GF%x1f%GK%x1f%an <%ae>%x1f%s%x1e"
+
+
+def _signatures(out: str) -> tuple[Signature, ...]:
+    found = []
+    for record in out.split("\x1e"):
+        fields = record.strip("\n").split("\x1f")
+        if len(fields) != 7:
+            continue
+        sha, status, signer, fingerprint, key, author, subject = fields
+        found.append(Signature(sha, subject, author, status, signer, fingerprint or key))
+    return tuple(found)
 
 
 def file_url(path: Path) -> str:

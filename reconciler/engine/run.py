@@ -39,6 +39,7 @@ from reconciler.engine.render import render, render_again
 from reconciler.engine.revert import revert
 from reconciler.engine.rollback import rollback
 from reconciler.engine.rollout import Progress, roll_out
+from reconciler.engine.trust import verify_signatures
 from reconciler.errors import JournalUnreadable
 from reconciler.journal import Journal
 from reconciler.logs import current_stack
@@ -74,6 +75,10 @@ async def _new_pass(ctx: PassContext, status: Status, draft: Draft) -> PassOutco
     head = await fetch(ctx)
     if isinstance(head, Halt):
         return halted(ctx, replace(draft, fetch_failed=True), head)
+    draft = replace(draft, head=head)
+    head = await verify_signatures(ctx, head, status.last_applied)
+    if isinstance(head, Halt):
+        return halted(ctx, draft, head)
     draft = replace(draft, head=head)
     desired = await render(ctx, head, status)
     if isinstance(desired, Halt):

@@ -54,6 +54,9 @@ def revision(site: Site, rev: Doc | None, now: datetime, empty: str) -> Html:
         meta.append(tag("span", author.split(" <", 1)[0], title=author))
     if rev.get("committed_at"):
         meta.append(when(rev["committed_at"], now))
+    if rev.get("signed_by"):
+        signer = str(rev["signed_by"])
+        meta.append(tag("span", f"signed by {signer.split(' (key ', 1)[0]}", title=signer))
     return join(
         [
             tag(

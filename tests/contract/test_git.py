@@ -113,3 +113,18 @@ async def test_a_revision_rewritten_away_is_gone(side: Side) -> None:
     side.remote.rewrite(1)
     with pytest.raises(RevisionGone, match="no longer exists"):
         await side.repo.checkout(lost)
+
+
+async def test_signatures_are_read_for_the_head_and_the_folders_commits_since(
+    side: Side,
+) -> None:
+    first = (await side.repo.fetch()).sha
+    bump = side.remote.write({IMAGES: "api: r/api:2\n"}, "Bump api to 2")
+    side.remote.write({"README.md": "notes\n"}, "Notes")
+    head = side.remote.write({IMAGES: "api: r/api:3\n"}, "Bump api to 3")
+    await side.repo.fetch()
+    (only,) = await side.repo.signatures(first, head, every=False)
+    assert (only.sha, only.subject, only.status, only.good) == (head, "Bump api to 3", "N", False)
+    found = await side.repo.signatures(first, head, every=True)
+    assert [s.sha for s in found] == [head, bump]
+    assert found[1].author == "Dev <dev@example.org>"

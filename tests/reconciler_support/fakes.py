@@ -43,6 +43,7 @@ from reconciler.fields import fields_from_compose
 from reconciler.imageref import parse_image
 from reconciler.masking import Masker
 from reconciler.models import CheckResult, HealthCheck, LiveService, LiveState, RevisionInfo
+from reconciler.signatures import Signature
 from reconciler.types import JSONDict
 
 REVERT_TRAILER = "Driftless-Revert-Of"
@@ -122,6 +123,10 @@ class FakeRemote:
         self.refuse_push = False
         #: git's stderr for every fetch and push (a remote answering with an error), or ""
         self.failing = ""
+        #: commits with a good signature by an allowed key: sha -> signer (others unsigned)
+        self.signed: dict[str, str] = {}
+        #: who signs the reverts the agent pushes ("": they are unsigned)
+        self.revert_signer = ""
         self._counter = itertools.count(1)
 
     def _new(self, files: Mapping[str, str], message: str) -> str:
@@ -237,6 +242,24 @@ class FakeGit(_Hooked):
             picked = [c for c in upto if self._touches(c)][-1:]
         return tuple(self._info(c) for c in reversed(picked))
 
+    async def signatures(
+        self, since: str | None, head: str, *, every: bool
+    ) -> tuple[Signature, ...]:
+        self._hook("signatures")
+        shas = [c.sha for c in self.remote.commits]
+        picked = [head]
+        if every and since and since in shas and head in shas:
+            after = self.remote.commits[shas.index(since) + 1 : shas.index(head)]
+            picked += [c.sha for c in reversed(after) if self._touches(c)]
+        found = []
+        for sha in picked:
+            commit = self.remote.commit(sha)
+            assert commit is not None
+            signer = self.remote.signed.get(sha, "")
+            status = "G" if signer else "N"
+            found.append(Signature(sha, commit.subject, commit.author, status, signer))
+        return tuple(found)
+
     async def find_revert(self, sha: str) -> str | None:
         self._hook("find_revert")
         self._reach("fetch main from")
@@ -287,6 +310,8 @@ class FakeGit(_Hooked):
         trailers = "\n".join(f"This reverts commit {s}." for s in shas)
         message = f"{subject}\n\n{body.rstrip()}\n\n{trailers}\n\n{REVERT_TRAILER}: {failed.sha}\n"
         sha = self.remote._new(tree, message)
+        if self.remote.revert_signer:
+            self.remote.signed[sha] = self.remote.revert_signer
         self._hook("after push")
         return sha
 

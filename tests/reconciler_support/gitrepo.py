@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from reconciler.adapters.git import GitRepo
 
@@ -23,10 +25,25 @@ def close_opened() -> None:
         _OPENED.pop().close()
 
 
-def git(cwd: Path, *args: str) -> str:
+def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
     return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env} if env else None,
     ).stdout.strip()
+
+
+class Signer(Protocol):
+    """A key that signs a developer's commits (``reconciler_support.signing``)."""
+
+    @property
+    def options(self) -> list[str]: ...
+
+    @property
+    def env(self) -> dict[str, str]: ...
 
 
 class Remote:
@@ -46,7 +63,9 @@ class Remote:
     def url(self) -> str:
         return self.bare.as_uri()
 
-    def write(self, files: dict[str, str], message: str, push: bool = True) -> str:
+    def write(
+        self, files: dict[str, str], message: str, push: bool = True, sign: Signer | None = None
+    ) -> str:
         if push and self.head():  # a developer starts from what the remote has (reverts too)
             git(self.work, "pull", "-q", "--rebase", "origin", "main")
         for rel, text in files.items():
@@ -54,7 +73,10 @@ class Remote:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
         git(self.work, "add", "-A")
-        git(self.work, "commit", "-q", "-m", message)
+        if sign is None:
+            git(self.work, "commit", "-q", "-m", message)
+        else:
+            git(self.work, *sign.options, "commit", "-q", "-S", "-m", message, env=sign.env)
         if push:
             self.push()
         return git(self.work, "rev-parse", "HEAD")

@@ -103,3 +103,31 @@ def test_secrets_come_from_files_and_errors_do_not_show_them(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as info:
         read_secret(tmp_path / "missing")
     assert "s3cr3t" not in str(info.value)
+
+
+def test_signature_verification_needs_an_allow_list_and_a_signing_key(tmp_path: Path) -> None:
+    signers = tmp_path / "allowed_signers"
+    signers.write_text('alice@example.org namespaces="git" ssh-ed25519 AAAA\n')
+    key = tmp_path / "agent_key"
+    key.write_text("key\n")
+    path = tmp_path / "c.yaml"
+    path.write_text("git: {url: file:///x, verify: {mode: off}}\n")
+    assert load_config(path, {}).git.verify.mode.value == "off"  # YAML's bare off
+    path.write_text("git: {url: file:///x, verify: {mode: sometimes}}\n")
+    with pytest.raises(ConfigError, match=r"git\.verify\.mode: .* expected one of off, head, all"):
+        load_config(path, {})
+    path.write_text("git: {url: file:///x, verify: {mode: head}}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_config(path, {})
+    assert "give the keys allowed to sign" in str(refused.value)
+    assert "set git.signing_key_file (or git.push_reverts: false)" in str(refused.value)
+    path.write_text(
+        f"git: {{url: file:///x, signing_key_file: {key}, "
+        f"verify: {{mode: all, allowed_signers_file: {signers}}}}}\n"
+    )
+    config = load_config(path, {})
+    assert config.git.verify.mode.value == "all"
+    assert config.git.signing_key_file == key
+    path.write_text(f"git: {{url: file:///x, verify: {{gpg_keys_file: {tmp_path}/none.asc}}}}\n")
+    with pytest.raises(ConfigError, match=r"gpg_keys_file: .*none\.asc does not exist"):
+        load_config(path, {})

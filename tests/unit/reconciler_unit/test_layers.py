@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[3] / "reconciler"
 LAYERS: list[set[str]] = [
     {"errors", "types"},
     {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links", "faults"},
-    {"rollout", "analysis", "models", "masking"},
+    {"rollout", "analysis", "models", "masking", "signatures"},
     {"progress", "status", "checks", "fields", "waves", "journal"},
     # values built from those, and the pure decisions over them
     {
@@ -33,6 +33,7 @@ LAYERS: list[set[str]] = [
         "adapters",
         "adapters.clock",
         "adapters.git",
+        "adapters.keyring",
         "adapters.http",
         "adapters.swarm",
         "adapters.stack_cli",
@@ -82,6 +83,7 @@ LAYERS: list[set[str]] = [
         "engine.revert",
         "engine.canary",
         "engine.recover",
+        "engine.trust",
     },
     {"engine.finish", "engine.rollout"},
     {"engine.run", "engine.preview"},
