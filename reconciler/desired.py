@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.analysis import AnalysisSpec
+from reconciler.attached import Names
 from reconciler.checks import health_from_labels
 from reconciler.config import Config
 from reconciler.desired_files import STACK_FILES, find, read_analyses, read_images, read_yaml
@@ -170,6 +171,19 @@ class _Renderer:
                 names[key] = str(entry.get("name") or f"{self.options.stack}_{key}")
         return names, external
 
+    def volumes(self, doc: JSONDict) -> dict[str, str]:
+        """Top-level named volumes: key → the name Swarm mounts (``<stack>_<key>`` unless
+        external or named)."""
+        section = doc.get("volumes") or {}
+        names: dict[str, str] = {}
+        for key, entry in section.items() if isinstance(section, dict) else ():
+            entry = entry if isinstance(entry, dict) else {}
+            if entry.get("external"):
+                names[key] = str(entry.get("name") or key)
+            else:
+                names[key] = str(entry.get("name") or f"{self.options.stack}_{key}")
+        return names
+
     def env_files(self, name: str, service: JSONDict) -> None:
         raw = service.pop("env_file", None)
         if raw is None:
@@ -233,12 +247,13 @@ class _Renderer:
         configs, ext_configs = self.objects(doc, "configs")
         secrets, ext_secrets = self.objects(doc, "secrets")
         networks, ext_networks = self.networks(doc)
+        names = Names(self.options.stack, networks, secrets, configs, self.volumes(doc))
         specs: list[ServiceSpec] = []
         for name, service in services.items():
             if not isinstance(service, dict):
                 self.fail(f"services.{name}: expected a mapping")
                 continue
-            spec = self.service(name, service, images, configs, secrets, networks)
+            spec = self.service(name, service, images, names)
             if spec is not None:
                 specs.append(spec)
         order = self.waves(specs)
@@ -270,9 +285,7 @@ class _Renderer:
         name: str,
         service: JSONDict,
         images: Mapping[str, str],
-        configs: Mapping[str, str],
-        secrets: Mapping[str, str],
-        networks: Mapping[str, str],
+        names: Names,
     ) -> ServiceSpec | None:
         where = f"services.{name}"
         for key in _IGNORED_KEYS:
@@ -283,20 +296,20 @@ class _Renderer:
         if image is None or labels is None:
             return None
         self.env_files(name, service)
-        used = self.references(name, service, "configs", configs)
-        used += self.references(name, service, "secrets", secrets)
-        self.service_networks(name, service, networks)
+        used = self.references(name, service, "configs", names.configs)
+        used += self.references(name, service, "secrets", names.secrets)
+        self.service_networks(name, service, names.networks)
         health, problems = health_from_labels(
             name,
             labels,
             image,
             default_timeout=self.options.default_timeout,
             default_interval=self.options.default_interval,
-            resolve_network=networks,
+            resolve_network=names.networks,
         )
         self.problems.extend(problems)
         try:
-            fields = fields_from_compose(service)
+            fields = fields_from_compose(service, names)
         except (ValueError, KeyError, TypeError) as exc:
             self.fail(f"{where}: {exc}")
             return None

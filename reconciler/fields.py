@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.attached import Attached, Names, from_compose, from_swarm, same_mounts
 from reconciler.imageref import display_image, same_image
 from reconciler.models import FieldDiff, PortSpec, ServiceFields
 from reconciler.types import JSONDict
@@ -158,9 +159,22 @@ def _compose_argv(raw: Any) -> tuple[str, ...] | None:
     return tuple(str(x) for x in raw)
 
 
-def fields_from_compose(service: JSONDict) -> ServiceFields:
+def _attached(attached: Attached) -> dict[str, Any]:
+    return {
+        "networks": attached.networks,
+        "secrets": attached.secrets,
+        "configs": attached.configs,
+        "mounts": attached.mounts,
+        "placement": attached.placement,
+        "healthcheck": attached.healthcheck,
+    }
+
+
+def fields_from_compose(service: JSONDict, names: Names | None = None) -> ServiceFields:
     """The comparable view of a rendered compose service (image already resolved). Raises
-    ``ValueError``/``KeyError`` on values docker would reject (caught by validation)."""
+    ``ValueError``/``KeyError`` on values docker would reject (caught by validation).
+    ``names``: the stack's networks, secrets, configs and volumes (without them those are not
+    compared)."""
     deploy = service.get("deploy") or {}
     mode = str(deploy.get("mode", "replicated"))
     replicated = mode in ("replicated", "replicated-job")
@@ -178,6 +192,7 @@ def fields_from_compose(service: JSONDict) -> ServiceFields:
         rollback_config=_compose_update(deploy.get("rollback_config")),
         command=_compose_argv(service.get("command")),
         entrypoint=_compose_argv(service.get("entrypoint")),
+        **_attached(from_compose(service, names)),
     )
 
 
@@ -204,8 +219,11 @@ def _swarm_resources(raw: Any) -> dict[str, int]:
     return out
 
 
-def fields_from_swarm(spec: JSONDict) -> ServiceFields:
-    """The comparable view of a live service spec (``docker service inspect`` ``.Spec``)."""
+def fields_from_swarm(
+    spec: JSONDict, network_names: Mapping[str, str] | None = None
+) -> ServiceFields:
+    """The comparable view of a live service spec (``docker service inspect`` ``.Spec``);
+    ``network_names``: network ID → name (without it the networks are not compared)."""
     task = spec.get("TaskTemplate") or {}
     container = task.get("ContainerSpec") or {}
     mode_raw = spec.get("Mode") or {}
@@ -249,6 +267,7 @@ def fields_from_swarm(spec: JSONDict) -> ServiceFields:
         rollback_config=_swarm_update(spec.get("RollbackConfig")),
         command=tuple(args) if args else (),
         entrypoint=tuple(command) if command else (),
+        **_attached(from_swarm(spec, network_names)),
     )
 
 
@@ -315,4 +334,26 @@ def diff_fields(desired: ServiceFields, live: ServiceFields) -> tuple[FieldDiff,
     diffs += _declared_diff("rollback_config", desired.rollback_config, live.rollback_config)
     diffs += _argv_diff("command", desired.command, live.command)
     diffs += _argv_diff("entrypoint", desired.entrypoint, live.entrypoint)
+    diffs += _attached_diff(desired, live)
     return tuple(diffs)
+
+
+def _set_text(values: tuple[str, ...]) -> str:
+    return ", ".join(values) or "(none)"
+
+
+def _attached_diff(desired: ServiceFields, live: ServiceFields) -> list[FieldDiff]:
+    """Networks, secrets, configs, mounts, placement and healthcheck: compared whole, where
+    both sides can tell."""
+    diffs = []
+    for name in ("networks", "secrets", "configs", "placement", "mounts"):
+        want, have = getattr(desired, name), getattr(live, name)
+        if want is None or have is None:
+            continue
+        same = same_mounts(want, have) if name == "mounts" else want == have
+        if not same:
+            diffs.append(FieldDiff(name, _set_text(want), _set_text(have)))
+    want_health, have_health = desired.healthcheck, live.healthcheck
+    if want_health is not None and have_health is not None and want_health != have_health:
+        diffs.append(FieldDiff("healthcheck", want_health or "(none)", have_health or "(none)"))
+    return diffs

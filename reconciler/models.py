@@ -107,6 +107,15 @@ class ServiceFields:
     rollback_config: Mapping[str, str] = field(default_factory=dict)
     command: tuple[str, ...] | None = None
     entrypoint: tuple[str, ...] | None = None
+    # what a person can also change by hand (``docker service update --network-add``,
+    # ``--secret-add``, ``--mount-add``, ``--constraint-add``, ``--health-cmd``): each the whole
+    # set, Swarm's names; ``None`` where a side cannot tell (then it is not compared)
+    networks: tuple[str, ...] | None = None
+    secrets: tuple[str, ...] | None = None
+    configs: tuple[str, ...] | None = None
+    mounts: tuple[str, ...] | None = None  # "type source target ro|rw"; source "*" = any
+    placement: tuple[str, ...] | None = None  # constraints, "spread=…", "max_replicas=N"
+    healthcheck: str | None = None  # "" = none in the spec (the image's own applies)
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,7 @@ class SwarmAdapter(StackCli):
         def work() -> LiveState:
             api = self.client.api
             services = api.services(filters={"label": f"{STACK_LABEL}={stack}"})
+            network_names = {n["Id"]: n["Name"] for n in api.networks()}
             ids = {s["ID"] for s in services}
             tasks = [
                 t
@@ -195,7 +196,7 @@ class SwarmAdapter(StackCli):
             out = []
             for svc in services:
                 spec = svc["Spec"]
-                fields = fields_from_swarm(spec)
+                fields = fields_from_swarm(spec, network_names)
                 own = by_service.get(svc["ID"], [])
                 running = sum(1 for t in own if (t.get("Status") or {}).get("State") == "running")
                 desired = fields.replicas if fields.replicas is not None else len(own)

@@ -201,6 +201,40 @@ def test_5_manual_scale_is_reported_and_healed(env: Env) -> None:
     assert env.cli("diff").returncode == EXIT_OK
 
 
+def test_5b_networks_mounts_placement_and_healthcheck_changed_by_hand_are_drift(
+    env: Env,
+) -> None:
+    _sync(env, EXIT_OK)
+    assert env.cli("diff").returncode == EXIT_OK  # what stack deploy made compares equal
+    other = f"{env.stack}_handmade"
+    sh("docker", "network", "create", "--driver", "overlay", "--attachable", other)
+    try:
+        sh("docker", "service", "update", "--detach", "--network-add", other,
+           "--mount-add", "type=tmpfs,target=/scratch", "--constraint-add", "node.role==manager",
+           "--health-cmd", "true", "--health-interval", "5s", f"{env.stack}_api")  # fmt: skip
+        diff = env.cli("diff")
+        assert diff.returncode == EXIT_PENDING, diff.stdout + diff.stderr
+        assert "~ api: update (drift: changed outside git)" in diff.stdout
+        assert f"networks: {env.stack}_back, {other} -> {env.stack}_back" in diff.stdout
+        assert "mounts: tmpfs - /scratch rw -> (none)" in diff.stdout
+        assert "placement: node.role==manager -> (none)" in diff.stdout
+        assert "healthcheck: test=CMD-SHELL true; interval=5s -> (none)" in diff.stdout
+        assert "DriftCorrected" in _sync(env, EXIT_OK)
+        spec = env.service("api")
+        assert spec is not None
+        task = spec["Spec"]["TaskTemplate"]
+        assert "Mounts" not in task["ContainerSpec"]
+        assert "Healthcheck" not in task["ContainerSpec"]
+        assert not (task.get("Placement") or {}).get("Constraints")
+        assert len(task["Networks"]) == 1
+        assert env.cli("diff").returncode == EXIT_OK
+    finally:  # once no task uses it (a failed test leaves it to the stack's removal)
+        for _ in range(60):
+            if sh("docker", "network", "rm", other, check=False).returncode == 0:
+                break
+            time.sleep(1)
+
+
 def test_6_a_service_removed_from_git_is_pruned_only_with_prune_on(env: Env) -> None:
     _sync(env, EXIT_OK)
     env.remote.write(

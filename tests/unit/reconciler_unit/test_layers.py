@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[3] / "reconciler"
 LAYERS: list[set[str]] = [
     {"errors", "types"},
     {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links", "faults"},
+    {"attached"},
     {"rollout", "analysis", "models", "masking", "signatures"},
     {"progress", "status", "checks", "fields", "waves", "journal"},
     # values built from those, and the pure decisions over them
@@ -133,6 +134,8 @@ PURE = {
     "redact",
     "links",
     "faults",
+    "attached",
+    "signatures",
     "models",
     "masking",
     "rollout",

@@ -17,6 +17,8 @@ from reconciler.plan import describe, inventory, plan
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "desired-state" / "example"
 DIGEST = "sha256:" + "0" * 64
+#: the engine's networks, ID → name (a service's spec names its networks by ID)
+NETWORK_NAMES = {"id-demo_front": "demo_front", "id-demo_back": "demo_back"}
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +48,10 @@ def swarm_spec(desired: DesiredState, name: str) -> dict[str, Any]:
     }
     if f.command:
         container["Args"] = list(f.command)
+    container["Configs"] = [
+        {"ConfigID": f"id-{n}", "ConfigName": n, "File": {"Name": "/x", "Mode": 292}}
+        for n in f.configs or ()
+    ]
     update = {
         "Parallelism": 1,
         "FailureAction": "pause",
@@ -61,7 +67,12 @@ def swarm_spec(desired: DesiredState, name: str) -> dict[str, Any]:
     return {
         "Name": f"demo_{name}",
         "Labels": labels,
-        "TaskTemplate": {"ContainerSpec": container, "Resources": resources, "ForceUpdate": 0},
+        "TaskTemplate": {
+            "ContainerSpec": container,
+            "Resources": resources,
+            "ForceUpdate": 0,
+            "Networks": [{"Target": f"id-{n}", "Aliases": [name]} for n in f.networks or ()],
+        },
         "Mode": {"Replicated": {"Replicas": f.replicas}},
         "UpdateConfig": update,
         "RollbackConfig": {"Parallelism": 1, "FailureAction": "pause", "Order": "stop-first"},
@@ -83,7 +94,7 @@ def swarm_spec(desired: DesiredState, name: str) -> dict[str, Any]:
 def live_from(specs: dict[str, dict[str, Any]]) -> LiveState:
     services = []
     for name, spec in specs.items():
-        fields = fields_from_swarm(spec)
+        fields = fields_from_swarm(spec, NETWORK_NAMES)
         services.append(
             LiveService(
                 name=name,
@@ -178,6 +189,108 @@ def test_declared_update_config_and_resources_are_compared(desired: DesiredState
         "resources.limits.memory",
         "ports",
     }
+
+
+def test_networks_secrets_configs_mounts_placement_and_healthcheck_changed_by_hand_are_drift(
+    desired: DesiredState,
+) -> None:
+    """What ``docker service update --network-add/--secret-add/--config-rm/--mount-add/
+    --constraint-add/--health-cmd`` does to the spec (shapes from a Docker 20.10 engine)."""
+    specs = live_specs(desired)
+    web = specs["web"]["TaskTemplate"]
+    web["Networks"].append({"Target": "id-demo_back", "Aliases": ["web"]})
+    web["ContainerSpec"]["Secrets"] = [
+        {"SecretID": "s1", "SecretName": "demo_db_password", "File": {"Name": "db_password"}}
+    ]
+    web["ContainerSpec"]["Configs"] = []
+    worker = specs["worker"]["TaskTemplate"]
+    worker["ContainerSpec"]["Mounts"] = [
+        {"Type": "bind", "Source": "/var/run/docker.sock", "Target": "/var/run/docker.sock"}
+    ]
+    worker["Placement"] = {"Constraints": ["node.role==manager"]}
+    worker["ContainerSpec"]["Healthcheck"] = {
+        "Test": ["CMD-SHELL", "true"],
+        "Interval": 5_000_000_000,
+        "Retries": 3,
+    }
+    p = plan(desired, live_from(specs), prune=False)
+    web_change, worker_change = p.change("web"), p.change("worker")
+    assert web_change is not None
+    assert worker_change is not None
+    assert {(d.field, d.desired, d.live) for d in web_change.diffs} == {
+        ("networks", "demo_front", "demo_back, demo_front"),
+        ("secrets", "(none)", "demo_db_password"),
+        ("configs", "demo_web_conf_0083dacc", "(none)"),
+    }
+    assert {(d.field, d.desired, d.live) for d in worker_change.diffs} == {
+        ("mounts", "(none)", "bind /var/run/docker.sock /var/run/docker.sock rw"),
+        ("placement", "(none)", "node.role==manager"),
+        ("healthcheck", "(none)", "test=CMD-SHELL true; interval=5s; retries=3"),
+    }
+    assert p.only_drift
+    # without the engine's network names the networks cannot be told apart: not compared
+    fields = fields_from_swarm(specs["web"])
+    assert fields.networks is None
+
+
+def test_declared_mounts_placement_and_healthcheck_compare_equal_to_what_swarm_made() -> None:
+    from reconciler.attached import Names
+    from reconciler.fields import diff_fields, fields_from_compose
+
+    service = {
+        "image": "r/web:1",
+        "volumes": ["data:/var/lib/data", "/srv/static:/static:ro", "./conf:/conf", "/scratch"],
+        "healthcheck": {"test": "curl -f http://localhost/", "interval": "10s", "retries": 2},
+        "deploy": {
+            "placement": {
+                "constraints": ["node.role == worker"],
+                "preferences": [{"spread": "node.labels.zone"}],
+                "max_replicas_per_node": 1,
+            }
+        },
+    }
+    names = Names("demo", volumes={"data": "demo_data"})
+    desired = fields_from_compose(service, names)
+    spec = {
+        "TaskTemplate": {
+            "ContainerSpec": {
+                "Image": "r/web:1",
+                "Mounts": [
+                    {"Type": "volume", "Source": "demo_data", "Target": "/var/lib/data"},
+                    {
+                        "Type": "bind",
+                        "Source": "/srv/static",
+                        "Target": "/static",
+                        "ReadOnly": True,
+                    },
+                    {"Type": "bind", "Source": "/home/deploy/conf", "Target": "/conf"},
+                    {"Type": "volume", "Target": "/scratch"},
+                ],
+                "Healthcheck": {
+                    "Test": ["CMD-SHELL", "curl -f http://localhost/"],
+                    "Interval": 10_000_000_000,
+                    "Retries": 2,
+                },
+            },
+            "Placement": {
+                "Constraints": ["node.role == worker"],
+                "Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.zone"}}],
+                "MaxReplicas": 1,
+            },
+            "Networks": [{"Target": "n1"}],
+        },
+        "Mode": {"Replicated": {"Replicas": 1}},
+    }
+    spec["TaskTemplate"]["ContainerSpec"]["Mounts"][1]["ReadOnly"] = True
+    live = fields_from_swarm(spec, {"n1": "demo_default"})
+    assert diff_fields(desired, live) == ()
+    spec["TaskTemplate"]["ContainerSpec"]["Mounts"][1]["ReadOnly"] = False
+    spec["TaskTemplate"]["Placement"]["MaxReplicas"] = 2
+    assert [d.field for d in diff_fields(desired, fields_from_swarm(spec, {}))] == [
+        "networks",
+        "placement",
+        "mounts",
+    ]
 
 
 def test_removed_from_git_depends_on_prune(desired: DesiredState) -> None:
