@@ -42,6 +42,8 @@ class Journal:
     #: the engine went away while this pass was changing the stack (it restarted, its socket
     #: vanished): a later verify that only times out is not the revision's fault
     engine_lost: bool = False
+    #: the digest each image the pass deploys was resolved to at pre-flight (image → digest)
+    pins: dict[str, str] = field(default_factory=dict)
 
     def at(self, phase: Phase) -> Journal:
         return replace(self, phase=phase)

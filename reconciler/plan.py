@@ -17,6 +17,7 @@ from reconciler.models import (
     Plan,
     ServiceChange,
 )
+from reconciler.pinning import digest_of
 from reconciler.status import ServiceStatus
 
 
@@ -100,6 +101,7 @@ def inventory(
                 name=name,
                 image=spec.image if spec else None,
                 live_image=display_image(current.fields.image) if current else None,
+                live_digest=digest_of(current.fields.image) if current else None,
                 mode=(spec.fields.mode if spec else current.fields.mode if current else ""),
                 replicas_desired=wanted,
                 replicas_running=running,

@@ -60,7 +60,9 @@ class GitSource(Protocol):
 class Swarm(Protocol):
     async def live_state(self, stack: str) -> LiveState: ...
 
-    async def image_exists(self, image: str) -> bool: ...
+    async def image_digest(self, image: str) -> str | None:
+        """The digest the image's registry gives for the reference now; None: it has none."""
+        ...
 
     async def missing_objects(
         self, secrets: Sequence[str], configs: Sequence[str], networks: Sequence[str]

@@ -57,6 +57,11 @@ class ServiceStatus:
     action: str = "unchanged"  # what the last plan wanted: create/update/remove/unchanged/orphan
     drift: tuple[FieldDiff, ...] = ()
     last_check: CheckResult | None = None
+    #: the digest the service runs (Swarm pins ``name:tag@digest``)
+    live_digest: str | None = None
+    #: its tag was pushed again in the registry since it was deployed: what, and that it is not
+    #: rolled out
+    tag_moved: str = ""
 
 
 @dataclass(frozen=True)

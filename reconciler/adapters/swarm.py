@@ -223,23 +223,24 @@ class SwarmAdapter(StackCli):
 
         return await self._call("reading the live services", work)
 
-    async def image_exists(self, image: str) -> bool:
-        """Whether the image's registry has it (the engine's distribution inspect). A registry
+    async def image_digest(self, image: str) -> str | None:
+        """The digest the image's registry gives for it now (the engine's distribution inspect),
+        None when it has no such image. A registry
         that refuses access is a ``PreflightError`` (private registries answer the same for
         "missing" and "not yours to read"); one down or failing a ``DockerError`` with
         ``RegistryUnavailable``."""
 
-        def work() -> bool:
+        def work() -> str | None:
             try:
-                self.client.api.inspect_distribution(image)
+                found = self.client.api.inspect_distribution(image)
             except docker.errors.NotFound:
-                return False
+                return None
             except docker.errors.APIError as exc:
                 text = self._masker.mask(str(exc.explanation or exc))
                 fault = docker_fault(text, status=exc.status_code, registry=_registry(image))
                 refused = exc.status_code in (401, 403)
                 if fault.component is Component.REVISION and not refused:
-                    return False
+                    return None
                 if fault.reason is None or refused:
                     raise PreflightError(
                         f"image {image}: the registry refused access ({fault.evidence}); "
@@ -248,7 +249,7 @@ class SwarmAdapter(StackCli):
                         detail=text,
                     ) from exc
                 raise docker_error(f"checking image {image}", text, fault) from exc
-            return True
+            return str((found.get("Descriptor") or {}).get("digest") or "") or None
 
         return await self._call(f"checking image {image}", work)
 

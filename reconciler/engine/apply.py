@@ -4,6 +4,7 @@ it at a time, with a canary's update held after its canary tasks (:mod:`reconcil
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from reconciler.engine.planning import Planned
 from reconciler.interpolate import escape_dollars
 from reconciler.journal import Journal
 from reconciler.models import DesiredState, LiveState, Phase, RevisionInfo
+from reconciler.pinning import pin_document
 from reconciler.types import JSONDict
 from reconciler.waves import rollout_plan
 from reconciler.yamlio import dump
@@ -33,6 +35,7 @@ def begin(
     planned: Planned,
     good: RevisionInfo | None,
     started: datetime,
+    pins: Mapping[str, str],
 ) -> Journal:
     """Enter the apply phase: write the journal with every changed service's spec before and
     the way the change rolls out (waves, canary steps)."""
@@ -52,6 +55,7 @@ def begin(
         good_revision=good.sha if good else None,
         definition_changed=definition_changed,
         rollout=rollout_plan(desired, planned.live, changes, definition_changed=definition_changed),
+        pins=dict(pins),
     )
     ctx.enter(
         Phase.APPLY, "applying: " + ", ".join(f"{c.action.value} {c.service}" for c in changes)
@@ -61,11 +65,13 @@ def begin(
 
 
 def document(journal: Journal, desired: DesiredState, live: LiveState) -> JSONDict:
-    """The whole desired state, stamped; services the pass does not change keep their label."""
+    """The whole desired state, stamped, every image by digest (:mod:`reconciler.pinning`);
+    services the pass does not change keep their label and the digest they run."""
     keep = {
         s.name: s.revision for s in live.services if s.revision and s.name not in journal.changed
     }
-    return stamped_document(desired, journal.revision.sha, keep)
+    stamped = stamped_document(desired, journal.revision.sha, keep)
+    return pin_document(stamped, journal.changed, journal.pins, live)
 
 
 async def _deploy(ctx: PassContext, doc: JSONDict, prune: bool) -> str:

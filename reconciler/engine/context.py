@@ -66,6 +66,8 @@ class PassContext:
         self.phase: Phase | None = None
         self.revision: RevisionInfo | None = None
         self.stop_requested = asyncio.Event()
+        #: what was logged once for the agent's life (a tag pushed again, by service and digest)
+        self.announced: set[str] = set()
 
     @property
     def mutating(self) -> bool:

@@ -3,11 +3,16 @@ desired state (create / update / remove / orphan / unchanged; drift)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, replace
+
+from loguru import logger
 
 from reconciler.decisions import Halt
 from reconciler.engine.context import PassContext
+from reconciler.errors import ReconcilerError
 from reconciler.models import DesiredState, FieldDiff, LiveState, Phase, Plan
+from reconciler.pinning import MovedTag, moved_tags, running_by_tag
 from reconciler.plan import inventory, plan
 from reconciler.status import ServiceStatus
 
@@ -29,4 +34,33 @@ async def plan_changes(ctx: PassContext, desired: DesiredState) -> Planned | Hal
     if isinstance(live, Halt):
         return live
     the_plan = plan(desired, live, prune=ctx.config.sync.prune)
-    return Planned(live, the_plan, inventory(desired, live, the_plan))
+    services = inventory(desired, live, the_plan)
+    if ctx.config.docker.preflight_images:
+        moved = {m.service: m for m in await _moved(ctx, desired, live)}
+        services = tuple(
+            replace(s, tag_moved=moved[s.name].message) if s.name in moved else s for s in services
+        )
+    return Planned(live, the_plan, services)
+
+
+async def _moved(ctx: PassContext, desired: DesiredState, live: LiveState) -> tuple[MovedTag, ...]:
+    """The services whose tag was pushed again since they were deployed (by digest, they keep
+    running what they run). A registry that cannot be asked now is asked at the next pass."""
+    running = running_by_tag({s.name: s.image for s in desired.services}, live)
+    images = sorted({image for image, _ in running.values()})
+
+    async def current(image: str) -> str | None:
+        try:
+            return await ctx.ports.swarm.image_digest(image)
+        except ReconcilerError as exc:
+            logger.debug("not checked whether the tag of {} moved: {}", image, exc.message)
+            return None
+
+    found = await asyncio.gather(*(current(i) for i in images))
+    moved = moved_tags(running, dict(zip(images, found, strict=True)))
+    for tag in moved:
+        key = f"{tag.service}:{tag.current}"
+        if key not in ctx.announced:
+            ctx.announced.add(key)
+            logger.warning("{}", tag.message)
+    return moved

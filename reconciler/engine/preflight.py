@@ -88,10 +88,13 @@ async def _queries(
     return problems
 
 
-async def _check(ctx: PassContext, desired: DesiredState, live: LiveState, the_plan: Plan) -> None:
+async def _check(
+    ctx: PassContext, desired: DesiredState, live: LiveState, the_plan: Plan
+) -> dict[str, str]:
+    """The digest of each image the pass deploys (image → digest), or ``PreflightError``."""
     swarm = ctx.ports.swarm
     images = images_to_check(desired, live, the_plan) if ctx.config.docker.preflight_images else []
-    found = await asyncio.gather(*(swarm.image_exists(i) for i in images))
+    found = await asyncio.gather(*(swarm.image_digest(i) for i in images))
     objects = await swarm.missing_objects(
         desired.external_secrets, desired.external_configs, desired.external_networks
     )
@@ -104,10 +107,12 @@ async def _check(ctx: PassContext, desired: DesiredState, live: LiveState, the_p
     problems += await _queries(ctx, desired, live, the_plan)
     if problems:
         raise PreflightError("; ".join(problems))
+    return {image: digest for image, digest in zip(images, found, strict=True) if digest}
 
 
 async def preflight(
     ctx: PassContext, desired: DesiredState, live: LiveState, the_plan: Plan
-) -> Halt | None:
+) -> dict[str, str] | Halt:
+    """What the plan deploys exists; the images' digests (image → digest) it is pinned to."""
     ctx.enter(Phase.PREFLIGHT, "checking images, secrets, configs and networks")
     return await ctx.attempt(Phase.PREFLIGHT, lambda: _check(ctx, desired, live, the_plan))

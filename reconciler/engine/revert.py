@@ -49,6 +49,9 @@ def revert_message(
             where = f" ({c.url})" if c.url else ""
             output = c.output.replace("\n", "\n    ")
             lines.append(f"- {c.name}{where}: {output}")
+    if journal.pins:
+        lines += ["", "Images it deployed (by digest):"]
+        lines += [f"- {image}@{digest}" for image, digest in sorted(journal.pins.items())]
     lines += ["", "The revision is quarantined: the reconciler will not apply it again."]
     return subject, "\n".join(lines)
 

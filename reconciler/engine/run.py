@@ -98,10 +98,10 @@ async def _new_pass(ctx: PassContext, status: Status, draft: Draft) -> PassOutco
     )
     if held is not None:
         return halted(ctx, draft, held)
-    checked = await preflight(ctx, desired, planned.live, planned.plan)
-    if isinstance(checked, Halt):
-        return halted(ctx, draft, checked)
-    journal = begin(ctx, head, desired, planned, status.last_applied, draft.started)
+    pins = await preflight(ctx, desired, planned.live, planned.plan)
+    if isinstance(pins, Halt):
+        return halted(ctx, draft, pins)
+    journal = begin(ctx, head, desired, planned, status.last_applied, draft.started, pins)
     return await deploy(ctx, draft, journal, desired, planned.live)
 
 

@@ -72,6 +72,14 @@ def _replicas(want: int, got: int) -> Html:
     )
 
 
+def _digest(digest: object) -> Html:
+    """The digest a service runs, shortened (whole in the title)."""
+    if not digest:
+        return Html("")
+    text = str(digest)
+    return tag("div", tag("code", text[:19]), class_="small muted digest", title=text)
+
+
 def _row(svc: Doc) -> Html:
     want, got = int(svc.get("replicas_desired") or 0), int(svc.get("replicas_running") or 0)
     check = _check(svc.get("last_check") or {})
@@ -88,6 +96,8 @@ def _row(svc: Doc) -> Html:
         tag(
             "td",
             short_image(svc.get("live_image")),
+            _digest(svc.get("live_digest")),
+            tag("div", str(svc["tag_moved"]), class_="small warn") if svc.get("tag_moved") else "",
             class_="differs" if image_differs else None,
         ),
         _replicas(want, got),

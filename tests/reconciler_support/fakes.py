@@ -319,6 +319,11 @@ class FakeGit(_Hooked):
 # ------------------------------------------------------------------ swarm
 
 
+def _tagged(image: object) -> str:
+    """An image reference without the digest the agent pins it to."""
+    return str(image).split("@", 1)[0]
+
+
 def _template(definition: JSONDict) -> JSONDict:
     """What a task runs: the service's definition but its ``deploy`` section."""
     return {k: v for k, v in definition.items() if k != "deploy"}
@@ -359,6 +364,8 @@ class FakeSwarm(_Hooked):
     #: the engine's words when it asks the images' registry (pre-flight, deploy), or "": a
     #: registry that is down or failing
     registry_error: str = ""
+    #: tags pushed again since (image → the seed of its new digest)
+    repushed: dict[str, str] = field(default_factory=dict)
     deploy_error: str | None = None  # docker stack deploy fails with this
     #: the next deploys fail for the engine's sake, as the adapter says once its tries are over
     deploy_races: int = 0
@@ -380,6 +387,12 @@ class FakeSwarm(_Hooked):
             raise docker_error(what, text, docker_fault(text))
 
     def image(self, stack: str, name: str) -> str | None:
+        """The image the service runs, as git names it (without the digest it is pinned to)."""
+        svc = self.stacks.get(stack, {}).get(name)
+        return _tagged(svc.definition["image"]) if svc else None
+
+    def pinned_image(self, stack: str, name: str) -> str | None:
+        """The image as deployed: ``name:tag@digest`` when the agent pinned it."""
         svc = self.stacks.get(stack, {}).get(name)
         return str(svc.definition["image"]) if svc else None
 
@@ -389,19 +402,19 @@ class FakeSwarm(_Hooked):
             for svc in services.values():
                 for task in svc.tasks:
                     if task.ip == ip:
-                        return str(task.template["image"])
+                        return _tagged(task.template["image"])
         return None
 
     def tags(self, stack: str, name: str) -> list[str]:
         """The image tag each task runs, by slot."""
         svc = self.stacks.get(stack, {}).get(name)
         tasks = sorted(svc.tasks, key=lambda t: t.slot) if svc else []
-        return [str(t.template["image"]).rsplit(":", 1)[1] for t in tasks]
+        return [_tagged(t.template["image"]).rsplit(":", 1)[1] for t in tasks]
 
     # ---------------------------------------------------------------- the task model
 
     def _state(self, task: _Task) -> str:
-        image = str(task.template["image"])
+        image = _tagged(task.template["image"])
         if image in self.crashing:
             return "failed"
         after = self.crash_after.get(image)
@@ -429,8 +442,8 @@ class FakeSwarm(_Hooked):
         for task in outdated:
             tasks[tasks.index(task)] = self._new_task(task.slot, template)
         svc.tasks = tasks
-        for image in {str(t.template["image"]) for t in tasks}:
-            count = sum(1 for t in tasks if t.template["image"] == image)
+        for image in {_tagged(t.template["image"]) for t in tasks}:
+            count = sum(1 for t in tasks if _tagged(t.template["image"]) == image)
             self.peak[image] = max(self.peak.get(image, 0), count)
         left = [t for t in tasks if t.template != template]
         if outdated or svc.update_state == "updating":
@@ -486,14 +499,23 @@ class FakeSwarm(_Hooked):
         live = [self._live(stack, n, s) for n, s in sorted(services.items())]
         return LiveState(stack=stack, services=tuple(live))
 
-    async def image_exists(self, image: str) -> bool:
-        self._hook("image_exists")
+    def digest(self, image: str) -> str:
+        """The digest the registry gives for ``image`` (until :meth:`repush`)."""
+        seed = self.repushed.get(image, image)
+        return "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
+
+    def repush(self, image: str) -> None:
+        """Push the tag again with other content: a new digest."""
+        self.repushed[image] = self.repushed.get(image, image) + "+"
+
+    async def image_digest(self, image: str) -> str | None:
+        self._hook("image_digest")
         self._reach(f"checking image {image}")
         if self.registry_error:
             registry = parse_image(image).registry
             fault = docker_fault(self.registry_error, status=500, registry=registry)
             raise docker_error(f"checking image {image}", self.registry_error, fault)
-        return image in self.images
+        return self.digest(image) if image in self.images else None
 
     async def missing_objects(
         self, secrets: Sequence[str], configs: Sequence[str], networks: Sequence[str]
@@ -532,7 +554,7 @@ class FakeSwarm(_Hooked):
             for name in set(current) - set(services):
                 del current[name]
         self.deploys += 1
-        self.deployed.append({n: str(d["image"]) for n, d in services.items()})
+        self.deployed.append({n: _tagged(d["image"]) for n, d in services.items()})
         return f"Updating service {stack}_" + f", {stack}_".join(sorted(services))
 
     def _view(self, stack: str, svc: _Service, task: _Task) -> TaskView:

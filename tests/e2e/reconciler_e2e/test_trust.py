@@ -4,10 +4,11 @@ verification), and the agent's own revert is signed and trusted by its next pass
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from reconciler_support.e2e import STACK_DIR, Env, images_yaml, revert_commits
+from reconciler_support.e2e import STACK_DIR, Env, images_yaml, revert_commits, sh
 from reconciler_support.gitrepo import git
 from reconciler_support.signing import SshKey
 
@@ -77,3 +78,46 @@ def test_only_signed_revisions_reach_the_swarm(env: Env, tmp_path: Path) -> None
     assert env.running_tags("api") == ["2", "2"]
     assert env.served_version() == "2"
     assert len(revert_commits(env.remote)) == 1  # the refusal reverts nothing
+
+
+def test_images_run_by_digest_and_a_tag_pushed_again_is_reported_not_rolled_out(
+    env: Env, unique_name: str
+) -> None:
+    """The real local registry: a tag of our own, pushed again with other content while the
+    stack runs it."""
+    repo = env.images["1"].rsplit("/", 1)[0] + f"/pinned-{unique_name}"
+    moving = f"{repo}:stable"
+    sh("docker", "tag", env.images["1"], moving)
+    sh("docker", "push", "-q", moving)
+    pushed = sh("docker", "image", "inspect", "--format", "{{json .RepoDigests}}", moving).stdout
+    first = next(d.split("@")[1] for d in json.loads(pushed) if d.startswith(f"{repo}@"))
+    files = {f"{STACK_DIR}/images.yaml": images_yaml(moving, env.images["1"])}
+    env.remote.write(files, "Run web from the stable tag")
+    _sync(env, EXIT_OK)
+    spec = env.service("web")
+    assert spec is not None
+    running = spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert running.startswith(f"{moving}@sha256:")
+    digest = running.split("@", 1)[1]
+    assert digest == first  # the digest the registry gave at pre-flight
+    inventory = {s["name"]: s for s in env.status()["inventory"]}
+    assert inventory["web"]["live_digest"] == digest
+
+    # the tag is pushed again with version 2's content
+    sh("docker", "tag", env.images["2"], moving)
+    sh("docker", "push", "-q", moving)
+    out = _sync(env, EXIT_OK)
+    assert "noop" in out
+    inventory = {s["name"]: s for s in env.status()["inventory"]}
+    assert "was pushed again" in inventory["web"]["tag_moved"]
+    assert env.served_version() == "1"
+    # a release of api deploys the whole stack: web stays on its digest
+    env.remote.write(
+        {f"{STACK_DIR}/images.yaml": images_yaml(moving, env.images["2"])}, "Bump api to 2"
+    )
+    _sync(env, EXIT_OK)
+    spec = env.service("web")
+    assert spec is not None
+    assert spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == running
+    assert env.served_version() == "1"
+    assert env.running_tags("api") == ["2", "2"]

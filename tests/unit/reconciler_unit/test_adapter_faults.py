@@ -98,7 +98,7 @@ async def test_a_registry_in_trouble_at_pre_flight_is_named(
     error: Exception, reason: Reason, words: str
 ) -> None:
     with pytest.raises(DockerError) as caught:
-        await _swarm(error).image_exists(IMAGE)
+        await _swarm(error).image_digest(IMAGE)
     assert caught.value.reason == reason
     assert caught.value.message.startswith(f"checking image {IMAGE}: {words}: ")
     assert caught.value.detail
@@ -107,7 +107,7 @@ async def test_a_registry_in_trouble_at_pre_flight_is_named(
 async def test_the_raw_error_is_kept_masked() -> None:
     text = f'Get "https://bot:{SECRET}@registry.test:5000/v2/": net/http: TLS handshake timeout'
     with pytest.raises(DockerError) as caught:
-        await _swarm(_api_error(500, text)).image_exists(IMAGE)
+        await _swarm(_api_error(500, text)).image_digest(IMAGE)
     assert SECRET not in caught.value.message + caught.value.detail
     assert "TLS handshake timeout" in caught.value.detail
 
@@ -120,7 +120,7 @@ async def test_the_raw_error_is_kept_masked() -> None:
     ],
 )
 async def test_an_image_the_registry_does_not_have_is_missing(error: Exception) -> None:
-    assert await _swarm(error).image_exists(IMAGE) is False
+    assert await _swarm(error).image_digest(IMAGE) is None
 
 
 @pytest.mark.parametrize(
@@ -133,7 +133,7 @@ async def test_an_image_the_registry_does_not_have_is_missing(error: Exception) 
 )
 async def test_a_registry_that_refuses_access_refuses_the_revision(error: Exception) -> None:
     with pytest.raises(PreflightError, match="the registry refused access"):
-        await _swarm(error).image_exists(IMAGE)
+        await _swarm(error).image_digest(IMAGE)
 
 
 async def test_an_engine_that_is_not_a_manager_is_the_engines_not_the_revisions() -> None:

@@ -19,6 +19,7 @@ LAYERS: list[set[str]] = [
     # values built from those, and the pure decisions over them
     {
         "events",
+        "pinning",
         "plan",
         "outcome",
         "convergence",
@@ -136,6 +137,7 @@ PURE = {
     "faults",
     "attached",
     "signatures",
+    "pinning",
     "models",
     "masking",
     "rollout",

@@ -1028,3 +1028,55 @@ async def test_a_failed_first_deploy_is_not_reverted(tmp_path: Path) -> None:
     world.swarm.crashing.clear()
     world.release(web="2", subject="Fix web")
     assert (await world.sync()).result == PassResult.SUCCESS
+
+
+# ------------------------------------------------------------------ images by digest
+
+
+async def test_images_are_deployed_by_the_digest_preflight_resolved(world: World) -> None:
+    world.release(web="2")
+    assert (await world.sync()).result == PassResult.SUCCESS
+    web = image("web", "2")
+    assert world.swarm.pinned_image(STACK, "web") == f"{web}@{world.swarm.digest(web)}"
+    services = {s.name: s for s in world.status().inventory}
+    assert services["web"].live_digest == world.swarm.digest(web)
+
+
+async def test_a_tag_pushed_again_is_reported_and_never_rolled_out_silently(
+    world: World,
+) -> None:
+    """The tag of the running web image is pushed again: the next passes say so, web keeps
+    running the digest it was deployed with, also when a release of api deploys the stack."""
+    web = image("web", "1")
+    deployed = world.swarm.pinned_image(STACK, "web")
+    assert deployed == f"{web}@{world.swarm.digest(web)}"
+    world.swarm.repush(web)
+    out = await world.sync()
+    assert (out.result, out.reason) == (PassResult.NOOP, Reason.IN_SYNC)
+    services = {s.name: s for s in world.status().inventory}
+    assert "web: the tag of registry.test:5000/shop/web:1 was pushed again" in (
+        services["web"].tag_moved
+    )
+    assert "not rolled out" in services["web"].tag_moved
+    assert services["api"].tag_moved == ""
+    from reconciler.web.page import render_content
+    from reconciler.web.settings import Site
+
+    page = render_content(
+        world.status().to_dict(), Site.from_config(world.config), world.clock.now(), can_act=False
+    )
+    assert "was pushed again" in page
+    assert f"<code>{world.swarm.digest(web)[:19]}" not in page  # web runs the old digest
+    assert f"<code>{deployed.split('@')[1][:19]}</code>" in page
+    world.release(web="1", api="2")
+    assert (await world.sync()).result == PassResult.SUCCESS
+    assert world.swarm.pinned_image(STACK, "web") == deployed
+    api = image("api", "2")
+    assert world.swarm.pinned_image(STACK, "api") == f"{api}@{world.swarm.digest(api)}"
+
+
+async def test_the_revert_names_the_digests_that_failed(world: World) -> None:
+    _crashing(world)
+    await world.sync()
+    web = image("web", "3")
+    assert f"- {web}@{world.swarm.digest(web)}" in world.remote.message()
