@@ -19,7 +19,6 @@ import json
 import os
 import re
 import resource
-import shlex
 import socket
 import statistics
 import subprocess
@@ -30,18 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "tests" / "e2e" / "reconciler_e2e" / "app"
-ENV_FILE = ROOT / ".cache" / "testenv" / "env"
+sys.path.insert(0, str(ROOT / "tests"))
 
-
-def load_env() -> None:
-    if ENV_FILE.exists():
-        for line in ENV_FILE.read_text().splitlines():
-            if line.startswith("export "):
-                key, _, value = line.removeprefix("export ").partition("=")
-                os.environ.setdefault(key, (shlex.split(value) or [""])[0])
-    for key in ("TEST_REGISTRY", "TEST_BASE_IMAGE", "TEST_STACK_PREFIX"):
-        if not os.environ.get(key):
-            sys.exit(f"{key} is not set: run scripts/testenv.sh up first")
+from reconciler_support.testenv import load_testenv  # noqa: E402
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -264,7 +254,7 @@ def main() -> None:
     parser.add_argument("--health-timeout", type=float, default=10.0)
     parser.add_argument("--only", choices=("noop", "bump", "failure"), help="run one part")
     args = parser.parse_args()
-    load_env()
+    load_testenv()
     prefix = os.environ["TEST_STACK_PREFIX"]
     images = build_images()
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:

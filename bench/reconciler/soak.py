@@ -45,7 +45,6 @@ import csv
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import statistics
@@ -78,8 +77,8 @@ from reconciler_support.e2e import (  # noqa: E402
     stop,
 )
 from reconciler_support.gitrepo import Remote, git  # noqa: E402
+from reconciler_support.testenv import load_testenv  # noqa: E402
 
-ENV_FILE = ROOT / ".cache" / "testenv" / "env"
 ARTIFACTS = ROOT / ".cache" / "artifacts"
 GROWTH_TARGET = 0.10  # RSS and fds at the end at most 10 % above the start
 _REVERT_OF = re.compile(r"^Driftless-Revert-Of: ([0-9a-f]{40})\s*$", re.M)
@@ -568,17 +567,6 @@ def soak(env: Env, options: Options, out: TextIO = sys.stdout) -> tuple[Report, 
 
 
 # ------------------------------------------------------------------------------ the command
-def load_env() -> None:
-    if ENV_FILE.exists():
-        for line in ENV_FILE.read_text().splitlines():
-            if line.startswith("export "):
-                key, _, value = line.removeprefix("export ").partition("=")
-                os.environ.setdefault(key, (shlex.split(value) or [""])[0])
-    for key in ("TEST_REGISTRY", "TEST_BASE_IMAGE", "TEST_STACK_PREFIX"):
-        if not os.environ.get(key):
-            sys.exit(f"{key} is not set: run scripts/testenv.sh up first")
-
-
 class _Interrupted(Exception):
     """SIGTERM: cleaned up like Ctrl-C."""
 
@@ -648,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--change-every", type=float, default=60.0, help="seconds per release")
     parser.add_argument("--window", type=float, default=60.0, help="seconds of each window")
     args = parser.parse_args(argv)
-    load_env()
+    load_testenv()
     options = Options(args.minutes, args.interval, args.change_every, args.window)
     signal.signal(signal.SIGTERM, _on_sigterm)
     root = Path(tempfile.mkdtemp(prefix="driftless-soak-"))
