@@ -16,6 +16,9 @@ from reconciler.pinning import MovedTag, moved_tags, running_by_tag
 from reconciler.plan import inventory, plan
 from reconciler.status import ServiceStatus
 
+#: the registry lookups of the running tags are advisory: a slow registry does not hold the pass
+MOVED_TAGS_TIME_LIMIT = 10.0
+
 
 @dataclass(frozen=True)
 class Planned:
@@ -56,7 +59,12 @@ async def _moved(ctx: PassContext, desired: DesiredState, live: LiveState) -> tu
             logger.debug("not checked whether the tag of {} moved: {}", image, exc.message)
             return None
 
-    found = await asyncio.gather(*(current(i) for i in images))
+    try:
+        async with asyncio.timeout(MOVED_TAGS_TIME_LIMIT):
+            found = await asyncio.gather(*(current(i) for i in images))
+    except TimeoutError:
+        logger.debug("not checked whether tags moved: the registry is slow")
+        return ()
     moved = moved_tags(running, dict(zip(images, found, strict=True)))
     for tag in moved:
         key = f"{tag.service}:{tag.current}"
