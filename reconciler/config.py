@@ -26,6 +26,7 @@ from typing import Any
 from reconciler import yamlio
 from reconciler.config_values import build
 from reconciler.errors import ConfigError
+from reconciler.forges import MERGE_METHODS, REVERT_VIA, target
 from reconciler.models import HealthCheck
 
 DEFAULT_CONFIG = Path("/etc/reconciler/config.yaml")
@@ -46,6 +47,10 @@ class GitConfig:
     ca_file: Path | None = None
     username: str = "x-access-token"
     push_reverts: bool = True
+    #: how a revert reaches the branch: ``push`` (directly), ``pull_request`` (always through a
+    #: pull/merge request, ``forge.*``), ``auto`` (directly, or through a request when the
+    #: branch refuses direct pushes: protected)
+    revert_via: str = "push"
     push_retries: int = 3
     author_name: str = "Driftless reconciler"
     author_email: str = "reconciler@driftless.invalid"
@@ -53,6 +58,25 @@ class GitConfig:
     #: web address of a commit, ``{sha}`` placeholder (status page and chat links); guessed for
     #: GitHub, GitLab, Bitbucket and Codeberg clone URLs
     commit_url: str = ""
+
+
+@dataclass(frozen=True)
+class ForgeConfig:
+    """The forge whose API opens the pull (merge) request of a revert (``git.revert_via``)."""
+
+    #: github or gitlab; guessed from git.url for github.com and gitlab.com
+    kind: str = ""
+    #: the REST API's base URL; default https://api.github.com, https://gitlab.com/api/v4, or
+    #: https://<git.url's host>/api/v3 (GitHub Enterprise) and /api/v4 (self-managed GitLab)
+    api_url: str = ""
+    #: owner/name (GitHub) or the project's path or numeric id (GitLab); guessed from git.url
+    repository: str = ""
+    #: the API token (GitHub: Pull requests + Contents write; GitLab: api scope, Developer)
+    token_file: Path | None = None
+    #: ask the forge to merge the request once its required checks pass
+    auto_merge: bool = False
+    merge_method: str = "merge"
+    timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -163,6 +187,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    forge: ForgeConfig = field(default_factory=ForgeConfig)
 
     @property
     def checkout_dir(self) -> Path:
@@ -231,7 +256,11 @@ def _env_path(raw: list[str]) -> list[str]:
 
 
 def _validate(config: Config, *, require_git: bool) -> None:
-    problems = [*_setting_problems(config, require_git=require_git), *_secret_problems(config)]
+    problems = [
+        *_setting_problems(config, require_git=require_git),
+        *_secret_problems(config),
+        *_forge_problems(config),
+    ]
     if config.http.refresh < 1:
         problems.append("http.refresh must be at least 1s")
     if config.notify.retries < 0 or config.notify.dedup_window < 0:
@@ -274,11 +303,28 @@ def _secret_problems(config: Config) -> Iterator[str]:
     for section, names in (
         ("http", ("token_file", "webhook_secret_file", "gitlab_token_file")),
         ("notify", ("slack_url_file", "discord_url_file", "webhook_url_file")),
+        ("forge", ("token_file",)),
     ):
         for name in names:
             secret = getattr(getattr(config, section), name)
             if secret is not None and not secret.is_file():
                 yield f"{section}.{name}: {secret} does not exist"
+
+
+def _forge_problems(config: Config) -> Iterator[str]:
+    """``git.revert_via`` other than push needs a forge to open the request on, and its token."""
+    via, forge = config.git.revert_via, config.forge
+    if via not in REVERT_VIA:
+        yield f"git.revert_via must be push, pull_request or auto, not {via!r}"
+    if forge.merge_method not in MERGE_METHODS:
+        yield f"forge.merge_method must be merge, squash or rebase, not {forge.merge_method!r}"
+    if via not in ("pull_request", "auto"):
+        return
+    where = target(forge.kind, forge.api_url, forge.repository, config.git.url)
+    if isinstance(where, str):
+        yield f"{where} (git.revert_via is {via})"
+    if forge.token_file is None:
+        yield f"forge.token_file is required when git.revert_via is {via}"
 
 
 def read_secret(path: Path) -> str:

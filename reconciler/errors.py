@@ -37,6 +37,7 @@ class Reason(StrEnum):
     # failures, by phase
     ARTIFACT_FAILED = "ArtifactFailed"  # git: refused credentials or host key, no such branch
     GIT_REMOTE_UNAVAILABLE = "GitRemoteUnavailable"  # git remote unreachable, timing out or 5xx
+    FORGE_UNAVAILABLE = "ForgeUnavailable"  # GitHub's/GitLab's API unreachable, 5xx or rate limit
     VALIDATION_FAILED = "ValidationFailed"  # render/validate: YAML, unknown service, labels
     PREFLIGHT_FAILED = "PreflightFailed"  # missing image, secret, config, network
     QUARANTINED = "Quarantined"  # the revision failed before and is never applied again
@@ -49,6 +50,9 @@ class Reason(StrEnum):
     ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"  # no analysis could measure the canary
     ROLLBACK_FAILED = "RollbackFailed"  # the services did not come back healthy
     REVERT_FAILED = "RevertFailed"  # git revert not clean, or push refused for good
+    #: the failed revision's revert waits in a pull (merge) request: the branch still holds the
+    #: revision, which stays quarantined until the request is merged
+    REVERT_PROPOSED = "RevertProposed"
     INTERRUPTED = "Interrupted"  # the agent stopped mid-pass; the next start resumes
     INTERNAL_ERROR = "InternalError"
 
@@ -136,6 +140,25 @@ class RollbackError(StallingError):
 
 class RevertError(StallingError):
     default_reason = Reason.REVERT_FAILED
+
+
+class BranchProtected(RevertError):
+    """The remote refuses a direct push to the branch (branch protection, a ruleset, a server
+    hook): the revert can reach it only through a pull or merge request (``git.revert_via``)."""
+
+
+class ForgeError(StallingError):
+    """GitHub or GitLab refused to open the pull (merge) request of a revert: the token is
+    refused or may not do it, the repository is unknown, the request is invalid."""
+
+    default_reason = Reason.REVERT_FAILED
+
+
+class ForgeUnavailable(WaitingError):
+    """GitHub's or GitLab's API could not be reached, timed out, failed (5xx) or rate-limits:
+    the revert is proposed again by the next pass."""
+
+    default_reason = Reason.FORGE_UNAVAILABLE
 
 
 class StateError(WaitingError):

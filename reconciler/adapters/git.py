@@ -1,22 +1,20 @@
 """The git remote, through GitPython: fetch into the state directory, find the commits to
-revert, revert and push.
+revert, revert and push — to the branch followed, or to a branch of its own for a pull request
+when the branch takes no direct pushes (``BranchProtected``, read by ``reconciler.faults``).
 
-Credentials never appear in URLs, config files or process arguments: an SSH deploy key goes
-through ``GIT_SSH_COMMAND``, an HTTPS token through a ``GIT_ASKPASS`` script that reads the token
-file when git asks. Every error is translated here (``GitError`` to retry, ``RevertError`` when a
-human is needed) with secrets masked; what git said to a fetch or a push is read by
-``reconciler.faults``, so the reason names the remote's trouble (``GitRemoteUnavailable``) apart
-from what a human must fix (``ArtifactFailed``: credentials, host key, missing branch), and git's
-whole (masked) output is the error's ``detail``. Blocking calls run in a worker thread.
+Credentials never appear in URLs, config files or process arguments (``git_env``). Every error
+is translated here (``GitError`` to retry, ``RevertError`` when a human is needed) with secrets
+masked; what git said to a fetch or a push is read by ``reconciler.faults``, so the reason names
+the remote's trouble (``GitRemoteUnavailable``) apart from what a human must fix
+(``ArtifactFailed``: credentials, host key, missing branch), and git's whole (masked) output is
+the error's ``detail``. Blocking calls run in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import shutil
-import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -24,21 +22,15 @@ from typing import TypeVar
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
+from reconciler.adapters.git_env import git_env
 from reconciler.config import GitConfig, read_secret
 from reconciler.errors import GitError, RevertError, RevisionGone
-from reconciler.faults import disk_error, git_error
+from reconciler.faults import disk_error, git_error, protected_error, push_refusal
 from reconciler.masking import Masker
 from reconciler.models import RevisionInfo
 
 T = TypeVar("T")
 REVERT_TRAILER = "Driftless-Revert-Of"
-_ASKPASS = """#!/bin/sh
-# Answers git's credential prompts from the token file (the token is never in a URL or argv).
-case "$1" in
-  Username*) printf '%s\\n' "$DRIFTLESS_GIT_USERNAME" ;;
-  *) head -n 1 "$DRIFTLESS_GIT_TOKEN_FILE" ;;
-esac
-"""
 
 
 def _error_text(exc: Exception) -> str:
@@ -90,42 +82,6 @@ class GitRepo:
         async with self._lock:
             return await asyncio.to_thread(func)
 
-    def _env(self) -> dict[str, str]:
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASK_YESNO": "false"}
-        cfg = self.config
-        if cfg.ssh_key_file is not None:
-            known = cfg.known_hosts_file or self._dir.parent / "known_hosts"
-            strict = "yes" if cfg.known_hosts_file else "accept-new"
-            env["GIT_SSH_COMMAND"] = shlex.join(
-                [
-                    "ssh",
-                    "-i",
-                    str(cfg.ssh_key_file),
-                    "-o",
-                    "IdentitiesOnly=yes",
-                    "-o",
-                    "BatchMode=yes",
-                    "-o",
-                    f"StrictHostKeyChecking={strict}",
-                    "-o",
-                    f"UserKnownHostsFile={known}",
-                ]
-            )
-        if cfg.ca_file is not None:
-            env["GIT_SSL_CAINFO"] = str(cfg.ca_file)
-        if cfg.token_file is not None:
-            askpass = self._dir.parent / "git-askpass.sh"
-            if not askpass.exists() or askpass.read_text() != _ASKPASS:
-                askpass.parent.mkdir(parents=True, exist_ok=True)
-                askpass.write_text(_ASKPASS)
-                askpass.chmod(stat.S_IRWXU)
-            env.update(
-                GIT_ASKPASS=str(askpass),
-                DRIFTLESS_GIT_TOKEN_FILE=str(cfg.token_file),
-                DRIFTLESS_GIT_USERNAME=cfg.username,
-            )
-        return env
-
     def _open(self) -> git.Repo:
         if self._repo is not None:
             return self._repo
@@ -139,7 +95,7 @@ class GitRepo:
                 shutil.rmtree(self._dir)
             self._dir.mkdir(parents=True)
             repo = git.Repo.init(self._dir, initial_branch="driftless")
-        repo.git.update_environment(**self._env())
+        repo.git.update_environment(**git_env(self.config, self._dir.parent))
         remotes = {r.name: r for r in repo.remotes}
         if "origin" not in remotes:
             repo.create_remote("origin", self.config.url)
@@ -260,12 +216,22 @@ class GitRepo:
         self, commits: Sequence[RevisionInfo], failed: RevisionInfo, subject: str, body: str
     ) -> str | None:
         shas = [c.sha for c in commits]
-        trailers = "\n".join(f"This reverts commit {s}." for s in shas)
-        message = f"{subject}\n\n{body.rstrip()}\n\n{trailers}\n\n{REVERT_TRAILER}: {failed.sha}\n"
+        message = _revert_message(shas, failed.sha, subject, body)
+        return await self._reverting(lambda: self._revert_and_push(shas, failed.sha, message))
 
-        def work() -> str | None:
-            return self._revert_and_push(shas, failed.sha, message)
+    async def propose(
+        self,
+        commits: Sequence[RevisionInfo],
+        failed: RevisionInfo,
+        subject: str,
+        body: str,
+        branch: str,
+    ) -> str | None:
+        shas = [c.sha for c in commits]
+        message = _revert_message(shas, failed.sha, subject, body)
+        return await self._reverting(lambda: self._revert_to(branch, shas, failed.sha, message))
 
+    async def _reverting(self, work: Callable[[], str | None]) -> str | None:
         try:
             return await self._run(work)
         except (RevertError, GitError):
@@ -313,15 +279,18 @@ class GitRepo:
         return True
 
     def _push_revert(self, repo: git.Repo, attempt: int, attempts: int) -> bool:
-        """Push the revert commit: False when the remote moved and another attempt is left."""
+        """Push the revert commit: False when the remote moved and another attempt is left;
+        ``BranchProtected`` when the branch takes changes through pull requests only."""
+        branch = self.config.branch
         try:
             repo.git.push(
-                "origin",
-                f"HEAD:refs/heads/{self.config.branch}",
-                kill_after_timeout=self.config.timeout,
+                "origin", f"HEAD:refs/heads/{branch}", kill_after_timeout=self.config.timeout
             )
         except GitCommandError as exc:
             text = self._text(exc)
+            protected = protected_error(branch, text)
+            if protected is not None:
+                raise protected from exc
             moved = any(w in text for w in ("non-fast-forward", "fetch first", "rejected"))
             if moved and attempt < attempts:
                 return False  # the remote moved: redo the revert on its new head
@@ -331,6 +300,62 @@ class GitRepo:
                 ) from exc
             raise git_error("cannot push the revert", text) from exc
         return True
+
+    # ---------------------------------------------------------------- a revert for a pull request
+
+    def _revert_to(self, branch: str, shas: list[str], failed_sha: str, message: str) -> str | None:
+        """Revert ``shas`` on the remote branch's head and push that to ``branch`` (a branch of
+        its own, for a pull request); the commit there, the one an earlier run pushed when there
+        is one, or None when the remote branch no longer holds the changes."""
+        repo = self._open()
+        self._git_fetch(repo)
+        found = self._proposed(repo, branch, failed_sha)
+        if found:
+            return found
+        if not self._stage_revert(repo, shas):
+            return None
+        repo.git.commit("--no-verify", "-m", message)
+        try:
+            repo.git.push(
+                "origin", f"HEAD:refs/heads/{branch}", kill_after_timeout=self.config.timeout
+            )
+        except GitCommandError as exc:
+            text = self._text(exc)
+            refused = push_refusal(text)
+            if refused is not None:
+                raise RevertError(
+                    f"the remote refuses the revert on branch {branch} too: {refused}; nothing "
+                    "was proposed",
+                    detail=text,
+                ) from exc
+            raise git_error(f"cannot push the revert to branch {branch}", text) from exc
+        return str(repo.head.commit.hexsha)
+
+    def _proposed(self, repo: git.Repo, branch: str, failed_sha: str) -> str | None:
+        """The revert of ``failed_sha`` an earlier run pushed to ``branch``, or None when the
+        remote has no such branch."""
+        ref, timeout = f"refs/heads/{branch}", self.config.timeout
+        try:
+            listed = repo.git.ls_remote("origin", ref, kill_after_timeout=timeout)
+            if not str(listed).strip():
+                return None
+            tracking = f"refs/remotes/origin/{branch}"
+            repo.git.fetch("--no-tags", "origin", f"+{ref}:{tracking}", kill_after_timeout=timeout)
+        except GitCommandError as exc:
+            raise git_error(f"cannot read branch {branch} of {self._url}", self._text(exc)) from exc
+        grep = f"--grep={REVERT_TRAILER}: {failed_sha}"
+        found = repo.git.log(tracking, "--format=%H", "-F", grep, "-n", "1").strip()
+        if not found:
+            raise RevertError(
+                f"branch {branch} of {self._url} exists without the revert of {failed_sha[:12]}: "
+                "nothing was pushed to it"
+            )
+        return str(found)
+
+
+def _revert_message(shas: Sequence[str], failed_sha: str, subject: str, body: str) -> str:
+    trailers = "\n".join(f"This reverts commit {s}." for s in shas)
+    return f"{subject}\n\n{body.rstrip()}\n\n{trailers}\n\n{REVERT_TRAILER}: {failed_sha}\n"
 
 
 def file_url(path: Path) -> str:

@@ -141,6 +141,7 @@ async def fail(
         rollback_ok=stall is None,
         reverted=reverted.reverted,
         keep_journal=retry,
+        note=reverted.note,
     )
     return await failed(ctx, draft, failure)
 

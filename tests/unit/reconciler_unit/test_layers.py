@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[3] / "reconciler"
 LAYERS: list[set[str]] = [
     {"errors", "types"},
     {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links", "faults"},
+    {"forges"},
     {"rollout", "analysis", "models", "masking"},
     {"progress", "status", "checks", "fields", "waves", "journal"},
     # values built from those, and the pure decisions over them
@@ -33,6 +34,8 @@ LAYERS: list[set[str]] = [
         "adapters",
         "adapters.clock",
         "adapters.git",
+        "adapters.git_env",
+        "adapters.forge",
         "adapters.http",
         "adapters.swarm",
         "adapters.stack_cli",
@@ -99,6 +102,7 @@ CLIENTS = {
     "docker": {"adapters.swarm"},
     "git": {"adapters.git"},
     "aiohttp": {
+        "adapters.forge",
         "adapters.http",
         "adapters.agent_api",
         "adapters.prometheus",
@@ -131,6 +135,7 @@ PURE = {
     "redact",
     "links",
     "faults",
+    "forges",
     "models",
     "masking",
     "rollout",
