@@ -63,9 +63,9 @@ class ForgeRequests:
         headers = self._api.headers(self._token)
         async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
             found = await self._find(session, branch, base, f"look for an open {noun} for {branch}")
-            opened = found is None
+            opened = False
             if found is None:
-                found = await self._open(session, branch, base, title, body)
+                found, opened = await self._open(session, branch, base, title, body)
             merging = ""
             if self._config.auto_merge:
                 merging = await self._auto_merge(session, found)
@@ -75,16 +75,17 @@ class ForgeRequests:
 
     async def _open(
         self, session: aiohttp.ClientSession, branch: str, base: str, title: str, body: str
-    ) -> Request:
+    ) -> tuple[Request, bool]:
+        """The request opened (True), or the one the forge says is open already (False)."""
         doing = f"open the {self._api.noun} for {branch}"
         call = self._api.open(branch, base, title, body)
         status, data = await self._exchange(session, call, doing)
         if status in (200, 201):
-            return self._read(data, doing)
+            return self._read(data, doing), True
         if already_open(status, data):  # opened meanwhile (or the list missed it): use that one
             found = await self._find(session, branch, base, doing)
             if found is not None:
-                return found
+                return found, False
         raise self._refusal(status, data, doing)
 
     async def _find(

@@ -157,7 +157,9 @@ class FakeRemote:
         return commit.files if commit else {}
 
     def commit(self, sha: str) -> _Commit | None:
-        return next((c for c in self.commits if c.sha == sha), None)
+        """A commit of ``main``, or the head of another branch."""
+        found = next((c for c in self.commits if c.sha == sha), None)
+        return found or next((c for c in self.branches.values() if c.sha == sha), None)
 
     def head(self) -> str | None:
         return self.commits[-1].sha if self.commits else None
