@@ -9,15 +9,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 from reconciler_support.fakes import Killed, kill
 from reconciler_support.world import World, image
 
+from reconciler.cli.status import status_text
 from reconciler.decisions import ExitCode, exit_code
 from reconciler.errors import ForgeError, ForgeUnavailable, Reason
+from reconciler.events import RevertPushed
 from reconciler.forges import revert_branch
+from reconciler.masking import Masker
 from reconciler.models import PassResult
+from reconciler.notify.message import build
 from reconciler.status import ConditionType
+from reconciler.web.headline import headline
+from reconciler.web.page import render_content
+from reconciler.web.settings import Site
+from reconciler.web.views import document
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -82,6 +93,8 @@ async def test_until_it_is_merged_the_revision_is_refused_quietly_then_ready(wor
     assert not status.is_true(ConditionType.STALLED)
     assert status.history[0].count == 2
     assert world.events() == []  # no alert beyond the failed deploy's
+    head = headline(status.to_dict())  # the status page's first line: not a failure
+    assert (head.label, head.tone, head.reason) == ("Revert proposed", "warn", "RevertProposed")
     assert len(forge.opened) == 1
     # the forge merges the pull request: the branch renders to what runs, Ready again
     world.remote.merge(revert_branch(bad))
@@ -180,3 +193,27 @@ async def test_a_forge_that_refuses_the_token_stalls_with_its_reason(world: Worl
     again = await world.sync()
     assert (again.result, again.reason) == (PassResult.REFUSED, Reason.QUARANTINED)
     assert world.live() == "1"
+
+
+async def test_the_status_page_the_cli_and_chat_show_where_the_revert_waits(
+    world: World,
+) -> None:
+    world.protect("auto")
+    _bad_release(world)
+    await world.sync()
+    status = world.status()
+    url = "https://github.test/acme/shop/pull/1"
+    site = Site.from_config(world.config)
+    schema = json.loads((ROOT / "reconciler/web/static/status.schema.json").read_text())
+    served = document(status, site, Masker())
+    jsonschema.validate(served, schema)  # what /api/status serves
+    assert served["reverts"][0]["proposal"] == url
+    page = render_content(status.to_dict(), site, world.clock.now(), can_act=False)
+    assert f'proposed in <a href="{url}" class="proposal">' in page
+    assert f"(proposed in {url})" in status_text(status, resuming=False)
+    event = world.notified.events[-1]
+    assert isinstance(event, RevertPushed)
+    said = build(event, site.repo, Masker().mask)
+    assert said.title.startswith("Revert of ")
+    assert "proposed in a pull request" in said.title
+    assert ("pull request", url) in [(link.text, link.url) for link in said.links]
