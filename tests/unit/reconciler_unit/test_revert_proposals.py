@@ -165,6 +165,7 @@ async def test_a_forge_that_is_down_gets_the_pull_request_from_the_next_pass(
     out = await world.sync()
     assert out.result == PassResult.ROLLED_BACK
     assert not out.stalled
+    assert "revert pending (ForgeUnavailable): cannot open the pull request" in out.message
     assert world.journal_left()  # the revert is finished by the next pass
     assert world.live() == "1"
     forge.failing = None
