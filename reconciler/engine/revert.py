@@ -63,14 +63,19 @@ def revert_message(
     return subject, "\n".join(lines)
 
 
-def proposal_body(body: str, branch: str, base: str) -> str:
-    """The pull (merge) request's description: the revert commit's body, and what merging does."""
+def proposal_body(body: str, branch: str, base: str, via: str) -> str:
+    """The pull (merge) request's description: the revert commit's body, why it is a request,
+    and what merging does."""
+    why = (
+        "reverts go through pull requests here (`git.revert_via: pull_request`)"
+        if via == "pull_request"
+        else f"`{base}` refuses direct pushes (protected)"
+    )
     return (
         f"{body.rstrip()}\n\n---\n\n"
-        f"The reconciler cannot push to `{base}`: it takes changes through reviews only, so the "
-        f"revert waits on `{branch}`. The live stack already runs the last good revision; "
-        f"merging brings `{base}` back to it. Until then the reconciler refuses the failed "
-        "revision and changes nothing."
+        f"The reconciler did not push this revert to `{base}`: {why}, so it waits on `{branch}`. "
+        f"The live stack already runs the last good revision; merging brings `{base}` back to "
+        "it. Until then the reconciler refuses the failed revision and changes nothing.\n"
     )
 
 
@@ -131,7 +136,8 @@ async def _propose(
         return Reverted(journal)  # the remote branch no longer holds the changes
     journal = journal.proposing(commit, branch)
     ctx.store.save_journal(journal)
-    proposal = await forge.propose(branch, base, subject, proposal_body(body, branch, base))
+    description = proposal_body(body, branch, base, ctx.config.git.revert_via)
+    proposal = await forge.propose(branch, base, subject, description)
     journal = journal.proposed(proposal.request.url)
     ctx.store.save_journal(journal)
     return Reverted(journal, tuple(c.sha for c in commits), note=proposal.note)

@@ -66,7 +66,7 @@ async def test_a_protected_main_gets_the_revert_as_a_pull_request(world: World) 
     assert (request.branch, request.base) == (branch, "main")
     assert request.title == 'Revert "Bump web to 3 and api to 1"'
     assert "Reason: HealthCheckFailed" in request.body
-    assert f"waits on `{branch}`" in request.body
+    assert f"`main` refuses direct pushes (protected), so it waits on `{branch}`" in request.body
     # recorded as the revert, and announced as proposed
     [entry] = world.status().reverts
     assert (entry.commit, entry.proposal) == (pushed.sha, request.request.url)
@@ -130,6 +130,7 @@ async def test_pull_request_mode_proposes_without_pushing_to_main(world: World) 
     assert world.remote.head() == bad
     [request] = forge.opened
     assert request.auto_merge
+    assert "reverts go through pull requests here (`git.revert_via: pull_request`)" in request.body
 
 
 @pytest.mark.parametrize(("on", "call"), [("git", "after propose"), ("forge", "after open")])
