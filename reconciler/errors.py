@@ -6,8 +6,9 @@ This module is a leaf: it imports nothing else of the package, so any layer may 
   not retry until the input changes (a new revision, a new config). Examples: invalid desired
   state, an image that does not exist, a revert that cannot be made cleanly.
 * :class:`WaitingError` is transient: retried after ``retry_after`` seconds, or the retry
-  interval (git remote, Docker engine or a registry unreachable). Which component failed is read
-  from the failure's text in one place, ``reconciler.faults``, and named by the reason.
+  interval (git remote, Docker engine, a registry or a forge's API unreachable). Which
+  component failed is read from the failure's text in one place, ``reconciler.faults``, and
+  named by the reason.
 
 Each error carries a named ``reason`` (a :class:`Reason`), which is what the status conditions,
 history entries, metrics and notifications show. Third-party exceptions are translated into these

@@ -1,12 +1,13 @@
-"""Fakes at the engine's ports: a Swarm, a git remote and its checkout, HTTP checks and a clock,
-in memory. They let every branch of a pass run in milliseconds; ``tests/contract/`` runs the same
-tests against each fake and the real adapter, so a fake that drifts from the real thing fails.
+"""Fakes at the engine's ports: a Swarm, a git remote and its checkout, HTTP checks, a clock and
+a forge that holds pull requests, in memory. They let every branch of a pass run in
+milliseconds; ``tests/contract/`` runs the same tests against each fake and the real adapter, so
+a fake that drifts from the real thing fails.
 
 A fake may be told to fail like the real thing fails (the engine unreachable, a registry down, a
 deploy refused, a rollback that does not converge, the remote unreachable or answering with an
-error, a push refused) and to be *killed*: the named call raises :class:`Killed`, which nothing
-in the agent catches, as SIGKILL would end it. Their errors are read from the same words, by the
-same ``reconciler.faults``, as the adapters' are.
+error, a push refused, a branch protected as GitHub protects it) and to be *killed*: the named
+call raises :class:`Killed`, which nothing in the agent catches, as SIGKILL would end it. Their
+errors are read from the same words, by the same ``reconciler.faults``, as the adapters' are.
 """
 
 from __future__ import annotations
