@@ -26,6 +26,7 @@ from typing import Any
 from reconciler import yamlio
 from reconciler.config_values import build
 from reconciler.errors import ConfigError
+from reconciler.forges import MERGE_METHODS, REVERT_VIA, target
 from reconciler.models import HealthCheck
 from reconciler.signatures import VerifyMode
 
@@ -58,6 +59,10 @@ class GitConfig:
     ca_file: Path | None = None
     username: str = "x-access-token"
     push_reverts: bool = True
+    #: how a revert reaches the branch: ``push`` (directly), ``pull_request`` (always through a
+    #: pull/merge request, ``forge.*``), ``auto`` (directly, or through a request when the
+    #: branch refuses direct pushes: protected)
+    revert_via: str = "push"
     push_retries: int = 3
     author_name: str = "Driftless reconciler"
     author_email: str = "reconciler@driftless.invalid"
@@ -69,6 +74,25 @@ class GitConfig:
     #: the agent's own key, which signs the reverts it pushes: an SSH private key, or an
     #: ASCII-armoured OpenPGP secret key (no passphrase); trusted by ``verify`` as well
     signing_key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ForgeConfig:
+    """The forge whose API opens the pull (merge) request of a revert (``git.revert_via``)."""
+
+    #: github or gitlab; guessed from git.url for github.com and gitlab.com
+    kind: str = ""
+    #: the REST API's base URL; default https://api.github.com, https://gitlab.com/api/v4, or
+    #: https://<git.url's host>/api/v3 (GitHub Enterprise) and /api/v4 (self-managed GitLab)
+    api_url: str = ""
+    #: owner/name (GitHub) or the project's path or numeric id (GitLab); guessed from git.url
+    repository: str = ""
+    #: the API token (GitHub: Pull requests + Contents write; GitLab: api scope, Developer)
+    token_file: Path | None = None
+    #: ask the forge to merge the request once its required checks pass
+    auto_merge: bool = False
+    merge_method: str = "merge"
+    timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -179,6 +203,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    forge: ForgeConfig = field(default_factory=ForgeConfig)
 
     @property
     def checkout_dir(self) -> Path:
@@ -247,7 +272,11 @@ def _env_path(raw: list[str]) -> list[str]:
 
 
 def _validate(config: Config, *, require_git: bool) -> None:
-    problems = [*_setting_problems(config, require_git=require_git), *_secret_problems(config)]
+    problems = [
+        *_setting_problems(config, require_git=require_git),
+        *_secret_problems(config),
+        *_forge_problems(config),
+    ]
     if config.http.refresh < 1:
         problems.append("http.refresh must be at least 1s")
     if config.notify.retries < 0 or config.notify.dedup_window < 0:
@@ -291,6 +320,7 @@ def _secret_problems(config: Config) -> Iterator[str]:
     for section, names in (
         ("http", ("token_file", "webhook_secret_file", "gitlab_token_file")),
         ("notify", ("slack_url_file", "discord_url_file", "webhook_url_file")),
+        ("forge", ("token_file",)),
     ):
         for name in names:
             secret = getattr(getattr(config, section), name)
@@ -320,6 +350,22 @@ def _trust_problems(git: GitConfig) -> Iterator[str]:
             f"git.verify.mode is {verify.mode.value}: the reverts the agent pushes must be "
             "signed too; set git.signing_key_file (or git.push_reverts: false)"
         )
+
+
+def _forge_problems(config: Config) -> Iterator[str]:
+    """``git.revert_via`` other than push needs a forge to open the request on, and its token."""
+    via, forge = config.git.revert_via, config.forge
+    if via not in REVERT_VIA:
+        yield f"git.revert_via must be push, pull_request or auto, not {via!r}"
+    if forge.merge_method not in MERGE_METHODS:
+        yield f"forge.merge_method must be merge, squash or rebase, not {forge.merge_method!r}"
+    if via not in ("pull_request", "auto"):
+        return
+    where = target(forge.kind, forge.api_url, forge.repository, config.git.url)
+    if isinstance(where, str):
+        yield f"{where} (git.revert_via is {via})"
+    if forge.token_file is None:
+        yield f"forge.token_file is required when git.revert_via is {via}"
 
 
 def read_secret(path: Path) -> str:

@@ -30,6 +30,9 @@ class Next(StrEnum):
 
     DONE = "done"  # nothing (more) to apply: in sync, or reported without applying
     REFUSED = "refused"  # the revision is refused; nothing live changed; wait for new input
+    #: the revision is refused, but no human is needed: it waits for something under way (the
+    #: pull request that reverts it, which auto-merge or a review will merge)
+    WAITING = "waiting"
     RETRY = "retry"  # transient: try the pass again after ``retry_after`` / the retry interval
     FAILED = "failed"  # the revision failed: roll back what changed, revert it, quarantine it
     STALLED = "stalled"  # needs a human: the rollback or the revert failed
@@ -87,6 +90,7 @@ def hold(plan: Plan, *, short: str, paused: bool, self_heal: bool, dry_run: bool
 RESULT_OF: dict[Next, PassResult] = {
     Next.DONE: PassResult.NOOP,
     Next.REFUSED: PassResult.REFUSED,
+    Next.WAITING: PassResult.REFUSED,
     Next.RETRY: PassResult.ERROR,
     Next.FAILED: PassResult.ROLLED_BACK,
     Next.STALLED: PassResult.FAILED,

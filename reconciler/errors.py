@@ -6,8 +6,9 @@ This module is a leaf: it imports nothing else of the package, so any layer may 
   not retry until the input changes (a new revision, a new config). Examples: invalid desired
   state, an image that does not exist, a revert that cannot be made cleanly.
 * :class:`WaitingError` is transient: retried after ``retry_after`` seconds, or the retry
-  interval (git remote, Docker engine or a registry unreachable). Which component failed is read
-  from the failure's text in one place, ``reconciler.faults``, and named by the reason.
+  interval (git remote, Docker engine, a registry or a forge's API unreachable). Which
+  component failed is read from the failure's text in one place, ``reconciler.faults``, and
+  named by the reason.
 
 Each error carries a named ``reason`` (a :class:`Reason`), which is what the status conditions,
 history entries, metrics and notifications show. Third-party exceptions are translated into these
@@ -38,6 +39,7 @@ class Reason(StrEnum):
     ARTIFACT_FAILED = "ArtifactFailed"  # git: refused credentials or host key, no such branch
     GIT_REMOTE_UNAVAILABLE = "GitRemoteUnavailable"  # git remote unreachable, timing out or 5xx
     SIGNATURE_REFUSED = "SignatureRefused"  # not signed by an allowed key (git.verify)
+    FORGE_UNAVAILABLE = "ForgeUnavailable"  # GitHub's/GitLab's API unreachable, 5xx or rate limit
     VALIDATION_FAILED = "ValidationFailed"  # render/validate: YAML, unknown service, labels
     PREFLIGHT_FAILED = "PreflightFailed"  # missing image, secret, config, network
     QUARANTINED = "Quarantined"  # the revision failed before and is never applied again
@@ -50,6 +52,9 @@ class Reason(StrEnum):
     ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"  # no analysis could measure the canary
     ROLLBACK_FAILED = "RollbackFailed"  # the services did not come back healthy
     REVERT_FAILED = "RevertFailed"  # git revert not clean, or push refused for good
+    #: the failed revision's revert waits in a pull (merge) request: the branch still holds the
+    #: revision, which stays quarantined until the request is merged
+    REVERT_PROPOSED = "RevertProposed"
     INTERRUPTED = "Interrupted"  # the agent stopped mid-pass; the next start resumes
     INTERNAL_ERROR = "InternalError"
 
@@ -137,6 +142,25 @@ class RollbackError(StallingError):
 
 class RevertError(StallingError):
     default_reason = Reason.REVERT_FAILED
+
+
+class BranchProtected(RevertError):
+    """The remote refuses a direct push to the branch (branch protection, a ruleset, a server
+    hook): the revert can reach it only through a pull or merge request (``git.revert_via``)."""
+
+
+class ForgeError(StallingError):
+    """GitHub or GitLab refused to open the pull (merge) request of a revert: the token is
+    refused or may not do it, the repository is unknown, the request is invalid."""
+
+    default_reason = Reason.REVERT_FAILED
+
+
+class ForgeUnavailable(WaitingError):
+    """GitHub's or GitLab's API could not be reached, timed out, failed (5xx) or rate-limits:
+    the revert is proposed again by the next pass."""
+
+    default_reason = Reason.FORGE_UNAVAILABLE
 
 
 class StateError(WaitingError):

@@ -107,8 +107,15 @@ class RevertPushed(_EventBase):
     commit: str = ""
     reverted: tuple[str, ...] = ()
     message: str = ""
+    #: the pull (merge) request the revert waits in (the branch takes no direct pushes)
+    proposal: str = ""
 
     def summary(self) -> str:
+        if self.proposal:
+            return (
+                f"{self._where()} revert {self.commit[:12]} proposed in {self.proposal}: "
+                f"{self.reason}: {self.message}"
+            )
         return (
             f"{self._where()} reverted in git by {self.commit[:12]}: {self.reason}: {self.message}"
         )

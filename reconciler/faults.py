@@ -13,7 +13,9 @@ API's error messages (through the SDK) and git's stderr. What it tells them:
   registries answer the same for "missing" and "not yours to read", so the caller treats it like
   a missing image;
 * the **git remote** unreachable, timing out or answering 5xx: ``GitRemoteUnavailable``; refused
-  credentials, an unknown host key or a missing branch: ``ArtifactFailed`` (both retried);
+  credentials, an unknown host key or a missing branch: ``ArtifactFailed`` (both retried); a
+  push the remote refuses by policy (a protected branch, a ruleset, a server hook:
+  :func:`push_refusal`) can only go through a pull or merge request;
 * anything else the docker CLI says (the stack file, an image that does not exist, a bad mount)
   is the **revision**'s, and so is an Engine API answer of 4xx.
 
@@ -28,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from reconciler.errors import DockerError, GitError, Reason, StateError
+from reconciler.errors import BranchProtected, DockerError, GitError, Reason, StateError
 
 
 class Component(StrEnum):
@@ -266,6 +268,40 @@ def git_fault(text: str) -> Fault:
     if (line := _find(_GIT_TROUBLE, text)) is not None:
         return Fault(Component.GIT_REMOTE, True, line)
     return Fault(Component.GIT_REMOTE, False, last_line(text))
+
+
+#: the remote refuses a direct push to the branch by policy, in its own words: GitHub's branch
+#: protection (GH006) and rulesets (GH013), GitLab's protected branches, any server hook that
+#: declines (GitHub says "protected branch hook declined", a plain git server and GitLab
+#: "pre-receive hook declined"); the most telling line first
+_PUSH_REFUSED = _rx(
+    r"GH006",
+    r"GH013",
+    r"not allowed to push code to protected branches",
+    r"changes must be made through a pull request",
+    r"protected branch hook declined",
+    r"pre-receive hook declined",
+)
+
+
+def push_refusal(text: str) -> str | None:
+    """The line of git's stderr of a push that says the remote refuses direct pushes to the
+    branch (protected: only a pull or merge request gets a change in), or None when it does not
+    say that (the remote moved, or failed)."""
+    return _find(_PUSH_REFUSED, text)
+
+
+def protected_error(branch: str, text: str) -> BranchProtected | None:
+    """The error for a push to ``branch`` the remote refuses by policy (with what to do about
+    it), or None when that is not what git's stderr ``text`` says."""
+    line = push_refusal(text)
+    if line is None:
+        return None
+    return BranchProtected(
+        f"{branch} refuses direct pushes (protected): {line}; let the deploy key bypass the "
+        "rule, or set git.revert_via to auto (a pull request)",
+        detail=text.strip(),
+    )
 
 
 #: the agent's own disk (its git checkout is in the state directory), not the remote's trouble

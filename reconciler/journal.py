@@ -4,7 +4,8 @@ in ``<state_dir>/journal.json``).
 Written before ``docker stack deploy``, updated at each later phase, removed when the pass is
 recorded. A restart that finds it finishes that pass instead of starting a new one: it deploys
 and verifies the same revision again, or rolls back to ``previous`` and reverts, and never
-pushes a revert twice (``revert_commit``). Each change of phase is a method that returns the
+pushes a revert twice (``revert_commit``) nor opens two pull requests for it
+(``revert_branch``, ``revert_proposal``). Each change of phase is a method that returns the
 next journal.
 """
 
@@ -34,6 +35,11 @@ class Journal:
     failure_detail: str = ""
     rollback_done: bool = False
     revert_commit: str | None = None
+    #: the branch the revert commit was pushed to for a pull (merge) request, because the branch
+    #: followed takes no direct pushes (``git.revert_via``); None: pushed to that branch
+    revert_branch: str | None = None
+    #: the web address of that request, once it is open
+    revert_proposal: str | None = None
     #: the changed services wave by wave, the canary steps and the images they replace
     rollout: RolloutPlan = field(default_factory=RolloutPlan)
     #: False when the failure is not the revision's (no analysis could conclude): roll back,
@@ -66,3 +72,16 @@ class Journal:
 
     def reverted(self, commit: str | None) -> Journal:
         return replace(self, revert_commit=commit)
+
+    @property
+    def revert_landed(self) -> str | None:
+        """The revert commit once the revert counts as done: pushed to the branch followed, or
+        proposed in an open pull (merge) request; None before."""
+        return None if self.revert_branch and not self.revert_proposal else self.revert_commit
+
+    def proposing(self, commit: str, branch: str) -> Journal:
+        """The revert is on ``branch``; its pull (merge) request is not open yet."""
+        return replace(self, revert_commit=commit, revert_branch=branch)
+
+    def proposed(self, url: str) -> Journal:
+        return replace(self, revert_proposal=url)

@@ -44,7 +44,7 @@ class RepoLinks:
     @classmethod
     def from_url(cls, url: str, commit_url: str = "") -> RepoLinks:
         display = mask_url_credentials(url)
-        host, path = _host_and_path(url)
+        host, path = host_and_path(url)
         base = f"https://{host}/{path}" if host and path else None
         template = commit_url or None
         if template is None and host in _KNOWN and base:
@@ -54,7 +54,9 @@ class RepoLinks:
         return cls(display_url=display, web_url=base, commit_template=template)
 
 
-def _host_and_path(url: str) -> tuple[str | None, str | None]:
+def host_and_path(url: str) -> tuple[str | None, str | None]:
+    """The forge's host and the repository's path (``owner/repo``, a GitLab group path) in a
+    clone URL, credentials and ``.git`` left out; ``(None, None)`` for other URLs (file://)."""
     url = url.strip()
     if not url:
         return None, None

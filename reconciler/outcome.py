@@ -37,6 +37,8 @@ class PassOutcome:
     rolled_back: tuple[str, ...] = ()
     quarantine: bool = False  # the revision failed: never apply it again
     revert_commit: str | None = None  # pushed by this pass, or found pushed by an earlier one
+    #: the pull (merge) request the revert waits in, when the branch takes no direct pushes
+    revert_proposal: str | None = None
     reverted: tuple[str, ...] = ()  # the commits the revert pushed by this pass undoes
     problems: tuple[str, ...] = ()  # one line each, for a refusal or a stall
     detail: str = ""  # longer output (docker's stderr, the validation problems)

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from reconciler.analysis import Answer
 from reconciler.convergence import ServiceTasks
+from reconciler.forges import Proposal
 from reconciler.models import CheckResult, HealthCheck, LiveState, RevisionInfo
 from reconciler.signatures import Signature
 from reconciler.types import JSONDict
@@ -53,7 +54,29 @@ class GitSource(Protocol):
         self, commits: Sequence[RevisionInfo], failed: RevisionInfo, subject: str, body: str
     ) -> str | None:
         """Revert ``commits`` on top of the remote branch and push; the new commit, or None
-        when there was nothing left to revert."""
+        when there was nothing left to revert. ``BranchProtected`` when the branch takes no
+        direct pushes."""
+        ...
+
+    async def propose(
+        self,
+        commits: Sequence[RevisionInfo],
+        failed: RevisionInfo,
+        subject: str,
+        body: str,
+        branch: str,
+    ) -> str | None:
+        """The same revert, pushed to ``branch`` (for a pull request) instead; the commit there
+        (the one an earlier run pushed, when there is one), or None when there was nothing left
+        to revert."""
+        ...
+
+
+class Forge(Protocol):
+    """GitHub or GitLab: the pull (merge) request that proposes a revert."""
+
+    async def propose(self, branch: str, base: str, title: str, body: str) -> Proposal:
+        """The request open from ``branch`` into ``base``: one open already, or a new one."""
         ...
 
 

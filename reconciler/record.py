@@ -122,7 +122,15 @@ def _failure_memory(s: Status, out: PassOutcome, now: datetime) -> Status:
         s = s.with_quarantine(QuarantineEntry(rev, out.desired_hash, out.reason, out.message, now))
     if out.revert_commit and not s.revert_for(rev.sha):
         reverted = out.reverted or (rev.sha,)
-        entry = RevertEntry(rev, reverted, out.revert_commit, out.reason, out.message, now)
+        entry = RevertEntry(
+            rev,
+            reverted,
+            out.revert_commit,
+            out.reason,
+            out.message,
+            now,
+            out.revert_proposal or "",
+        )
         s = s.with_revert(entry)
     return s
 
@@ -204,6 +212,7 @@ def _failure(base: _Base, out: PassOutcome) -> list[Event]:
                 reverted=out.reverted,
                 reason=out.reason,
                 message=out.message,
+                proposal=out.revert_proposal or "",
             )
         )
     return found
@@ -211,7 +220,7 @@ def _failure(base: _Base, out: PassOutcome) -> list[Event]:
 
 def _refusal(base: _Base, out: PassOutcome, notified: Notified) -> tuple[Notified, list[Event]]:
     key = f"{out.revision.sha if out.revision else ''}:{out.reason}"
-    if out.reason == Reason.QUARANTINED or notified.refusal == key:
+    if out.reason in (Reason.QUARANTINED, Reason.REVERT_PROPOSED) or notified.refusal == key:
         return notified, []
     event = RevisionRefused(
         **base, revision=out.revision, reason=out.reason, message=out.message, problems=out.problems

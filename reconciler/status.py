@@ -92,7 +92,8 @@ class QuarantineEntry:
 
 @dataclass(frozen=True)
 class RevertEntry:
-    """A revert commit the agent pushed for a failed revision."""
+    """A revert commit the agent pushed for a failed revision (or proposed: pushed to a branch
+    of its own, with a pull or merge request, because the branch takes no direct pushes)."""
 
     revision: RevisionInfo  # the failed revision
     reverted: tuple[str, ...]  # every commit the revert undoes (newest first)
@@ -100,6 +101,8 @@ class RevertEntry:
     reason: Reason
     message: str
     pushed_at: datetime
+    #: the web address of the pull (merge) request the revert waits in; "" when pushed
+    proposal: str = ""
 
 
 @dataclass(frozen=True)

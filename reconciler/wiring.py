@@ -22,6 +22,7 @@ from loguru import logger
 
 from reconciler.adapters.clock import SystemClock
 from reconciler.adapters.folder import LocalFolder, repo_root
+from reconciler.adapters.forge import ForgeRequests
 from reconciler.adapters.git import GitRepo
 from reconciler.adapters.http import HttpChecker
 from reconciler.adapters.probes import ProbeProxies, remove_probes
@@ -29,7 +30,8 @@ from reconciler.adapters.prometheus import PrometheusQueries
 from reconciler.adapters.swarm import SwarmAdapter
 from reconciler.config import Config
 from reconciler.engine import Ports
-from reconciler.errors import DockerError
+from reconciler.errors import ConfigError, DockerError
+from reconciler.forges import target
 from reconciler.masking import Masker
 from reconciler.state import StateStore
 
@@ -98,10 +100,22 @@ async def open_engine(
         if analysis.prometheus_url
         else None
     )
-    ports = Ports(git, swarm, checker, clock, probes, metrics)
+    ports = Ports(git, swarm, checker, clock, probes, metrics, _forge(config, masker))
     try:
         yield Engine(config, ports, store, masker, cleanup)
     finally:
         await swarm.close()
         if isinstance(git, GitRepo):
             git.close()
+
+
+def _forge(config: Config, masker: Masker) -> ForgeRequests | None:
+    """The forge that opens the pull (merge) requests of reverts, when ``git.revert_via`` asks
+    for one (its settings were checked at start-up)."""
+    if config.git.revert_via not in ("pull_request", "auto"):
+        return None
+    forge = config.forge
+    where = target(forge.kind, forge.api_url, forge.repository, config.git.url)
+    if isinstance(where, str):
+        raise ConfigError(f"invalid configuration: {where}")
+    return ForgeRequests(where, forge, masker)

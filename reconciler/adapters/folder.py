@@ -56,3 +56,13 @@ class LocalFolder:
         self, commits: Sequence[RevisionInfo], failed: RevisionInfo, subject: str, body: str
     ) -> str | None:
         raise GitError("a local folder cannot be reverted")
+
+    async def propose(
+        self,
+        commits: Sequence[RevisionInfo],
+        failed: RevisionInfo,
+        subject: str,
+        body: str,
+        branch: str,
+    ) -> str | None:
+        raise GitError("a local folder cannot be reverted")

@@ -1,22 +1,20 @@
 """The git remote, through GitPython: fetch into the state directory, find the commits to
-revert, revert and push.
+revert, revert and push — to the branch followed, or to a branch of its own for a pull request
+when the branch takes no direct pushes (``BranchProtected``, read by ``reconciler.faults``).
 
-Credentials never appear in URLs, config files or process arguments: an SSH deploy key goes
-through ``GIT_SSH_COMMAND``, an HTTPS token through a ``GIT_ASKPASS`` script that reads the token
-file when git asks. Every error is translated here (``GitError`` to retry, ``RevertError`` when a
-human is needed) with secrets masked; what git said to a fetch or a push is read by
-``reconciler.faults``, so the reason names the remote's trouble (``GitRemoteUnavailable``) apart
-from what a human must fix (``ArtifactFailed``: credentials, host key, missing branch), and git's
-whole (masked) output is the error's ``detail``. Blocking calls run in a worker thread.
+Credentials never appear in URLs, config files or process arguments (``git_env``). Every error
+is translated here (``GitError`` to retry, ``RevertError`` when a human is needed) with secrets
+masked; what git said to a fetch or a push is read by ``reconciler.faults``, so the reason names
+the remote's trouble (``GitRemoteUnavailable``) apart from what a human must fix
+(``ArtifactFailed``: credentials, host key, missing branch), and git's whole (masked) output is
+the error's ``detail``. Blocking calls run in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import shutil
-import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -24,23 +22,17 @@ from typing import TypeVar
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
-from reconciler.adapters.keyring import Keyring
+from reconciler.adapters.git_env import git_env
+from reconciler.adapters.keyring import Keyring, read_signatures
 from reconciler.config import GitConfig, read_secret
 from reconciler.errors import GitError, RevertError, RevisionGone
-from reconciler.faults import disk_error, git_error
+from reconciler.faults import disk_error, git_error, protected_error, push_refusal
 from reconciler.masking import Masker
 from reconciler.models import RevisionInfo
 from reconciler.signatures import Signature
 
 T = TypeVar("T")
 REVERT_TRAILER = "Driftless-Revert-Of"
-_ASKPASS = """#!/bin/sh
-# Answers git's credential prompts from the token file (the token is never in a URL or argv).
-case "$1" in
-  Username*) printf '%s\\n' "$DRIFTLESS_GIT_USERNAME" ;;
-  *) head -n 1 "$DRIFTLESS_GIT_TOKEN_FILE" ;;
-esac
-"""
 
 
 def _error_text(exc: Exception) -> str:
@@ -95,42 +87,6 @@ class GitRepo:
         async with self._lock:
             return await asyncio.to_thread(func)
 
-    def _env(self) -> dict[str, str]:
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASK_YESNO": "false", **self._trust.env}
-        cfg = self.config
-        if cfg.ssh_key_file is not None:
-            known = cfg.known_hosts_file or self._dir.parent / "known_hosts"
-            strict = "yes" if cfg.known_hosts_file else "accept-new"
-            env["GIT_SSH_COMMAND"] = shlex.join(
-                [
-                    "ssh",
-                    "-i",
-                    str(cfg.ssh_key_file),
-                    "-o",
-                    "IdentitiesOnly=yes",
-                    "-o",
-                    "BatchMode=yes",
-                    "-o",
-                    f"StrictHostKeyChecking={strict}",
-                    "-o",
-                    f"UserKnownHostsFile={known}",
-                ]
-            )
-        if cfg.ca_file is not None:
-            env["GIT_SSL_CAINFO"] = str(cfg.ca_file)
-        if cfg.token_file is not None:
-            askpass = self._dir.parent / "git-askpass.sh"
-            if not askpass.exists() or askpass.read_text() != _ASKPASS:
-                askpass.parent.mkdir(parents=True, exist_ok=True)
-                askpass.write_text(_ASKPASS)
-                askpass.chmod(stat.S_IRWXU)
-            env.update(
-                GIT_ASKPASS=str(askpass),
-                DRIFTLESS_GIT_TOKEN_FILE=str(cfg.token_file),
-                DRIFTLESS_GIT_USERNAME=cfg.username,
-            )
-        return env
-
     def _open(self) -> git.Repo:
         if self._repo is not None:
             return self._repo
@@ -144,7 +100,7 @@ class GitRepo:
                 shutil.rmtree(self._dir)
             self._dir.mkdir(parents=True)
             repo = git.Repo.init(self._dir, initial_branch="driftless")
-        repo.git.update_environment(**self._env())
+        repo.git.update_environment(**git_env(self.config, self._dir.parent), **self._trust.env)
         remotes = {r.name: r for r in repo.remotes}
         if "origin" not in remotes:
             repo.create_remote("origin", self.config.url)
@@ -255,12 +211,8 @@ class GitRepo:
     ) -> tuple[Signature, ...]:
         def work() -> tuple[Signature, ...]:
             repo = self._open()
-            found = _signatures(repo.git.log("-1", f"--format={_SIGNATURE_FORMAT}", head))
-            if every and since and since != head and self._known(repo, since):
-                path = self.config.path
-                more = repo.git.log(f"--format={_SIGNATURE_FORMAT}", f"{since}..{head}", "--", path)
-                found += tuple(s for s in _signatures(more) if s.sha != head)
-            return found
+            after = since if every and since and self._known(repo, since) else None
+            return read_signatures(repo.git.log, head, after, self.config.path)
 
         try:
             return await self._run(work)
@@ -272,11 +224,9 @@ class GitRepo:
 
     @staticmethod
     def _known(repo: git.Repo, sha: str) -> bool:
-        try:
-            repo.commit(sha)
-        except (ValueError, GitCommandError):
-            return False
-        return True
+        return bool(
+            repo.git.rev_parse("--quiet", "--verify", f"{sha}^{{commit}}", with_exceptions=False)
+        )
 
     def _find_revert(self, repo: git.Repo, sha: str) -> str | None:
         out = repo.git.log(
@@ -296,17 +246,30 @@ class GitRepo:
         self, commits: Sequence[RevisionInfo], failed: RevisionInfo, subject: str, body: str
     ) -> str | None:
         shas = [c.sha for c in commits]
-        trailers = "\n".join(f"This reverts commit {s}." for s in shas)
-        message = f"{subject}\n\n{body.rstrip()}\n\n{trailers}\n\n{REVERT_TRAILER}: {failed.sha}\n"
+        message = _revert_message(shas, failed.sha, subject, body)
+        return await self._reverting(lambda: self._revert_and_push(shas, failed.sha, message))
 
-        def work() -> str | None:
+    async def propose(
+        self,
+        commits: Sequence[RevisionInfo],
+        failed: RevisionInfo,
+        subject: str,
+        body: str,
+        branch: str,
+    ) -> str | None:
+        shas = [c.sha for c in commits]
+        message = _revert_message(shas, failed.sha, subject, body)
+        return await self._reverting(lambda: self._revert_to(branch, shas, failed.sha, message))
+
+    async def _reverting(self, work: Callable[[], str | None]) -> str | None:
+        def signed() -> str | None:
             try:
-                return self._revert_and_push(shas, failed.sha, message)
+                return work()
             finally:
-                self._keyring.stop_agent()
+                self._keyring.stop_agent()  # signing the revert started one
 
         try:
-            return await self._run(work)
+            return await self._run(signed)
         except (RevertError, GitError):
             raise
         except (GitCommandError, OSError, ValueError) as exc:
@@ -352,15 +315,18 @@ class GitRepo:
         return True
 
     def _push_revert(self, repo: git.Repo, attempt: int, attempts: int) -> bool:
-        """Push the revert commit: False when the remote moved and another attempt is left."""
+        """Push the revert commit: False when the remote moved and another attempt is left;
+        ``BranchProtected`` when the branch takes changes through pull requests only."""
+        branch = self.config.branch
         try:
             repo.git.push(
-                "origin",
-                f"HEAD:refs/heads/{self.config.branch}",
-                kill_after_timeout=self.config.timeout,
+                "origin", f"HEAD:refs/heads/{branch}", kill_after_timeout=self.config.timeout
             )
         except GitCommandError as exc:
             text = self._text(exc)
+            protected = protected_error(branch, text)
+            if protected is not None:
+                raise protected from exc
             moved = any(w in text for w in ("non-fast-forward", "fetch first", "rejected"))
             if moved and attempt < attempts:
                 return False  # the remote moved: redo the revert on its new head
@@ -371,20 +337,61 @@ class GitRepo:
             raise git_error("cannot push the revert", text) from exc
         return True
 
+    # ---------------------------------------------------------------- a revert for a pull request
 
-#: one commit's signature as git verifies it: fields split by US, records by RS
-_SIGNATURE_FORMAT = "%H%x1f%G?%x1f%GS%x1f%GF%x1f%GK%x1f%an <%ae>%x1f%s%x1e"
+    def _revert_to(self, branch: str, shas: list[str], failed_sha: str, message: str) -> str | None:
+        """Revert ``shas`` on the remote branch's head and push that to ``branch`` (a branch of
+        its own, for a pull request); the commit there, the one an earlier run pushed when there
+        is one, or None when the remote branch no longer holds the changes."""
+        repo = self._open()
+        self._git_fetch(repo)
+        found = self._proposed(repo, branch, failed_sha)
+        if found:
+            return found
+        if not self._stage_revert(repo, shas):
+            return None
+        repo.git.commit("--no-verify", "-m", message)
+        try:
+            repo.git.push(
+                "origin", f"HEAD:refs/heads/{branch}", kill_after_timeout=self.config.timeout
+            )
+        except GitCommandError as exc:
+            text = self._text(exc)
+            refused = push_refusal(text)
+            if refused is not None:
+                raise RevertError(
+                    f"the remote refuses the revert on branch {branch} too: {refused}; nothing "
+                    "was proposed",
+                    detail=text,
+                ) from exc
+            raise git_error(f"cannot push the revert to branch {branch}", text) from exc
+        return str(repo.head.commit.hexsha)
+
+    def _proposed(self, repo: git.Repo, branch: str, failed_sha: str) -> str | None:
+        """The revert of ``failed_sha`` an earlier run pushed to ``branch``, or None when the
+        remote has no such branch."""
+        ref, timeout = f"refs/heads/{branch}", self.config.timeout
+        try:
+            listed = repo.git.ls_remote("origin", ref, kill_after_timeout=timeout)
+            if not str(listed).strip():
+                return None
+            tracking = f"refs/remotes/origin/{branch}"
+            repo.git.fetch("--no-tags", "origin", f"+{ref}:{tracking}", kill_after_timeout=timeout)
+        except GitCommandError as exc:
+            raise git_error(f"cannot read branch {branch} of {self._url}", self._text(exc)) from exc
+        grep = f"--grep={REVERT_TRAILER}: {failed_sha}"
+        found = repo.git.log(tracking, "--format=%H", "-F", grep, "-n", "1").strip()
+        if not found:
+            raise RevertError(
+                f"branch {branch} of {self._url} exists without the revert of {failed_sha[:12]}: "
+                "nothing was pushed to it"
+            )
+        return str(found)
 
 
-def _signatures(out: str) -> tuple[Signature, ...]:
-    found = []
-    for record in out.split("\x1e"):
-        fields = record.strip("\n").split("\x1f")
-        if len(fields) != 7:
-            continue
-        sha, status, signer, fingerprint, key, author, subject = fields
-        found.append(Signature(sha, subject, author, status, signer, fingerprint or key))
-    return tuple(found)
+def _revert_message(shas: Sequence[str], failed_sha: str, subject: str, body: str) -> str:
+    trailers = "\n".join(f"This reverts commit {s}." for s in shas)
+    return f"{subject}\n\n{body.rstrip()}\n\n{trailers}\n\n{REVERT_TRAILER}: {failed_sha}\n"
 
 
 def file_url(path: Path) -> str:

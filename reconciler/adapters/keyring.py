@@ -8,7 +8,8 @@ allowed-signers file holding the allowed SSH keys. The agent's own signing key i
 so the reverts it signs pass the next pass's check.
 
 Both are rebuilt from the configured files whenever one of them changes (a digest of their
-contents is kept beside them), never edited in place.
+contents is kept beside them), never edited in place. ``parse_signatures`` reads git's verdicts
+(``git log --format=SIGNATURE_FORMAT``).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.config import GitConfig
 from reconciler.errors import ConfigError
+from reconciler.signatures import Signature
 
 _PGP_SECRET = "-----BEGIN PGP PRIVATE KEY BLOCK-----"  # noqa: S105 - a format marker
 
@@ -196,3 +198,30 @@ class Keyring:
                 timeout=30,
                 check=False,
             )
+
+
+#: one commit's signature as git verifies it: fields split by US, records by RS
+SIGNATURE_FORMAT = "%H%x1f%G?%x1f%GS%x1f%GF%x1f%GK%x1f%an <%ae>%x1f%s%x1e"
+
+
+def parse_signatures(out: str) -> tuple[Signature, ...]:
+    found = []
+    for record in out.split("\x1e"):
+        fields = record.strip("\n").split("\x1f")
+        if len(fields) != 7:
+            continue
+        sha, status, signer, fingerprint, key, author, subject = fields
+        found.append(Signature(sha, subject, author, status, signer, fingerprint or key))
+    return tuple(found)
+
+
+def read_signatures(
+    log: Callable[..., str], head: str, since: str | None, path: str
+) -> tuple[Signature, ...]:
+    """git's verdict on ``head`` (first) and, with ``since``, on every commit of
+    ``since..head`` that touches ``path``; ``log`` runs ``git log`` with its arguments."""
+    found = parse_signatures(log("-1", f"--format={SIGNATURE_FORMAT}", head))
+    if since and since != head:
+        more = log(f"--format={SIGNATURE_FORMAT}", f"{since}..{head}", "--", path)
+        found += tuple(s for s in parse_signatures(more) if s.sha != head)
+    return found

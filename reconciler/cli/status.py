@@ -87,7 +87,9 @@ def _failures(status: Status) -> list[str]:
     if status.reverts:
         lines.append("reverts pushed:")
         lines += [
-            f"  {r.commit[:12]} reverts {r.revision.short}: {r.reason}" for r in status.reverts
+            f"  {r.commit[:12]} reverts {r.revision.short}: {r.reason}"
+            + (f" (proposed in {r.proposal})" if r.proposal else "")
+            for r in status.reverts
         ]
     return lines
 

@@ -19,7 +19,15 @@ from reconciler.errors import InterruptedPass, ReconcilerError
 from reconciler.logs import current_phase, current_revision
 from reconciler.masking import Masker
 from reconciler.models import Phase, RevisionInfo
-from reconciler.ports import Clock, GitSource, HealthChecker, MetricsSource, ProxyProvider, Swarm
+from reconciler.ports import (
+    Clock,
+    Forge,
+    GitSource,
+    HealthChecker,
+    MetricsSource,
+    ProxyProvider,
+    Swarm,
+)
 from reconciler.progress import RolloutStatus, canary_status
 from reconciler.state import StateStore
 
@@ -44,6 +52,8 @@ class Ports:
     probes: Callable[[], ProxyProvider] | None = None
     #: answers the canaries' analyses (None: no Prometheus configured, they are inconclusive)
     metrics: MetricsSource | None = None
+    #: opens the pull (merge) request of a revert (None: ``git.revert_via`` is push)
+    forge: Forge | None = None
 
 
 class PassContext:

@@ -152,6 +152,7 @@ class Failure:
     rollback_ok: bool = True
     reverted: tuple[str, ...] = ()
     keep_journal: bool = False  # the revert is retried by the next pass
+    note: str = ""  # "revert proposed in <url>"
 
 
 async def failed(ctx: PassContext, draft: Draft, failure: Failure) -> PassOutcome:
@@ -161,6 +162,8 @@ async def failed(ctx: PassContext, draft: Draft, failure: Failure) -> PassOutcom
         ctx.store.clear_journal()
     inv = await live_inventory(ctx, await _rendered(ctx), failure.checks)
     message = journal.failure_message
+    if failure.note:
+        message += f"; {failure.note}"
     stall = failure.stall
     if stall is not None:
         message += f"; {stall.reason}: {stall.message}"
@@ -178,7 +181,8 @@ async def failed(ctx: PassContext, draft: Draft, failure: Failure) -> PassOutcom
         rolled_back=journal.changed if failure.rollback_ok else (),
         quarantine=journal.blamed,
         # also a revert found in the remote: pushed by a run that died before recording it
-        revert_commit=journal.revert_commit,
+        revert_commit=journal.revert_landed,
+        revert_proposal=journal.revert_proposal,
         reverted=failure.reverted,
         detail=ctx.masker.mask(journal.failure_detail),
         stalled_reason=stall.reason if stall else None,

@@ -28,10 +28,20 @@ async def render_checkout(ctx: PassContext) -> DesiredState:
 
 
 def quarantined(status: Status, head: RevisionInfo, desired: DesiredState) -> Halt | None:
-    """A revision that failed before (or renders to the same content as one) is refused."""
+    """A revision that failed before (or renders to the same content as one) is refused: it
+    needs a fix, or, when its revert waits in a pull request, that request to be merged."""
     entry = status.is_quarantined(head.sha, desired.desired_hash)
     if entry is None:
         return None
+    revert = status.revert_for(entry.revision.sha)
+    if revert is not None and revert.proposal:
+        return Halt(
+            Next.WAITING,
+            Reason.REVERT_PROPOSED,
+            f"revision {head.short} is quarantined ({entry.reason}, as {entry.revision.short}): "
+            f"revert proposed in {revert.proposal}; the last good revision runs until it is "
+            "merged",
+        )
     return Halt(
         Next.REFUSED,
         Reason.QUARANTINED,

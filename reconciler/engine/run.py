@@ -146,8 +146,14 @@ async def fail(
         rollback_ok=stall is None,
         reverted=reverted.reverted,
         keep_journal=retry,
+        note=_pending(reverted.halt) if retry else reverted.note,
     )
     return await failed(ctx, draft, failure)
+
+
+def _pending(halt: Halt | None) -> str:
+    """What the pass's message says of a revert the next pass will finish."""
+    return f"revert pending ({halt.reason}): {halt.message}" if halt else ""
 
 
 async def resume(ctx: PassContext, journal: Journal, started: datetime) -> PassOutcome:

@@ -134,13 +134,13 @@ def _failed(event: DeployFailed, short: str, where: str) -> _Said:
 
 
 def _reverted(event: RevertPushed, short: str, where: str, repo: RepoLinks) -> _Said:
-    said = _Said(
-        "warn",
-        f"Reverted {short} in git ({where})",
-        f"{event.reason}: {event.message}",
-        event.reason,
-        links=[Link(f"revert commit {event.commit[:12]}", repo.commit(event.commit))],
-    )
+    if event.proposal:  # the branch takes no direct pushes: the revert waits in a pull request
+        title = f"Revert of {short} proposed in a pull request ({where})"
+        links = [Link("pull request", event.proposal)]
+    else:
+        title = f"Reverted {short} in git ({where})"
+        links = [Link(f"revert commit {event.commit[:12]}", repo.commit(event.commit))]
+    said = _Said("warn", title, f"{event.reason}: {event.message}", event.reason, links=links)
     if len(event.reverted) > 1:
         said.details.append(
             Detail("Commits reverted", "\n".join(s[:12] for s in event.reverted), code=True)

@@ -63,9 +63,10 @@ def headline(data: Doc) -> Headline:
             ready.get("last_transition"),
         )
     if ready and ready.get("status") is False:
-        tone = "bad" if data.get("last_result") in _BAD_RESULTS else "warn"
+        waiting = ready.get("reason") == "RevertProposed"  # live is fine; git waits for a merge
+        tone = "bad" if data.get("last_result") in _BAD_RESULTS and not waiting else "warn"
         return Headline(
-            "Not ready",
+            "Revert proposed" if waiting else "Not ready",
             tone,
             ready.get("reason", ""),
             ready.get("message", ""),

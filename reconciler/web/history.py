@@ -1,5 +1,6 @@
 """What the agent did, as the status page lists it: the recent passes, the revisions it
-quarantined (with a release button when the API is writable) and the reverts it pushed."""
+quarantined (with a release button when the API is writable) and the reverts it pushed (or
+proposed in a pull request, linked)."""
 
 from __future__ import annotations
 
@@ -118,6 +119,13 @@ def quarantine(data: Doc, site: Site, now: datetime, can_act: bool) -> Html:
     return tag("div", tag("h2", "Quarantined revisions"), items, class_="half", id="quarantine")
 
 
+def _proposal(url: object) -> Html:
+    """Where a revert waits, when the branch takes no direct pushes: its pull request."""
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        return Html("")
+    return join([" — proposed in ", tag("a", url, href=url, class_="proposal")])
+
+
 def reverts(data: Doc, site: Site, now: datetime) -> Html:
     entries: Sequence[Doc] = data.get("reverts") or ()
     if not entries:
@@ -129,6 +137,7 @@ def reverts(data: Doc, site: Site, now: datetime) -> Html:
                 sha(site, {"sha": r.get("commit")}),
                 " reverts ",
                 sha(site, r.get("revision")),
+                _proposal(r.get("proposal")),
                 " ",
                 tag("span", (r.get("revision") or {}).get("subject", ""), class_="subject"),
                 tag(

@@ -24,8 +24,11 @@ class Site:
     @classmethod
     def from_config(cls, config: Config) -> Site:
         t = config.timeouts
-        # fetch + apply + verify + rollback + the revert's fetch and push, and a margin
+        # fetch + apply + verify + rollback + the revert's fetch and push, and a margin; a revert
+        # proposed in a pull request: the branch's lookup, fetch and push, the forge's 3 requests
         derived = 3 * config.git.timeout + t.apply + t.verify + t.rollback + 120.0
+        if config.git.revert_via != "push":
+            derived += 3 * config.git.timeout + 3 * config.forge.timeout
         return cls(
             stack=config.stack,
             environment=config.environment,

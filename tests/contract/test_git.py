@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reconciler_support.fakes import FakeGit, FakeRemote
+from reconciler_support.fakes import PROTECTED, FakeGit, FakeRemote
 from reconciler_support.gitrepo import Remote, close_opened, opened
 
 from reconciler.adapters.git import GitRepo
 from reconciler.config import GitConfig
-from reconciler.errors import GitError, RevertError, RevisionGone
+from reconciler.errors import BranchProtected, GitError, RevertError, RevisionGone
 from reconciler.masking import Masker
 from reconciler.ports import GitSource
 
@@ -28,6 +28,7 @@ class Side:
     remote: Any  # FakeRemote or Remote: write, head, log, message, show, rewrite
     repo: GitSource
     cut: Any  # makes the remote unreachable
+    protect: Any  # main refuses direct pushes, in GitHub's words
 
 
 @pytest.fixture(params=["fake", "real"])
@@ -38,14 +39,20 @@ def side(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Side]:
         fake = FakeRemote()
         fake.write(files, "Add the api")
         yield Side(
-            fake, FakeGit(fake, checkout, FOLDER), lambda: setattr(fake, "unreachable", True)
+            fake,
+            FakeGit(fake, checkout, FOLDER),
+            lambda: setattr(fake, "unreachable", True),
+            lambda: setattr(fake, "protected", True),
         )
         return
     real = Remote(tmp_path, FOLDER)
     real.write(files, "Add the api")
     config = GitConfig(url=real.url, path=FOLDER, push_retries=2, timeout=30)
     repo = opened(GitRepo(config, checkout, Masker()))
-    yield Side(real, repo, lambda: real.bare.rename(tmp_path / "gone.git"))
+    refusal = [line.removeprefix("remote: ") for line in PROTECTED.splitlines()[:2]]
+    yield Side(
+        real, repo, lambda: real.bare.rename(tmp_path / "gone.git"), lambda: real.protect(*refusal)
+    )
     close_opened()
 
 
@@ -88,6 +95,31 @@ async def test_a_revert_is_pushed_once_and_found_again(side: Side) -> None:
     # asked again (an agent that died before recording it): the same commit, nothing new
     assert await side.repo.revert(commits, head, "again", "again") == revert
     assert len(side.remote.log()) == 3
+
+
+async def test_a_protected_branch_refuses_the_revert_which_goes_to_a_branch_once(
+    side: Side,
+) -> None:
+    good = side.remote.head()
+    bad = side.remote.write({IMAGES: "api: r/api:2\n"}, "Bump api to 2")
+    side.protect()
+    head = await side.repo.fetch()
+    commits = await side.repo.offending_commits(good, bad)
+    with pytest.raises(BranchProtected, match=r"main refuses direct pushes \(protected\): .*GH006"):
+        await side.repo.revert(commits, head, 'Revert "Bump api to 2"', "It failed.")
+    assert side.remote.head() == bad
+    branch = f"driftless/revert-{bad[:12]}"
+    proposed = await side.repo.propose(
+        commits, head, 'Revert "Bump api to 2"', "It failed.", branch
+    )
+    assert proposed is not None
+    message = side.remote.message(proposed)
+    assert message.startswith('Revert "Bump api to 2"\n\nIt failed.')
+    assert message.endswith(f"Driftless-Revert-Of: {bad}")
+    assert side.remote.head() == bad  # main untouched
+    assert await side.repo.find_revert(bad) is None  # not on main (yet)
+    # asked again (an agent that died before recording it): the commit on the branch
+    assert await side.repo.propose(commits, head, "again", "again", branch) == proposed
 
 
 async def test_a_revert_that_conflicts_pushes_nothing(side: Side) -> None:

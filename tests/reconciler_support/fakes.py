@@ -1,12 +1,13 @@
-"""Fakes at the engine's ports: a Swarm, a git remote and its checkout, HTTP checks and a clock,
-in memory. They let every branch of a pass run in milliseconds; ``tests/contract/`` runs the same
-tests against each fake and the real adapter, so a fake that drifts from the real thing fails.
+"""Fakes at the engine's ports: a Swarm, a git remote and its checkout, HTTP checks, a clock and
+a forge that holds pull requests, in memory. They let every branch of a pass run in
+milliseconds; ``tests/contract/`` runs the same tests against each fake and the real adapter, so
+a fake that drifts from the real thing fails.
 
 A fake may be told to fail like the real thing fails (the engine unreachable, a registry down, a
 deploy refused, a rollback that does not converge, the remote unreachable or answering with an
-error, a push refused) and to be *killed*: the named call raises :class:`Killed`, which nothing
-in the agent catches, as SIGKILL would end it. Their errors are read from the same words, by the
-same ``reconciler.faults``, as the adapters' are.
+error, a push refused, a branch protected as GitHub protects it) and to be *killed*: the named
+call raises :class:`Killed`, which nothing in the agent catches, as SIGKILL would end it. Their
+errors are read from the same words, by the same ``reconciler.faults``, as the adapters' are.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ from reconciler.documents import HOLD
 from reconciler.errors import (
     ApplyError,
     DockerError,
+    ForgeError,
     RevertError,
     RevisionGone,
     RollbackError,
     ValidationError,
 )
-from reconciler.faults import docker_error, docker_fault, git_error
+from reconciler.faults import docker_error, docker_fault, git_error, protected_error
 from reconciler.fields import fields_from_compose
+from reconciler.forges import Proposal, Request
 from reconciler.imageref import parse_image
 from reconciler.masking import Masker
 from reconciler.models import CheckResult, HealthCheck, LiveService, LiveState, RevisionInfo
@@ -47,6 +50,12 @@ from reconciler.signatures import Signature
 from reconciler.types import JSONDict
 
 REVERT_TRAILER = "Driftless-Revert-Of"
+#: what GitHub answers a push to a protected branch (git's stderr)
+PROTECTED = """remote: error: GH006: Protected branch update failed for refs/heads/main.
+remote: error: Changes must be made through a pull request.
+To github.com:acme/shop.git
+ ! [remote rejected] HEAD -> main (protected branch hook declined)
+error: failed to push some refs to 'github.com:acme/shop.git'"""
 
 
 class Killed(BaseException):
@@ -121,6 +130,10 @@ class FakeRemote:
         self.commits: list[_Commit] = []  # oldest first: the branch's history
         self.unreachable = False
         self.refuse_push = False
+        #: main takes no direct pushes (branch protection): only a merged pull request
+        self.protected = False
+        #: other branches: the revert branches pushed for pull requests
+        self.branches: dict[str, _Commit] = {}
         #: git's stderr for every fetch and push (a remote answering with an error), or ""
         self.failing = ""
         #: commits with a good signature by an allowed key: sha -> signer (others unsigned)
@@ -150,7 +163,9 @@ class FakeRemote:
         return commit.files if commit else {}
 
     def commit(self, sha: str) -> _Commit | None:
-        return next((c for c in self.commits if c.sha == sha), None)
+        """A commit of ``main``, or the head of another branch."""
+        found = next((c for c in self.commits if c.sha == sha), None)
+        return found or next((c for c in self.branches.values() if c.sha == sha), None)
 
     def head(self) -> str | None:
         return self.commits[-1].sha if self.commits else None
@@ -173,6 +188,13 @@ class FakeRemote:
     def rewrite(self, keep: int) -> None:
         """A force-push: the branch keeps only its first ``keep`` commits."""
         del self.commits[keep:]
+
+    def merge(self, branch: str) -> str:
+        """The forge merges a pull request (fast-forward), its branch deleted."""
+        commit = self.branches.pop(branch)
+        assert commit.parent == self.head(), "the fake merges fast-forwards only"
+        self.commits.append(commit)
+        return commit.sha
 
 
 class FakeGit(_Hooked):
@@ -307,13 +329,97 @@ class FakeGit(_Hooked):
             return None
         if self.remote.refuse_push:
             raise git_error("cannot push the revert", "remote: unable to access fake://remote")
-        trailers = "\n".join(f"This reverts commit {s}." for s in shas)
-        message = f"{subject}\n\n{body.rstrip()}\n\n{trailers}\n\n{REVERT_TRAILER}: {failed.sha}\n"
-        sha = self.remote._new(tree, message)
+        protected = protected_error("main", PROTECTED) if self.remote.protected else None
+        if protected is not None:
+            raise protected
+        sha = self.remote._new(tree, _message(shas, failed.sha, subject, body))
         if self.remote.revert_signer:
             self.remote.signed[sha] = self.remote.revert_signer
         self._hook("after push")
         return sha
+
+    async def propose(
+        self,
+        commits: Sequence[RevisionInfo],
+        failed: RevisionInfo,
+        subject: str,
+        body: str,
+        branch: str,
+    ) -> str | None:
+        self._hook("propose")
+        self._reach("fetch main from")
+        pushed = self.remote.branches.get(branch)
+        if pushed is not None:
+            if f"{REVERT_TRAILER}: {failed.sha}" not in pushed.message:
+                raise RevertError(f"branch {branch} exists without the revert of {failed.short}")
+            return pushed.sha
+        tree = dict(self.remote.tree())
+        conflicts = self._undo(tree, commits)
+        if conflicts:
+            raise RevertError(f"cannot revert cleanly (conflicts in {', '.join(conflicts)})")
+        if tree == dict(self.remote.tree()):
+            return None
+        message = _message([c.sha for c in commits], failed.sha, subject, body)
+        seed = f"{branch}:{self.remote.head()}:{message}"
+        sha = hashlib.sha1(seed.encode()).hexdigest()  # noqa: S324 - an identifier, like git's
+        self.remote.branches[branch] = _Commit(sha, message, tree, self.remote.head())
+        self._hook("after propose")
+        return sha
+
+
+def _message(shas: Sequence[str], failed: str, subject: str, body: str) -> str:
+    trailers = "\n".join(f"This reverts commit {s}." for s in shas)
+    return f"{subject}\n\n{body.rstrip()}\n\n{trailers}\n\n{REVERT_TRAILER}: {failed}\n"
+
+
+# ------------------------------------------------------------------ forge
+
+
+@dataclass
+class FakeRequest:
+    branch: str
+    base: str
+    title: str
+    body: str
+    request: Request
+    auto_merge: bool = False
+
+
+class FakeForge(_Hooked):
+    """Implements ``reconciler.ports.Forge``: the pull requests GitHub holds, in memory. The
+    real adapter is tested against a stand-in GitHub/GitLab on loopback
+    (``reconciler_support.forgeserver``)."""
+
+    def __init__(self, remote: FakeRemote, *, auto_merge: bool = False) -> None:
+        self.remote = remote
+        self.opened: list[FakeRequest] = []
+        self.auto_merge = auto_merge
+        #: the forge's answer to every request: an error to raise (ForgeError, ForgeUnavailable)
+        self.failing: Exception | None = None
+        self.on = {}
+
+    def open_for(self, branch: str) -> FakeRequest | None:
+        """The open request from ``branch`` (its branch still there: not merged)."""
+        found = [r for r in self.opened if r.branch == branch and branch in self.remote.branches]
+        return found[-1] if found else None
+
+    async def propose(self, branch: str, base: str, title: str, body: str) -> Proposal:
+        self._hook("propose")
+        if self.failing is not None:
+            raise self.failing
+        found = self.open_for(branch)
+        opened = found is None
+        if found is None:
+            if branch not in self.remote.branches:
+                raise ForgeError(f"cannot open the pull request for {branch}: head invalid")
+            number = len(self.opened) + 1
+            url = f"https://github.test/acme/shop/pull/{number}"
+            found = FakeRequest(branch, base, title, body, Request(number, url, f"PR_{number}"))
+            self.opened.append(found)
+            self._hook("after open")
+        found.auto_merge = found.auto_merge or self.auto_merge
+        merging = "auto-merge requested" if self.auto_merge else ""
+        return Proposal(found.request, opened, merging)
 
 
 # ------------------------------------------------------------------ swarm

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -99,6 +100,37 @@ class Remote:
 
     def show(self, path: str, ref: str = "main") -> str:
         return git(self.bare, "show", f"{ref}:{path}") + "\n"
+
+    def protect(self, *refusal: str) -> None:
+        """``main`` refuses pushes, as a forge's protected branch does: a ``pre-receive`` hook
+        prints ``refusal`` (the forge's own words, one line each) and declines every push to
+        ``main``; other branches are taken."""
+        hook = self.bare / "hooks" / "pre-receive"
+        lines = "\n".join(f"    echo {shlex.quote(line)} >&2" for line in refusal)
+        hook.write_text(
+            "#!/bin/sh\n"
+            "while read -r old new ref; do\n"
+            '  if [ "$ref" = refs/heads/main ]; then\n'
+            f"{lines}\n"
+            "    exit 1\n"
+            "  fi\n"
+            "done\n"
+        )
+        hook.chmod(0o755)
+
+    def branches(self) -> set[str]:
+        return set(
+            git(self.bare, "for-each-ref", "--format=%(refname:short)", "refs/heads").split()
+        )
+
+    def merge(self, branch: str) -> str:
+        """The forge merges a pull request from ``branch`` (a fast-forward: its merge method
+        aside, ``main`` then holds the revert commit) and deletes the branch."""
+        sha = git(self.bare, "rev-parse", f"refs/heads/{branch}")
+        git(self.bare, "merge-base", "--is-ancestor", "refs/heads/main", sha)
+        git(self.bare, "update-ref", "refs/heads/main", sha)
+        git(self.bare, "update-ref", "-d", f"refs/heads/{branch}")
+        return sha
 
     def rewrite(self, keep: int) -> None:
         """A force-push: the branch keeps only its first ``keep`` commits."""

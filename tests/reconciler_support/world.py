@@ -18,12 +18,15 @@ from reconciler.agent import Agent
 from reconciler.config import Config, load_config
 from reconciler.engine import Ports
 from reconciler.events import RecordingNotifier
+from reconciler.masking import Masker
 from reconciler.outcome import PassOutcome
+from reconciler.ports import Forge
 from reconciler.status import Status
 from reconciler.wiring import open_engine
 from reconciler_support.fakes import (
     FakeChecker,
     FakeClock,
+    FakeForge,
     FakeGit,
     FakeMetrics,
     FakeProbes,
@@ -111,6 +114,10 @@ class World:
         self.git = FakeGit(self.remote, self.config.checkout_dir, FOLDER)
         self.metrics = FakeMetrics()
         self.metrics.default = 0.0
+        #: the forge that opens pull requests (``git.revert_via`` pull_request or auto)
+        self.forge: Forge | None = None
+        #: the agent's masker: adapters built outside the composition root register with it
+        self.masker = Masker()
         files = {STACK_FILE: STACK_YML, IMAGES_FILE: images_yaml(), ANALYSIS_FILE: ANALYSIS_YML}
         self.remote.write(files, "Deploy at 1")
 
@@ -120,6 +127,15 @@ class World:
         """A tag-bump commit, as CI's pull request merges it."""
         message = subject or f"Bump web to {web} and api to {api}"
         return self.remote.write({IMAGES_FILE: images_yaml(web, api)}, message)
+
+    def protect(self, via: str = "auto", *, auto_merge: bool = False) -> FakeForge:
+        """``main`` takes no direct pushes (GitHub's branch protection), and the agent proposes
+        its reverts in pull requests (``git.revert_via``) on a fake GitHub."""
+        self.remote.protected = True
+        self.configure(git={"revert_via": via})
+        forge = FakeForge(self.remote, auto_merge=auto_merge)
+        self.forge = forge
+        return forge
 
     def configure(self, **sections: dict[str, object]) -> None:
         """Change the agent's configuration: ``configure(sync={"dry_run": True})``."""
@@ -134,9 +150,15 @@ class World:
     async def agent(self) -> AsyncIterator[Agent]:
         """A new agent process: the composition root with these fakes as its ports."""
         ports = Ports(
-            self.git, self.swarm, self.checker, self.clock, lambda: self.probes, self.metrics
+            self.git,
+            self.swarm,
+            self.checker,
+            self.clock,
+            lambda: self.probes,
+            self.metrics,
+            self.forge,
         )
-        async with open_engine(self.config, ports=ports) as engine:
+        async with open_engine(self.config, ports=ports, masker=self.masker) as engine:
             agent = Agent(engine, notifiers=(self.notified,))
             agent.open()
             try:

@@ -33,6 +33,7 @@ def test_the_example_documents_every_key_and_loads() -> None:
         "log",
         "http",
         "notify",
+        "forge",
     ):
         sub = getattr(Config(), section)
         for key in vars(sub):

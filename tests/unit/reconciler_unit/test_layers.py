@@ -14,6 +14,7 @@ LAYERS: list[set[str]] = [
     {"errors", "types"},
     {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links", "faults"},
     {"attached"},
+    {"forges"},
     {"rollout", "analysis", "models", "masking", "signatures"},
     {"progress", "status", "checks", "fields", "waves", "journal"},
     # values built from those, and the pure decisions over them
@@ -36,6 +37,8 @@ LAYERS: list[set[str]] = [
         "adapters.clock",
         "adapters.git",
         "adapters.keyring",
+        "adapters.git_env",
+        "adapters.forge",
         "adapters.http",
         "adapters.swarm",
         "adapters.stack_cli",
@@ -103,6 +106,7 @@ CLIENTS = {
     "docker": {"adapters.swarm"},
     "git": {"adapters.git"},
     "aiohttp": {
+        "adapters.forge",
         "adapters.http",
         "adapters.agent_api",
         "adapters.prometheus",
@@ -138,6 +142,7 @@ PURE = {
     "attached",
     "signatures",
     "pinning",
+    "forges",
     "models",
     "masking",
     "rollout",
