@@ -19,7 +19,14 @@ from reconciler.analysis import AnalysisSpec
 from reconciler.attached import Names
 from reconciler.checks import health_from_labels
 from reconciler.config import Config
-from reconciler.desired_files import STACK_FILES, find, read_analyses, read_images, read_yaml
+from reconciler.desired_files import (
+    STACK_FILES,
+    Merge,
+    find,
+    read_analyses,
+    read_images,
+    read_stack,
+)
 from reconciler.errors import ValidationError
 from reconciler.fields import STAMP_LABELS, fields_from_compose
 from reconciler.imageref import parse_image
@@ -41,13 +48,16 @@ class RenderOptions:
     default_interval: float = 2.0
     #: files referenced by the stack (configs, secrets, env_file) must be inside this folder
     repo_root: Path | None = None
+    #: merges a stack file with the bases it extends (the docker CLI); None: it cannot
+    merge: Merge | None = None
 
 
 def render_options(
-    config: Config, repo_root: Path | None, stack: str | None = None
+    config: Config, repo_root: Path | None, stack: str | None = None, merge: Merge | None = None
 ) -> RenderOptions:
     """The options the agent renders with: its stack, environment, variables and health-check
-    defaults. ``repo_root``: files the stack references must stay inside it."""
+    defaults. ``repo_root``: files the stack references must stay inside it; ``merge``: how a
+    stack file is merged with its base."""
     return RenderOptions(
         stack=stack or config.stack,
         environment=config.environment,
@@ -55,6 +65,7 @@ def render_options(
         default_timeout=config.health.timeout,
         default_interval=config.health.interval,
         repo_root=repo_root,
+        merge=merge,
     )
 
 
@@ -96,7 +107,7 @@ class _Renderer:
         if stack_path is None:
             self.fail(f"{self.folder}: no stack.yml")
             return None, {}
-        doc = read_yaml(stack_path, self.problems)
+        doc = read_stack(stack_path, self.root, self.options.merge, self.problems)
         if doc is not None and not isinstance(doc, dict):
             self.fail(f"{stack_path.name}: expected a mapping at the top, got {type(doc).__name__}")
             doc = None

@@ -50,6 +50,8 @@ class Journal:
     engine_lost: bool = False
     #: the digest each image the pass deploys was resolved to at pre-flight (image → digest)
     pins: dict[str, str] = field(default_factory=dict)
+    #: the folders of the bases the stack file extends: their commits are the revision's too
+    bases: tuple[str, ...] = ()
 
     def at(self, phase: Phase) -> Journal:
         return replace(self, phase=phase)

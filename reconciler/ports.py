@@ -36,14 +36,18 @@ class GitSource(Protocol):
     async def checkout(self, sha: str) -> RevisionInfo: ...
 
     async def signatures(
-        self, since: str | None, head: str, *, every: bool
+        self, since: str | None, head: str, *, every: bool, also: Sequence[str] = ()
     ) -> tuple[Signature, ...]:
         """git's verdict on the signature of ``head`` (first) and, with ``every``, of each
-        commit in ``since..head`` that touches the desired-state folder."""
+        commit in ``since..head`` that touches the desired-state folder (or the ``also``
+        paths: the folders of the bases its stack file extends)."""
         ...
 
-    async def offending_commits(self, good: str | None, bad: str) -> tuple[RevisionInfo, ...]:
-        """Commits in ``good..bad`` that touch the desired-state folder, newest first."""
+    async def offending_commits(
+        self, good: str | None, bad: str, *, also: Sequence[str] = ()
+    ) -> tuple[RevisionInfo, ...]:
+        """Commits in ``good..bad`` that touch the desired-state folder (or the ``also``
+        paths), newest first."""
         ...
 
     async def find_revert(self, sha: str) -> str | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from loguru import logger
 
 from reconciler.adapters.clock import SystemClock
+from reconciler.adapters.compose_merge import cli_merge
 from reconciler.adapters.folder import LocalFolder, repo_root
 from reconciler.adapters.forge import ForgeRequests
 from reconciler.adapters.git import GitRepo
@@ -100,7 +101,8 @@ async def open_engine(
         if analysis.prometheus_url
         else None
     )
-    ports = Ports(git, swarm, checker, clock, probes, metrics, _forge(config, masker))
+    merge = cli_merge(config.docker.cli)
+    ports = Ports(git, swarm, checker, clock, probes, metrics, _forge(config, masker), merge)
     try:
         yield Engine(config, ports, store, masker, cleanup)
     finally:

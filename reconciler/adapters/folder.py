@@ -42,11 +42,13 @@ class LocalFolder:
         raise GitError("a local folder has no history to check out")
 
     async def signatures(
-        self, since: str | None, head: str, *, every: bool
+        self, since: str | None, head: str, *, every: bool, also: Sequence[str] = ()
     ) -> tuple[Signature, ...]:
         raise GitError("a local folder has no signatures to verify")
 
-    async def offending_commits(self, good: str | None, bad: str) -> tuple[RevisionInfo, ...]:
+    async def offending_commits(
+        self, good: str | None, bad: str, *, also: Sequence[str] = ()
+    ) -> tuple[RevisionInfo, ...]:
         return ()
 
     async def find_revert(self, sha: str) -> str | None:

@@ -187,10 +187,12 @@ class GitRepo:
                 f"cannot check out {sha[:12]}: {text}", detail=text
             ) from exc
 
-    async def offending_commits(self, good: str | None, bad: str) -> tuple[RevisionInfo, ...]:
+    async def offending_commits(
+        self, good: str | None, bad: str, *, also: Sequence[str] = ()
+    ) -> tuple[RevisionInfo, ...]:
         def work() -> tuple[RevisionInfo, ...]:
             repo = self._open()
-            path = self.config.path
+            path = [self.config.path, *also]
             if good and good != bad and self._is_ancestor(repo, good, bad):
                 commits = list(repo.iter_commits(f"{good}..{bad}", paths=path))
             else:
@@ -207,12 +209,12 @@ class GitRepo:
             return False
 
     async def signatures(
-        self, since: str | None, head: str, *, every: bool
+        self, since: str | None, head: str, *, every: bool, also: Sequence[str] = ()
     ) -> tuple[Signature, ...]:
         def work() -> tuple[Signature, ...]:
             repo = self._open()
             after = since if every and since and self._known(repo, since) else None
-            return read_signatures(repo.git.log, head, after, self.config.path)
+            return read_signatures(repo.git.log, head, after, [self.config.path, *also])
 
         try:
             return await self._run(work)

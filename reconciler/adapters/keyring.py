@@ -216,12 +216,13 @@ def parse_signatures(out: str) -> tuple[Signature, ...]:
 
 
 def read_signatures(
-    log: Callable[..., str], head: str, since: str | None, path: str
+    log: Callable[..., str], head: str, since: str | None, paths: Sequence[str]
 ) -> tuple[Signature, ...]:
     """git's verdict on ``head`` (first) and, with ``since``, on every commit of
-    ``since..head`` that touches ``path``; ``log`` runs ``git log`` with its arguments."""
+    ``since..head`` that touches one of ``paths``; ``log`` runs ``git log`` with its
+    arguments."""
     found = parse_signatures(log("-1", f"--format={SIGNATURE_FORMAT}", head))
     if since and since != head:
-        more = log(f"--format={SIGNATURE_FORMAT}", f"{since}..{head}", "--", path)
+        more = log(f"--format={SIGNATURE_FORMAT}", f"{since}..{head}", "--", *paths)
         found += tuple(s for s in parse_signatures(more) if s.sha != head)
     return found

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from reconciler.adapters.compose_merge import cli_merge
 from reconciler.adapters.folder import repo_root
 from reconciler.agent import Agent
 from reconciler.cli.setup import load, logging_for
@@ -101,7 +102,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 async def _validate(config: Config, path: Path, docker: bool, masker: Masker) -> int:
-    desired = render(path, render_options(config, repo_root(path)))
+    desired = render(
+        path, render_options(config, repo_root(path), merge=cli_merge(config.docker.cli))
+    )
     if docker:
         with tempfile.TemporaryDirectory(prefix="reconciler-validate-") as tmp:
             async with open_engine(config, masker=masker, scratch=Path(tmp), folder=path) as e:

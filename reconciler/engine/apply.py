@@ -56,6 +56,7 @@ def begin(
         definition_changed=definition_changed,
         rollout=rollout_plan(desired, planned.live, changes, definition_changed=definition_changed),
         pins=dict(pins),
+        bases=ctx.base_folders(),
     )
     ctx.enter(
         Phase.APPLY, "applying: " + ", ".join(f"{c.action.value} {c.service}" for c in changes)

@@ -15,6 +15,7 @@ from reconciler.canary import Step
 from reconciler.config import Config
 from reconciler.decisions import Halt, halt_for
 from reconciler.desired import RenderOptions, render_options
+from reconciler.desired_files import STACK_FILES, Merge, find, watched_paths
 from reconciler.errors import InterruptedPass, ReconcilerError
 from reconciler.logs import current_phase, current_revision
 from reconciler.masking import Masker
@@ -54,6 +55,8 @@ class Ports:
     metrics: MetricsSource | None = None
     #: opens the pull (merge) request of a revert (None: ``git.revert_via`` is push)
     forge: Forge | None = None
+    #: merges a stack file with the base it extends (the docker CLI; None: it cannot)
+    merge: Merge | None = None
 
 
 class PassContext:
@@ -127,8 +130,19 @@ class PassContext:
         self.revision = revision
         current_revision.set(revision.sha)
 
+    def base_folders(self) -> tuple[str, ...]:
+        """The folders of the bases the checked-out stack file extends (repository paths):
+        commits there change what the environment deploys too."""
+        folder = self.ports.git.workdir / self.config.git.path
+        stack = find(folder, STACK_FILES)
+        try:
+            text = stack.read_text(encoding="utf-8") if stack is not None else None
+        except (OSError, UnicodeDecodeError):
+            text = None
+        return tuple(watched_paths(self.config.git.path, text)[1:])
+
     def render_options(self) -> RenderOptions:
-        return render_options(self.config, self.ports.git.workdir)
+        return render_options(self.config, self.ports.git.workdir, merge=self.ports.merge)
 
     async def attempt(
         self, phase: Phase, work: Callable[[], Awaitable[T]], *, live_changed: bool = False

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from loguru import logger
 
 from reconciler.decisions import Halt, Next
@@ -18,7 +20,9 @@ from reconciler.yamlio import dump
 async def render_checkout(ctx: PassContext) -> DesiredState:
     """Render the checked-out revision; raises ``ValidationError`` (or ``DockerError`` when
     Docker's own check cannot run)."""
-    desired = render_folder(ctx.ports.git.workdir / ctx.config.git.path, ctx.render_options())
+    folder = ctx.ports.git.workdir / ctx.config.git.path
+    # a stack file that extends a base is merged by the docker CLI: not on the event loop
+    desired = await asyncio.to_thread(render_folder, folder, ctx.render_options())
     if ctx.config.docker.validate_with_cli:
         path = ctx.store.rendered_dir / "candidate.yml"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -91,7 +91,7 @@ async def _push(ctx: PassContext, journal: Journal, checks: tuple[CheckResult, .
     if found:
         logger.info("revert of {} already pushed: {}", rev.short, found)
         return Reverted(journal.reverted(found))
-    commits = await git.offending_commits(journal.good_revision, rev.sha)
+    commits = await git.offending_commits(journal.good_revision, rev.sha, also=journal.bases)
     if not commits:
         logger.warning("no commit under {} to revert", ctx.config.git.path)
         return Reverted(journal)

@@ -40,7 +40,9 @@ async def verify_signatures(
     ctx.enter(Phase.FETCH, f"verifying the signatures of {scope}")
     found = await ctx.attempt(
         Phase.FETCH,
-        lambda: ctx.ports.git.signatures(since.sha if since else None, head.sha, every=every),
+        lambda: ctx.ports.git.signatures(
+            since.sha if since else None, head.sha, every=every, also=ctx.base_folders()
+        ),
     )
     if isinstance(found, Halt):
         return found

@@ -160,3 +160,18 @@ async def test_signatures_are_read_for_the_head_and_the_folders_commits_since(
     found = await side.repo.signatures(first, head, every=True)
     assert [s.sha for s in found] == [head, bump]
     assert found[1].author == "Dev <dev@example.org>"
+
+
+async def test_commits_to_the_base_a_stack_extends_count_with_also(side: Side) -> None:
+    good = side.remote.head()
+    base = side.remote.write({"desired-state/base/stack.yml": "services: {}\n"}, "Change the base")
+    side.remote.write({"README.md": "notes\n"}, "Notes")
+    await side.repo.fetch()
+    head = side.remote.head()
+    assert await side.repo.offending_commits(good, head) == ()
+    found = await side.repo.offending_commits(good, head, also=("desired-state/base",))
+    assert [c.sha for c in found] == [base]
+    (signature, by_base) = await side.repo.signatures(
+        good, head, every=True, also=("desired-state/base",)
+    )
+    assert (signature.sha, by_base.sha) == (head, base)

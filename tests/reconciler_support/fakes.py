@@ -250,29 +250,32 @@ class FakeGit(_Hooked):
             raise RevisionGone(f"revision {sha[:12]} no longer exists in fake://remote")
         return self._check_out(commit)
 
-    def _touches(self, commit: _Commit) -> bool:
+    def _touches(self, commit: _Commit, also: Sequence[str] = ()) -> bool:
         before = self.remote.tree(commit.parent) if commit.parent else {}
         changed = {p for p in {*before, *commit.files} if before.get(p) != commit.files.get(p)}
-        return any(p.startswith(self._path.rstrip("/") + "/") for p in changed)
+        folders = [f.rstrip("/") + "/" for f in (self._path, *also)]
+        return any(p.startswith(tuple(folders)) for p in changed)
 
-    async def offending_commits(self, good: str | None, bad: str) -> tuple[RevisionInfo, ...]:
+    async def offending_commits(
+        self, good: str | None, bad: str, *, also: Sequence[str] = ()
+    ) -> tuple[RevisionInfo, ...]:
         shas = [c.sha for c in self.remote.commits]
         upto = self.remote.commits[: shas.index(bad) + 1] if bad in shas else []
         if good and good != bad and good in shas[: len(upto)]:
-            picked = [c for c in upto[shas.index(good) + 1 :] if self._touches(c)]
+            picked = [c for c in upto[shas.index(good) + 1 :] if self._touches(c, also)]
         else:
-            picked = [c for c in upto if self._touches(c)][-1:]
+            picked = [c for c in upto if self._touches(c, also)][-1:]
         return tuple(self._info(c) for c in reversed(picked))
 
     async def signatures(
-        self, since: str | None, head: str, *, every: bool
+        self, since: str | None, head: str, *, every: bool, also: Sequence[str] = ()
     ) -> tuple[Signature, ...]:
         self._hook("signatures")
         shas = [c.sha for c in self.remote.commits]
         picked = [head]
         if every and since and since in shas and head in shas:
             after = self.remote.commits[shas.index(since) + 1 : shas.index(head)]
-            picked += [c.sha for c in reversed(after) if self._touches(c)]
+            picked += [c.sha for c in reversed(after) if self._touches(c, also)]
         found = []
         for sha in picked:
             commit = self.remote.commit(sha)

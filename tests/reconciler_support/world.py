@@ -1,5 +1,6 @@
 """A deployed two-service stack in the fakes of :mod:`reconciler_support.fakes`, and the agent
-built on it by the composition root, as the daemon builds it (only the ports are fakes: the
+built on it by the composition root, as the daemon builds it (only the ports are fakes, but for
+the docker CLI that merges a stack file with its base: the
 state directory, the journal, rendering, planning, recording and the events are the real ones).
 
 Each :meth:`World.sync` is one pass of a *new* agent process on the same state directory, the
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+from reconciler.adapters.compose_merge import cli_merge
 from reconciler.agent import Agent
 from reconciler.config import Config, load_config
 from reconciler.engine import Ports
@@ -157,6 +159,7 @@ class World:
             lambda: self.probes,
             self.metrics,
             self.forge,
+            cli_merge(),  # the real docker CLI merges a stack file with its base (no engine)
         )
         async with open_engine(self.config, ports=ports, masker=self.masker) as engine:
             agent = Agent(engine, notifiers=(self.notified,))

@@ -37,6 +37,7 @@ LAYERS: list[set[str]] = [
         "adapters.clock",
         "adapters.git",
         "adapters.keyring",
+        "adapters.compose_merge",
         "adapters.git_env",
         "adapters.forge",
         "adapters.http",

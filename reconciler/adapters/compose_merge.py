@@ -1,0 +1,37 @@
+"""Compose files merged by the docker CLI (``docker stack config --skip-interpolation -c base.yml
+-c stack.yml``): a stack file that extends a base means exactly what ``docker stack deploy`` with
+both files would deploy. The CLI needs no engine for it. Interpolation is left to the renderer
+(the agent's variables, the folder's ``.env``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from reconciler.desired_files import Merge
+
+
+def cli_merge(cli: str = "docker") -> Merge:
+    def merge(files: Sequence[Path]) -> str:
+        args = [cli, "stack", "config", "--skip-interpolation"]
+        for path in files:
+            args += ["-c", str(path)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_HOST")}
+        try:
+            done = subprocess.run(
+                args, capture_output=True, text=True, timeout=60, check=False, env=env
+            )
+        except FileNotFoundError as exc:
+            raise ValueError(f"the docker CLI ({cli}) is not installed") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise ValueError("docker stack config did not answer within 60 s") from exc
+        if done.returncode != 0:
+            text = done.stderr.strip() or done.stdout.strip() or f"exit code {done.returncode}"
+            for path in files:
+                text = text.replace(str(path.parent) + "/", "")
+            raise ValueError(f"docker stack config: {text.splitlines()[-1]}")
+        return done.stdout
+
+    return merge
