@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from reconciler.control import AgentControl, Component
 from reconciler.engine import PassContext, run_pass
+from reconciler.engine.promote import promote
 from reconciler.errors import InterruptedPass, Reason, StateError
 from reconciler.events import Event, Notifier
 from reconciler.metrics import Metrics
@@ -210,7 +211,18 @@ class Agent:
                     finished_at=self.clock.now(),
                 )
             await self._record(outcome)
+            await self._promote()
             return outcome
+
+    async def _promote(self) -> None:
+        """Propose the revision verified here to the next environment, when one is due."""
+        try:
+            promoted = await promote(self.context, self._status)
+        except Exception:  # a bug must not stop the agent: logged, tried after the next pass
+            logger.exception("the promotion crashed")
+            return
+        if promoted is not None:
+            self.set_status(promoted, save=True)
 
     def _interrupted(self, trigger: str) -> None:
         now = self.clock.now()

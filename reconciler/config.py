@@ -96,6 +96,16 @@ class ForgeConfig:
 
 
 @dataclass(frozen=True)
+class PromoteConfig:
+    """Where a revision verified here is proposed next (``reconciler.promotion``)."""
+
+    #: the next environment's folder (e.g. desired-state/production); empty: no promotion
+    path: str = ""
+    #: its name, in the pull request's title (default: the folder's name)
+    environment: str = ""
+
+
+@dataclass(frozen=True)
 class SyncConfig:
     interval: float = 60.0
     jitter: float = 10.0
@@ -204,6 +214,7 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     forge: ForgeConfig = field(default_factory=ForgeConfig)
+    promote: PromoteConfig = field(default_factory=PromoteConfig)
 
     @property
     def checkout_dir(self) -> Path:
@@ -359,13 +370,20 @@ def _forge_problems(config: Config) -> Iterator[str]:
         yield f"git.revert_via must be push, pull_request or auto, not {via!r}"
     if forge.merge_method not in MERGE_METHODS:
         yield f"forge.merge_method must be merge, squash or rebase, not {forge.merge_method!r}"
-    if via not in ("pull_request", "auto"):
+    promote = config.promote.path
+    if promote.startswith("/") or ".." in Path(promote).parts:
+        yield "promote.path must be a relative path inside the repository"
+    if via in ("pull_request", "auto"):
+        needs = f"git.revert_via is {via}"
+    elif promote:
+        needs = "promote.path is set"
+    else:
         return
     where = target(forge.kind, forge.api_url, forge.repository, config.git.url)
     if isinstance(where, str):
-        yield f"{where} (git.revert_via is {via})"
+        yield f"{where} ({needs})"
     if forge.token_file is None:
-        yield f"forge.token_file is required when git.revert_via is {via}"
+        yield f"forge.token_file is required when {needs}"
 
 
 def read_secret(path: Path) -> str:

@@ -84,6 +84,14 @@ class Forge(Protocol):
         ...
 
 
+class Promoter(Protocol):
+    """Pushes the commit of a promotion to a branch of its own (``reconciler.promotion``)."""
+
+    async def push_branch(
+        self, branch: str, files: Mapping[str, str], message: str, sha: str
+    ) -> str: ...
+
+
 class Swarm(Protocol):
     async def live_state(self, stack: str) -> LiveState: ...
 

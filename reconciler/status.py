@@ -7,6 +7,7 @@ revisions and the reverts already pushed. ``Status.to_dict()`` is the JSON form.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -118,6 +119,16 @@ class Notified:
 
 
 @dataclass(frozen=True)
+class PromotionRecord:
+    """The last revision this environment proposed to the next one, and where."""
+
+    revision: RevisionInfo
+    url: str
+    at: datetime
+    images: Mapping[str, str] = field(default_factory=dict)  # service → reference proposed
+
+
+@dataclass(frozen=True)
 class Status:
     stack: str
     environment: str
@@ -143,6 +154,8 @@ class Status:
     notified: Notified = field(default_factory=Notified)
     #: the rollout running now, or the last pass's (which wave, the canaries, why it stopped)
     rollout: RolloutStatus | None = None
+    #: the last revision proposed to the next environment (``promote.path``), and where
+    promotion: PromotionRecord | None = None
 
     # -------------------------------------------------------------- reading
 

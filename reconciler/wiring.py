@@ -25,6 +25,7 @@ from reconciler.adapters.compose_merge import cli_merge
 from reconciler.adapters.folder import LocalFolder, repo_root
 from reconciler.adapters.forge import ForgeRequests
 from reconciler.adapters.git import GitRepo
+from reconciler.adapters.git_promote import PromotionRepo
 from reconciler.adapters.http import HttpChecker
 from reconciler.adapters.probes import ProbeProxies, remove_probes
 from reconciler.adapters.prometheus import PrometheusQueries
@@ -95,14 +96,11 @@ async def open_engine(
                 logger.info("removed {} probe container(s) left by an earlier run", removed)
 
     checker = HttpChecker(clock, masker, request_timeout=config.health.request_timeout)
-    analysis = config.analysis
-    metrics = (
-        PrometheusQueries(analysis.prometheus_url, masker, timeout=analysis.timeout)
-        if analysis.prometheus_url
-        else None
+    forge, merge = _forge(config, masker), cli_merge(config.docker.cli)
+    promoter = _promoter(config, store, masker)
+    ports = Ports(
+        git, swarm, checker, clock, probes, _metrics(config, masker), forge, merge, promoter
     )
-    merge = cli_merge(config.docker.cli)
-    ports = Ports(git, swarm, checker, clock, probes, metrics, _forge(config, masker), merge)
     try:
         yield Engine(config, ports, store, masker, cleanup)
     finally:
@@ -111,10 +109,25 @@ async def open_engine(
             git.close()
 
 
+def _metrics(config: Config, masker: Masker) -> PrometheusQueries | None:
+    """The canaries' Prometheus (None: no analysis can measure anything)."""
+    analysis = config.analysis
+    if not analysis.prometheus_url:
+        return None
+    return PrometheusQueries(analysis.prometheus_url, masker, timeout=analysis.timeout)
+
+
+def _promoter(config: Config, store: StateStore, masker: Masker) -> PromotionRepo | None:
+    """Pushes promotions to their branches, when ``promote.path`` names the next environment."""
+    if not config.promote.path:
+        return None
+    return PromotionRepo(config.git, store.dir / "promotion", masker)
+
+
 def _forge(config: Config, masker: Masker) -> ForgeRequests | None:
     """The forge that opens the pull (merge) requests of reverts, when ``git.revert_via`` asks
     for one (its settings were checked at start-up)."""
-    if config.git.revert_via not in ("pull_request", "auto"):
+    if config.git.revert_via not in ("pull_request", "auto") and not config.promote.path:
         return None
     forge = config.forge
     where = target(forge.kind, forge.api_url, forge.repository, config.git.url)

@@ -26,6 +26,7 @@ from reconciler.ports import (
     GitSource,
     HealthChecker,
     MetricsSource,
+    Promoter,
     ProxyProvider,
     Swarm,
 )
@@ -57,6 +58,8 @@ class Ports:
     forge: Forge | None = None
     #: merges a stack file with the base it extends (the docker CLI; None: it cannot)
     merge: Merge | None = None
+    #: pushes a promotion to a branch for its pull request (None: ``promote.path`` unset)
+    promoter: Promoter | None = None
 
 
 class PassContext:

@@ -425,6 +425,30 @@ class FakeForge(_Hooked):
         return Proposal(found.request, opened, merging)
 
 
+class FakePromoter(_Hooked):
+    """Implements ``reconciler.ports.Promoter`` on a :class:`FakeRemote`: the promotion's commit
+    on top of the branch, on a branch of its own."""
+
+    def __init__(self, remote: FakeRemote) -> None:
+        self.remote = remote
+        self.on = {}
+
+    async def push_branch(
+        self, branch: str, files: Mapping[str, str], message: str, sha: str
+    ) -> str:
+        self._hook("push_branch")
+        if self.remote.unreachable:
+            raise git_error(f"cannot push the promotion to branch {branch}", "Could not resolve")
+        found = self.remote.branches.get(branch)
+        if found is not None and f"Driftless-Promotion-Of: {sha}" in found.message:
+            return found.sha
+        tree = {**self.remote.tree(), **files}
+        seed = f"promotion:{branch}:{len(self.remote.branches)}"
+        commit = _Commit(hashlib.sha1(seed.encode()).hexdigest(), message, tree, self.remote.head())  # noqa: S324
+        self.remote.branches[branch] = commit
+        return commit.sha
+
+
 # ------------------------------------------------------------------ swarm
 
 

@@ -32,6 +32,7 @@ from reconciler_support.fakes import (
     FakeGit,
     FakeMetrics,
     FakeProbes,
+    FakePromoter,
     FakeRemote,
     FakeSwarm,
 )
@@ -118,6 +119,8 @@ class World:
         self.metrics.default = 0.0
         #: the forge that opens pull requests (``git.revert_via`` pull_request or auto)
         self.forge: Forge | None = None
+        #: pushes promotions to their branches (``promote.path``)
+        self.promoter: FakePromoter | None = None
         #: the agent's masker: adapters built outside the composition root register with it
         self.masker = Masker()
         files = {STACK_FILE: STACK_YML, IMAGES_FILE: images_yaml(), ANALYSIS_FILE: ANALYSIS_YML}
@@ -137,6 +140,15 @@ class World:
         self.configure(git={"revert_via": via})
         forge = FakeForge(self.remote, auto_merge=auto_merge)
         self.forge = forge
+        return forge
+
+    def promote_to(self, folder: str, images: str) -> FakeForge:
+        """Promote each verified revision to ``folder`` (its images.yaml: ``images``) through
+        pull requests on a fake GitHub."""
+        self.remote.write({f"{folder}/images.yaml": images}, f"Add {folder}")
+        self.configure(promote={"path": folder, "environment": "production"})
+        forge = FakeForge(self.remote)
+        self.forge, self.promoter = forge, FakePromoter(self.remote)
         return forge
 
     def configure(self, **sections: dict[str, object]) -> None:
@@ -160,6 +172,7 @@ class World:
             self.metrics,
             self.forge,
             cli_merge(),  # the real docker CLI merges a stack file with its base (no engine)
+            self.promoter,
         )
         async with open_engine(self.config, ports=ports, masker=self.masker) as engine:
             agent = Agent(engine, notifiers=(self.notified,))

@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {
         "events",
         "pinning",
+        "promotion",
         "plan",
         "outcome",
         "convergence",
@@ -38,6 +39,7 @@ LAYERS: list[set[str]] = [
         "adapters.git",
         "adapters.keyring",
         "adapters.compose_merge",
+        "adapters.git_promote",
         "adapters.git_env",
         "adapters.forge",
         "adapters.http",
@@ -90,6 +92,7 @@ LAYERS: list[set[str]] = [
         "engine.canary",
         "engine.recover",
         "engine.trust",
+        "engine.promote",
     },
     {"engine.finish", "engine.rollout"},
     {"engine.run", "engine.preview"},
@@ -105,7 +108,7 @@ RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 #: third-party clients and the only modules that may import them
 CLIENTS = {
     "docker": {"adapters.swarm"},
-    "git": {"adapters.git"},
+    "git": {"adapters.git", "adapters.git_promote"},
     "aiohttp": {
         "adapters.forge",
         "adapters.http",
@@ -143,6 +146,7 @@ PURE = {
     "attached",
     "signatures",
     "pinning",
+    "promotion",
     "forges",
     "models",
     "masking",
