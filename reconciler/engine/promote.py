@@ -2,8 +2,8 @@
 (``promote.path``) by digest, in a pull (merge) request that carries this environment's
 verification (:mod:`reconciler.promotion`). Due once per applied revision while the stack is
 Ready, for a revision this agent deployed and verified (not one it only found in sync, such as
-its own revert); a failed revision is never applied, so never proposed. A forge or remote that fails is
-tried again after the next pass; the pass itself is never failed by it."""
+its own revert); a failed revision is never applied, so never proposed. A forge or remote that
+fails is tried again after the next pass; the pass itself is never failed by it."""
 
 from __future__ import annotations
 
