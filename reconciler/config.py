@@ -27,6 +27,7 @@ from reconciler import yamlio
 from reconciler.config_values import build
 from reconciler.errors import ConfigError
 from reconciler.models import HealthCheck
+from reconciler.windows import SyncWindow
 
 DEFAULT_CONFIG = Path("/etc/reconciler/config.yaml")
 ENV_PREFIX = "RECONCILER_"
@@ -63,6 +64,8 @@ class SyncConfig:
     prune: bool = False
     self_heal: bool = True
     dry_run: bool = False
+    #: when applying is allowed or denied (Argo CD's sync windows); none: at any time
+    windows: tuple[SyncWindow, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,18 @@ PACKAGE = Path(__file__).resolve().parents[3] / "reconciler"
 
 LAYERS: list[set[str]] = [
     {"errors", "types"},
-    {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links", "faults"},
-    {"rollout", "analysis", "models", "masking"},
+    {
+        "serialize",
+        "units",
+        "imageref",
+        "interpolate",
+        "yamlio",
+        "redact",
+        "links",
+        "faults",
+        "cron",
+    },
+    {"rollout", "analysis", "models", "masking", "windows"},
     {"progress", "status", "checks", "fields", "waves", "journal"},
     # values built from those, and the pure decisions over them
     {
@@ -110,7 +120,9 @@ CLIENTS = {
         "notify.channel",
         "notify.hub",
     },
-    "apscheduler": {"daemon"},
+    # the daemon's scheduler; cron's date arithmetic (CronTrigger, given its time zone and the
+    # moment to start from: no clock, no scheduler) for the sync windows
+    "apscheduler": {"daemon", "cron"},
     "requests": {"adapters.swarm"},
     "prometheus_client": {
         "metrics",
@@ -150,6 +162,7 @@ PURE = {
     "record",
     "canary",
     "recovery",
+    "windows",
 }
 #: what a pure module may not import, directly or transitively
 IO = {
