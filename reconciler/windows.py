@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
+from reconciler.serialize import format_time
 from reconciler.units import format_duration_ns
 
 #: how many window starts and ends the verdict looks at to find when it changes (windows that
@@ -53,11 +54,26 @@ class SyncWindow:
     def length(self) -> timedelta:
         return timedelta(seconds=self.duration)
 
+    @property
+    def duration_text(self) -> str:
+        """``60h``, ``1h30m``."""
+        return format_duration_ns(int(self.duration * 1e9))
+
     def describe(self) -> str:
         """``deny '0 18 * * 5' for 60h (Europe/Berlin): release freeze``."""
-        length = format_duration_ns(int(self.duration * 1e9))
-        text = f"{self.kind} '{self.schedule.expression}' for {length} ({self.time_zone})"
+        text = f"{self.kind} '{self.schedule.expression}' for {self.duration_text} "
+        text += f"({self.time_zone})"
         return f"{text}: {self.reason}" if self.reason else text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "schedule": self.schedule.expression,
+            "duration": self.duration_text,
+            "duration_seconds": self.duration,
+            "time_zone": self.time_zone,
+            "reason": self.reason,
+        }
 
 
 def occurrence_end(window: SyncWindow, now: datetime) -> datetime | None:
@@ -150,3 +166,17 @@ def verdict(windows: Sequence[SyncWindow], now: datetime) -> Verdict:
         (w for w in windows if w.kind is kind and occurrence_end(w, now) is not None), None
     )
     return Verdict(opened, deciding, _next_change(windows, now, opened), windows=True)
+
+
+def report(windows: Sequence[SyncWindow], now: datetime) -> dict[str, Any]:
+    """The windows and their verdict at ``now``, JSON-able (``/api/status``'s ``sync_windows``,
+    ``reconciler status --json``)."""
+    seen = verdict(windows, now)
+    return {
+        "open": seen.open,
+        "message": seen.message,
+        "until": format_time(seen.until) if seen.until else None,
+        "window": seen.window.to_dict() if seen.window else None,
+        "windows": [w.to_dict() for w in windows],
+        "at": format_time(now),
+    }

@@ -65,6 +65,7 @@ LAYERS: list[set[str]] = [
         "web.summary",
         "web.services",
         "web.rollout",
+        "web.windows",
         "web.history",
         "web.page",
         "web.metrics",
