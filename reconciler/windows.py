@@ -59,12 +59,6 @@ class SyncWindow:
         """``60h``, ``1h30m``."""
         return format_duration_ns(int(self.duration * 1e9))
 
-    def describe(self) -> str:
-        """``deny '0 18 * * 5' for 60h (Europe/Berlin): release freeze``."""
-        text = f"{self.kind} '{self.schedule.expression}' for {self.duration_text} "
-        text += f"({self.time_zone})"
-        return f"{text}: {self.reason}" if self.reason else text
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,
