@@ -50,6 +50,7 @@ class Agent:
         self.clock = engine.ports.clock
         self.store = engine.store
         self.metrics = Metrics(config.stack, config.environment)
+        self.metrics.watch_windows(config.sync.windows, self.clock.now)
         self.context = PassContext(
             config,
             engine.ports,
@@ -96,6 +97,21 @@ class Agent:
         self.set_status(replace(self._status, paused=False, paused_reason=""), save=True)
         logger.info("applying resumed")
         await self.request_sync("resume")
+
+    async def sync_anyway(self, sha: str | None = None) -> str | None:
+        head = self._status.desired
+        if not sha:
+            allowed = head.sha if head else None
+        elif head is not None and head.sha.startswith(sha):
+            allowed = head.sha
+        else:
+            allowed = sha if len(sha) in (40, 64) else None  # a full sha the agent has not seen
+        if allowed is None:
+            return None
+        self.set_status(replace(self._status, sync_anyway=allowed), save=True)
+        logger.warning("sync anyway: {} may be applied outside the sync windows", allowed[:12])
+        await self.request_sync("sync-anyway")
+        return allowed
 
     async def release_quarantine(self, sha: str) -> bool:
         before = len(self._status.quarantine)

@@ -29,6 +29,7 @@ from reconciler.errors import ConfigError
 from reconciler.forges import MERGE_METHODS, REVERT_VIA, target
 from reconciler.models import HealthCheck
 from reconciler.signatures import VerifyMode
+from reconciler.windows import SyncWindow
 
 DEFAULT_CONFIG = Path("/etc/reconciler/config.yaml")
 ENV_PREFIX = "RECONCILER_"
@@ -113,6 +114,8 @@ class SyncConfig:
     prune: bool = False
     self_heal: bool = True
     dry_run: bool = False
+    #: when applying is allowed or denied (Argo CD's sync windows); none: at any time
+    windows: tuple[SyncWindow, ...] = ()
 
 
 @dataclass(frozen=True)

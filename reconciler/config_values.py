@@ -15,10 +15,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from reconciler import cron
 from reconciler.checks import parse_status_spec
 from reconciler.errors import ConfigError
 from reconciler.models import HealthCheck
 from reconciler.units import parse_duration
+from reconciler.windows import SyncWindow, WindowKind
 
 _DURATION_KEYS = {
     "timeout",
@@ -63,9 +65,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         return build(tp, value, where)  # type: ignore[arg-type]
     try:
-        if origin is dict or (origin is tuple and args and args[0] is HealthCheck):
+        if origin is dict or (origin is tuple and args and args[0] in _ITEMS):
             value = json.loads(value) if isinstance(value, str) else value
-            return _coerce_collection(origin, value, where)
+            return _coerce_collection(origin, args[0] if args else None, value, where)
         return _coerce_scalar(tp, value, where)
     except ConfigError:
         raise
@@ -73,10 +75,14 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         raise ConfigError(f"config {where}: invalid value {value!r}: {exc}") from exc
 
 
-def _coerce_collection(origin: type, value: Any, where: str) -> Any:
-    """A mapping of strings, or a tuple of checks (both may come as JSON text)."""
+def _coerce_collection(origin: type, item_type: Any, value: Any, where: str) -> Any:
+    """A mapping of strings, or a tuple of checks or sync windows (each may come as JSON text)."""
     if origin is tuple:
-        return tuple(_check(item, f"{where}[{i}]") for i, item in enumerate(value or []))
+        value = [] if value is None else value
+        if not isinstance(value, list | tuple):
+            raise ValueError("expected a list")
+        make = _ITEMS[item_type]
+        return tuple(make(item, f"{where}[{i}]") for i, item in enumerate(value))
     if not isinstance(value, Mapping):
         raise ValueError("expected a mapping")
     return {str(k): str(v) for k, v in value.items()}
@@ -143,3 +149,42 @@ def _check(item: Any, where: str) -> HealthCheck:
         )
     except ValueError as exc:
         raise ConfigError(f"config {where}: {exc}") from exc
+
+
+def _window(item: Any, where: str) -> SyncWindow:
+    """One of ``sync.windows``: kind, schedule (cron, 5 fields), duration, time_zone, reason."""
+    if not isinstance(item, Mapping):
+        raise ConfigError(f"config {where}: a window is a mapping of kind, schedule and duration")
+    known = {"kind", "schedule", "duration", "time_zone", "reason"}
+    unknown = set(item) - known
+    if unknown:
+        raise ConfigError(
+            f"config {where}: unknown keys {sorted(unknown)} (known: {sorted(known)})"
+        )
+    for key in ("kind", "schedule", "duration"):
+        if item.get(key) in (None, ""):
+            raise ConfigError(f"config {where}.{key}: missing")
+    kind = str(item["kind"]).strip().lower()
+    if kind not in tuple(WindowKind):
+        raise ConfigError(f"config {where}.kind: {item['kind']!r} is not allow or deny")
+    time_zone = str(item.get("time_zone") or "UTC").strip()
+    try:
+        cron.zone(time_zone)
+    except ValueError as exc:
+        raise ConfigError(f"config {where}.time_zone: {exc}") from exc
+    try:
+        schedule = cron.parse(str(item["schedule"]), time_zone)
+    except ValueError as exc:
+        raise ConfigError(f"config {where}.schedule: {exc}") from exc
+    try:
+        duration = parse_duration(item["duration"])
+    except ValueError as exc:
+        raise ConfigError(f"config {where}.duration: {exc}") from exc
+    if duration <= 0:
+        raise ConfigError(f"config {where}.duration: must be longer than 0s")
+    reason = str(item.get("reason") or "").strip()
+    return SyncWindow(WindowKind(kind), schedule, duration, time_zone, reason)
+
+
+#: the lists a key may hold, and how each item is read
+_ITEMS: dict[Any, Any] = {HealthCheck: _check, SyncWindow: _window}

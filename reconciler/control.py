@@ -54,6 +54,13 @@ class AgentControl(Protocol):
         """Resume applying and wake the loop."""
         ...
 
+    async def sync_anyway(self, sha: str | None = None) -> str | None:
+        """Allow one revision to be applied outside the sync windows, and wake the loop: ``sha``
+        (the full sha, or a prefix of the branch head), or the branch head as the agent last
+        fetched it. Returns the full sha allowed, or None when it cannot tell which revision
+        (nothing fetched yet, or a prefix that is not the head's). A later head is held again."""
+        ...
+
     async def release_quarantine(self, sha: str) -> bool:
         """Forget a quarantined revision so that it may be applied again (``all`` = every one).
         Returns False when it was not quarantined."""

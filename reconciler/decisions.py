@@ -2,7 +2,7 @@
 
 * :func:`halt_for` — an error in a phase → what the pass does next (:class:`Halt`);
 * :func:`hold` — a plan that is not to be applied (in sync, drift with self-heal off, paused,
-  dry run) → the :class:`Halt` that ends the pass quietly;
+  dry run, outside the sync windows) → the :class:`Halt` that ends the pass without applying;
 * :func:`exit_code` — a pass's outcome → the exit code of ``reconciler sync``;
 * :func:`next_interval` — a pass's outcome → when the daemon runs the next pass.
 
@@ -23,6 +23,7 @@ from reconciler.errors import (
 )
 from reconciler.models import PassResult, Phase, Plan
 from reconciler.outcome import PassOutcome
+from reconciler.windows import Verdict
 
 
 class Next(StrEnum):
@@ -69,20 +70,31 @@ def halt_for(phase: Phase, exc: ReconcilerError, *, live_changed: bool = False) 
     return Halt(Next.RETRY, exc.reason, exc.message, exc.detail)
 
 
-def hold(plan: Plan, *, short: str, paused: bool, self_heal: bool, dry_run: bool) -> Halt | None:
-    """Why a plan is not applied, or None to apply it. ``short`` names the revision."""
+def hold(
+    plan: Plan,
+    *,
+    short: str,
+    paused: bool,
+    self_heal: bool,
+    dry_run: bool,
+    window: Verdict | None = None,
+    sync_anyway: bool = False,
+) -> Halt | None:
+    """Why a plan is not applied, or None to apply it. ``short`` names the revision; ``window``:
+    the sync windows' verdict now (None: no windows); ``sync_anyway``: someone allowed this
+    revision outside the windows. A closed window holds drift corrections too (they change
+    live services); a pause or a dry run keeps its own reason."""
     if plan.empty:
         return Halt(Next.DONE, Reason.IN_SYNC, f"in sync at {short}")
     if plan.only_drift and not self_heal:
         drifted = ", ".join(c.service for c in plan.drifted)
         return Halt(Next.DONE, Reason.DRIFT_DETECTED, f"drift on {drifted} (self-heal off)")
+    pending = f"{len(plan.to_apply)} change(s) pending, not applied"
     if paused or dry_run:
         why = "paused" if paused else "dry run"
-        return Halt(
-            Next.DONE,
-            Reason.SUSPENDED if paused else Reason.DRY_RUN,
-            f"{len(plan.to_apply)} change(s) pending, not applied ({why})",
-        )
+        return Halt(Next.DONE, Reason.SUSPENDED if paused else Reason.DRY_RUN, f"{pending} ({why})")
+    if window is not None and not window.open and not sync_anyway:
+        return Halt(Next.DONE, Reason.OUTSIDE_SYNC_WINDOW, f"{pending}: {window.message}")
     return None
 
 

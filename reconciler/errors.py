@@ -35,6 +35,7 @@ class Reason(StrEnum):
     DRIFT_CORRECTED = "DriftCorrected"
     HEALTHY = "Healthy"
     DRY_RUN = "DryRun"
+    OUTSIDE_SYNC_WINDOW = "OutsideSyncWindow"  # changes planned, not applied: a window is closed
     # failures, by phase
     ARTIFACT_FAILED = "ArtifactFailed"  # git: refused credentials or host key, no such branch
     GIT_REMOTE_UNAVAILABLE = "GitRemoteUnavailable"  # git remote unreachable, timing out or 5xx

@@ -36,6 +36,7 @@ class EventKind(StrEnum):
     STALLED = "stalled"  # needs a human (rollback failed, revert impossible)
     DRIFT_DETECTED = "drift_detected"
     RECOVERED = "recovered"  # Ready again after a failure, refusal or stall
+    OUTSIDE_SYNC_WINDOW = "outside_sync_window"  # changes planned but held by a sync window
 
 
 class Severity(StrEnum):
@@ -167,6 +168,19 @@ class Recovered(_EventBase):
         return f"{self._where()} recovered (was {self.previous_reason}): {self.message}"
 
 
+@dataclass(frozen=True)
+class OutsideSyncWindow(_EventBase):
+    """Changes are pending but not applied: a sync window is closed (once per revision)."""
+
+    kind = EventKind.OUTSIDE_SYNC_WINDOW
+    severity = Severity.WARNING
+    message: str = ""
+    services: tuple[str, ...] = ()  # the services the held changes would create/update/remove
+
+    def summary(self) -> str:
+        return f"{self._where()} not applied, outside the sync windows: {self.message}"
+
+
 Event: TypeAlias = (
     DeploySucceeded
     | DeployFailed
@@ -175,6 +189,7 @@ Event: TypeAlias = (
     | Stalled
     | DriftDetected
     | Recovered
+    | OutsideSyncWindow
 )
 
 

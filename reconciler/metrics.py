@@ -4,12 +4,16 @@ Every metric carries the ``stack`` and ``environment`` labels."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from reconciler.models import PassResult
 from reconciler.outcome import PassOutcome
 from reconciler.progress import RolloutStatus
 from reconciler.status import ConditionType, Status
+from reconciler.windows import SyncWindow, is_open
 
 _BASE_LABELS = ("stack", "environment")
 _DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200)
@@ -47,20 +51,7 @@ class Metrics:
         self.out_of_sync = self._gauge(
             "reconciler_services_out_of_sync", "Services whose live spec differs from git"
         )
-        self.service_in_sync = self._gauge(
-            "reconciler_service_in_sync", "1 when the service equals git", "service"
-        )
-        self.service_healthy = self._gauge(
-            "reconciler_service_healthy",
-            "1 when the service runs all replicas and passed its check",
-            "service",
-        )
-        self.replicas_desired = self._gauge(
-            "reconciler_service_replicas_desired", "Replicas git asks for", "service"
-        )
-        self.replicas_running = self._gauge(
-            "reconciler_service_replicas_running", "Tasks running", "service"
-        )
+        self._service_gauges()
         self.rollbacks = self._counter("reconciler_rollbacks_total", "Whole-stack rollbacks")
         self.reverts = self._counter("reconciler_reverts_pushed_total", "Revert commits pushed")
         self.fetch_errors = self._counter("reconciler_git_fetch_errors_total", "Failed git fetches")
@@ -75,7 +66,36 @@ class Metrics:
             "result",
         )
         self._rollout_gauges()
+        self.window_open = self._gauge(
+            "reconciler_sync_window_open", "1 while the sync windows allow applying changes"
+        )
         self._start_at_zero()
+
+    def watch_windows(self, windows: Sequence[SyncWindow], now: Callable[[], datetime]) -> None:
+        """``reconciler_sync_window_open`` is judged when it is scraped, at ``now()``."""
+        kept = tuple(windows)
+
+        def judged() -> float:
+            return 1.0 if not kept or is_open(kept, now()) else 0.0
+
+        self.window_open.labels(**self._base).set_function(judged)
+
+    def _service_gauges(self) -> None:
+        """One series per service of the inventory."""
+        self.service_in_sync = self._gauge(
+            "reconciler_service_in_sync", "1 when the service equals git", "service"
+        )
+        self.service_healthy = self._gauge(
+            "reconciler_service_healthy",
+            "1 when the service runs all replicas and passed its check",
+            "service",
+        )
+        self.replicas_desired = self._gauge(
+            "reconciler_service_replicas_desired", "Replicas git asks for", "service"
+        )
+        self.replicas_running = self._gauge(
+            "reconciler_service_replicas_running", "Tasks running", "service"
+        )
 
     def _rollout_gauges(self) -> None:
         """The rollout running now, or the last one: its wave, each canary's step and analyses."""
@@ -125,6 +145,7 @@ class Metrics:
             self.passes.labels(**self._base, result=result.value)
         for metric in (self.rollbacks, self.reverts, self.fetch_errors):
             metric.labels(**self._base)
+        self.watch_windows((), lambda: datetime.min)  # no windows: always open
 
     # every family carries the stack and environment labels
 

@@ -3,7 +3,8 @@
 Conditions follow Flux: ``Ready`` (live equals the desired revision), ``Healthy`` (every service
 runs and passed its checks), ``Stalled`` (needs a human), ``Reconciling`` (set by the agent while a
 pass runs). Events go out on change or recovery only: a refused revision once, the same drift
-once, a recovery only after a problem was announced (``Status.notified`` remembers).
+once, changes held outside the sync windows once per revision, a recovery only after a problem
+was announced (``Status.notified`` remembers).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from reconciler.events import (
     DeploySucceeded,
     DriftDetected,
     Event,
+    OutsideSyncWindow,
     Recovered,
     RevertPushed,
     RevisionRefused,
@@ -135,6 +137,18 @@ def _failure_memory(s: Status, out: PassOutcome, now: datetime) -> Status:
     return s
 
 
+def _spent(s: Status, out: PassOutcome) -> Status:
+    """Forget the "sync anyway" of a revision once it has been used (applied, found in sync, or
+    failed and rolled back) or the branch moved past it: it covers that one revision only."""
+    allowed = s.sync_anyway
+    if allowed is None:
+        return s
+    moved_on = out.desired is not None and out.desired.sha != allowed
+    tried = out.revision is not None and out.revision.sha == allowed
+    used = out.result in (PassResult.SUCCESS, *_FAILED) or out.reason == Reason.IN_SYNC
+    return replace(s, sync_anyway=None) if moved_on or (tried and used) else s
+
+
 def record(
     status: Status, out: PassOutcome, now: datetime, history_size: int = HISTORY_SIZE
 ) -> Status:
@@ -162,6 +176,7 @@ def record(
         )
     s = _conditions(s, out, now)
     s = _failure_memory(s, out, now)
+    s = _spent(s, out)
     return _history(s, out, now, history_size)
 
 
@@ -169,6 +184,8 @@ def record(
 
 
 def _drift(base: _Base, out: PassOutcome, notified: Notified) -> tuple[Notified, list[Event]]:
+    if out.reason == Reason.OUTSIDE_SYNC_WINDOW:
+        return notified, []  # announced as held (with the services); corrected when it opens
     key = ";".join(
         f"{svc}:{','.join(str(d) for d in diffs)}" for svc, diffs in sorted(out.drift.items())
     )
@@ -228,6 +245,21 @@ def _refusal(base: _Base, out: PassOutcome, notified: Notified) -> tuple[Notifie
     return replace(notified, refusal=key, problem=out.reason), [event]
 
 
+def _held(base: _Base, out: PassOutcome, notified: Notified) -> tuple[Notified, list[Event]]:
+    """Changes held outside the sync windows: announced once per revision, and again only after
+    something was applied (or found in sync) in between."""
+    if out.reason != Reason.OUTSIDE_SYNC_WINDOW:
+        if out.result == PassResult.SUCCESS or out.reason == Reason.IN_SYNC:
+            return replace(notified, held=None), []
+        return notified, []
+    key = out.revision.sha if out.revision else ""
+    if notified.held == key:
+        return notified, []
+    services = tuple(c.service for c in out.plan.to_apply) if out.plan else ()
+    event = OutsideSyncWindow(**base, revision=out.revision, message=out.message, services=services)
+    return replace(notified, held=key), [event]
+
+
 def _outcome_events(
     base: _Base, out: PassOutcome, notified: Notified
 ) -> tuple[Notified, list[Event]]:
@@ -284,6 +316,8 @@ def events(
     base = _Base(stack=after.stack, environment=after.environment, at=now)
     notified, found = _drift(base, out, after.notified)
     notified, more = _outcome_events(base, out, notified)
+    found += more
+    notified, more = _held(base, out, notified)
     found += more
     notified, more = _stall_and_recovery(base, before, after, out, notified)
     return replace(after, notified=notified), found + more

@@ -116,6 +116,8 @@ class Notified:
     refusal: str | None = None
     #: the drift last announced (``service:diffs;...``), announced again only when it changes
     drift: str | None = None
+    #: the revision whose changes were last announced as held outside the sync windows
+    held: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,9 @@ class Status:
     progress: str = ""  # progress message of the running phase
     paused: bool = False  # applying suspended (passes still fetch, plan and report)
     paused_reason: str = ""
+    #: the one revision (full sha) allowed to be applied outside the sync windows ("sync
+    #: anyway"); forgotten once it is applied or failed, or the branch moved past it
+    sync_anyway: str | None = None
     desired: RevisionInfo | None = None  # head of the branch at the last fetch
     last_attempted: RevisionInfo | None = None
     last_applied: RevisionInfo | None = None

@@ -1,7 +1,8 @@
-"""The running agent's HTTP API, as a client: what ``reconciler pause``, ``resume`` and
-``release`` call (``POST /api/pause``, ``/api/resume``, ``/api/quarantine/{sha}/release``, with
-the bearer token from ``http.token_file``). Errors are translated here: the agent not answering
-is a ``WaitingError`` (try again), a refusal a ``ConfigError`` (fix the token or the request)."""
+"""The running agent's HTTP API, as a client: what ``reconciler pause``, ``resume``, ``release``
+and ``sync-anyway`` call (``POST /api/pause``, ``/api/resume``, ``/api/quarantine/{sha}/release``,
+``/api/sync-anyway``, with the bearer token from ``http.token_file``). Errors are translated
+here: the agent not answering is a ``WaitingError`` (try again), a refusal a ``ConfigError`` (fix
+the token or the request)."""
 
 from __future__ import annotations
 

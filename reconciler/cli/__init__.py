@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from loguru import logger
 
 from reconciler.cli.commands import cmd_diff, cmd_run, cmd_sync, cmd_validate
-from reconciler.cli.control import cmd_pause, cmd_release, cmd_resume
+from reconciler.cli.control import cmd_pause, cmd_release, cmd_resume, cmd_sync_anyway
 from reconciler.cli.parser import build
 from reconciler.cli.status import cmd_status
 from reconciler.decisions import ExitCode
@@ -42,6 +42,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "pause": cmd_pause,
     "resume": cmd_resume,
     "release": cmd_release,
+    "sync-anyway": cmd_sync_anyway,
 }
 
 

@@ -8,6 +8,7 @@ import asyncio
 import sys
 import tempfile
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.adapters.compose_merge import cli_merge
@@ -29,6 +30,7 @@ from reconciler.outcome import PassOutcome
 from reconciler.plan import describe
 from reconciler.state import StateStore
 from reconciler.web import StatusServer
+from reconciler.windows import verdict
 from reconciler.wiring import open_engine
 from reconciler.yamlio import dump
 
@@ -84,6 +86,9 @@ async def _diff(config: Config, path: Path | None, verbose: bool, masker: Masker
         print(f"revision {seen.head.short} ({seen.head.subject}) of {config.git.branch}")
     if seen.refused is not None:
         print(f"note: {seen.refused.message}")
+    window = verdict(config.sync.windows, datetime.now(UTC))
+    if not window.open and not seen.planned.plan.empty:
+        print(f"note: a pass would not apply this now: {window.message}")
     print(describe(seen.planned.plan, verbose=verbose))
     return ExitCode.OK if seen.planned.plan.empty else ExitCode.PENDING
 

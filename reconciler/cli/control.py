@@ -1,6 +1,6 @@
-"""``reconciler pause``, ``resume`` and ``release``: act on the running agent through its HTTP
-API (the same actions as the status page's buttons), so the command line and the page never
-disagree about what the agent does."""
+"""``reconciler pause``, ``resume``, ``release`` and ``sync-anyway``: act on the running agent
+through its HTTP API (the same actions as the status page's buttons), so the command line and
+the page never disagree about what the agent does."""
 
 from __future__ import annotations
 
@@ -55,3 +55,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     return _act(args, f"/api/quarantine/{args.sha}/release")
+
+
+def cmd_sync_anyway(args: argparse.Namespace) -> int:
+    return _act(args, "/api/sync-anyway", {"revision": args.sha} if args.sha else None)

@@ -97,7 +97,17 @@ def _control_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         description=where,
     )
     release.add_argument("sha", help="the quarantined commit (a unique prefix will do), or all")
-    for parser in (pause, resume, release):
+    anyway = _verb(
+        sub,
+        "sync-anyway",
+        help="apply one revision now, outside the sync windows (and run a pass)",
+        description=where + " Lets one revision through the sync windows (sync.windows): the "
+        "branch head as the agent last fetched it, or SHA. A later head is held again.",
+    )
+    anyway.add_argument(
+        "sha", nargs="?", default="", help="the revision (default: the branch head)"
+    )
+    for parser in (pause, resume, release, anyway):
         parser.add_argument("--url", help="the agent's API (default: from http.bind/http.port)")
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 
 from reconciler.cli.setup import load
 from reconciler.decisions import ExitCode
 from reconciler.serialize import to_jsonable
 from reconciler.state import StateStore
 from reconciler.status import ConditionType, Status
+from reconciler.windows import Verdict, report, verdict
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -21,14 +23,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         return ExitCode.PENDING
     status = store.load_status(config.stack, config.environment)
     journal = store.load_journal()
+    now, windows = datetime.now(UTC), config.sync.windows
     if args.json:
         data = status.to_dict()
         data["journal"] = to_jsonable(journal) if journal else None
         if journal is not None:
             data["journal"].pop("previous", None)
+        data["sync_windows"] = report(windows, now)
         print(json.dumps(data, indent=2))
     else:
-        print(status_text(status, journal is not None))
+        print(status_text(status, journal is not None, verdict(windows, now)))
     return ExitCode.OK if status.is_true(ConditionType.READY) else ExitCode.PENDING
 
 
@@ -50,6 +54,18 @@ def _header(status: Status) -> list[str]:
         lines.append(
             f"  last pass:      {status.last_pass_at:%Y-%m-%d %H:%M:%S} UTC, "
             f"{status.last_result.value if status.last_result else '-'}"
+        )
+    return lines
+
+
+def _windows(status: Status, seen: Verdict | None) -> list[str]:
+    lines = []
+    if seen is not None and seen.windows:
+        state = "open" if seen.open else "CLOSED"
+        lines.append(f"  {'sync windows:':16}{state:8}{seen.message}")
+    if status.sync_anyway:
+        lines.append(
+            f"  {'sync anyway:':16}{status.sync_anyway[:12]} may be applied outside the windows"
         )
     return lines
 
@@ -106,8 +122,9 @@ def _history(status: Status) -> list[str]:
     return lines
 
 
-def status_text(status: Status, resuming: bool) -> str:
-    lines = _header(status)
+def status_text(status: Status, resuming: bool, windows: Verdict | None = None) -> str:
+    """``windows``: the sync windows' verdict now (None: not shown)."""
+    lines = _header(status) + _windows(status, windows)
     if resuming:
         lines.append("  an interrupted pass will be resumed at the next start")
     lines += _services(status) + _rollout(status) + _failures(status) + _history(status)

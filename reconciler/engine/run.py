@@ -46,6 +46,7 @@ from reconciler.logs import current_stack
 from reconciler.models import CheckResult, DesiredState, LiveState, Phase
 from reconciler.outcome import PassOutcome
 from reconciler.status import Status
+from reconciler.windows import verdict
 
 __all__ = ["MUTATING", "run_pass"]
 
@@ -89,15 +90,21 @@ async def _new_pass(ctx: PassContext, status: Status, draft: Draft) -> PassOutco
         return halted(ctx, draft, planned)
     draft = replace(draft, planned=planned)
     sync = ctx.config.sync
+    window = verdict(sync.windows, ctx.ports.clock.now()) if sync.windows else None
+    anyway = status.sync_anyway == head.sha
     held = hold(
         planned.plan,
         short=head.short,
         paused=status.paused,
         self_heal=sync.self_heal,
         dry_run=sync.dry_run,
+        window=window,
+        sync_anyway=anyway,
     )
     if held is not None:
         return halted(ctx, draft, held)
+    if window is not None and not window.open and anyway:
+        logger.warning("applying {} outside the sync windows (sync anyway)", head.short)
     pins = await preflight(ctx, desired, planned.live, planned.plan)
     if isinstance(pins, Halt):
         return halted(ctx, draft, pins)

@@ -15,6 +15,7 @@ from reconciler.events import (
     DeploySucceeded,
     DriftDetected,
     Event,
+    OutsideSyncWindow,
     Recovered,
     RevertPushed,
     RevisionRefused,
@@ -196,6 +197,15 @@ def _say(event: Event, short: str, where: str, repo: RepoLinks) -> _Said:
         return _Said("stalled", f"Stalled: {where} needs a human", event.message, event.reason)
     if isinstance(event, DriftDetected):
         return _drifted(event, where)
+    if isinstance(event, OutsideSyncWindow):
+        return _Said(
+            "warn",
+            f"Not applied: {short} to {where}, outside the sync windows",
+            f"{event.message}. To apply this revision now: Sync anyway on the status page, or "
+            "`reconciler sync-anyway`.",
+            "OutsideSyncWindow",
+            event.services,
+        )
     if isinstance(event, Recovered):
         text = f"Was {event.previous_reason}. {event.message}".strip()
         return _Said("ok", f"Recovered: {where} is ready again", text, "Recovered")

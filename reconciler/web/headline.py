@@ -1,5 +1,5 @@
 """The one line a person on call reads first (the page's hero, its title and its favicon), judged
-from the status document's conditions, phase and pause."""
+from the status document's conditions, phase, pause and the changes held by a sync window."""
 
 from __future__ import annotations
 
@@ -53,6 +53,14 @@ def headline(data: Doc) -> Headline:
             "warn",
             "Suspended",
             data.get("paused_reason") or "applying is suspended; changes are reported, not applied",
+        )
+    if ready and ready.get("status") is False and ready.get("reason") == "OutsideSyncWindow":
+        return Headline(
+            "Outside sync window",
+            "warn",
+            "OutsideSyncWindow",
+            ready.get("message") or "changes are planned and shown, not applied",
+            ready.get("last_transition"),
         )
     if ready and ready.get("status") is True:
         return Headline(

@@ -24,7 +24,7 @@ def render_content(data: Doc, site: Site, now: datetime, *, can_act: bool) -> Ht
     return tag(
         "main",
         hero(data, site, now),
-        cards(data, site, now),
+        cards(data, site, now, can_act=can_act),
         rollout(data),
         services(data),
         history(data, site, now),

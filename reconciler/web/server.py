@@ -15,6 +15,7 @@ Routes (the JSON schemas are in ``static/*.schema.json`` and served under ``/api
 ``POST /api/pause``       token   suspend applying (``{"reason": "..."}`` optional)
 ``POST /api/resume``      token   resume applying (and run a pass)
 ``POST /api/quarantine/{sha}/release``  token   allow a quarantined revision again
+``POST /api/sync-anyway``  token   apply the head (or ``{"revision": sha}``) outside the windows
 ``POST /hooks/github``    HMAC    GitHub push webhook (``X-Hub-Signature-256``)
 ``POST /hooks/gitlab``    token   GitLab push webhook (``X-Gitlab-Token``)
 ``GET /metrics``          text    the engine's ``reconciler_*`` metrics and the server's own
@@ -158,6 +159,7 @@ class StatusServer:
         r.add_post("/api/pause", actions.pause)
         r.add_post("/api/resume", actions.resume)
         r.add_post("/api/quarantine/{sha}/release", actions.release)
+        r.add_post("/api/sync-anyway", actions.sync_anyway)
         r.add_post("/hooks/github", hooks.github)
         r.add_post("/hooks/gitlab", hooks.gitlab)
         r.add_get("/metrics", views.prometheus)
@@ -211,4 +213,4 @@ class StatusServer:
     def document(self, status: Status | None = None) -> dict[str, Any]:
         """The status (the agent's now) as the JSON API and the page show it: see
         :func:`reconciler.web.views.document`."""
-        return document(status or self.agent.status, self.site, self.masker)
+        return document(status or self.agent.status, self.site, self.masker, self._clock())

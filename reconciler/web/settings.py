@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from reconciler.config import Config
 from reconciler.links import RepoLinks
+from reconciler.windows import SyncWindow
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class Site:
     dry_run: bool = False
     #: /healthz: a pass running longer than this is stuck
     stuck_after: float = 1800.0
+    #: the sync windows (``sync.windows``): when changes may be applied
+    windows: tuple[SyncWindow, ...] = ()
 
     @classmethod
     def from_config(cls, config: Config) -> Site:
@@ -39,4 +42,5 @@ class Site:
             self_heal=config.sync.self_heal,
             dry_run=config.sync.dry_run,
             stuck_after=config.http.stuck_after or derived,
+            windows=config.sync.windows,
         )

@@ -9,6 +9,7 @@ from reconciler.web.headline import headline
 from reconciler.web.html import Html, join, tag, when
 from reconciler.web.pieces import Doc, badge, cond_badge, revision
 from reconciler.web.settings import Site
+from reconciler.web.windows import window_fact, windows_card
 
 
 def hero(data: Doc, site: Site, now: datetime) -> Html:
@@ -23,6 +24,7 @@ def hero(data: Doc, site: Site, now: datetime) -> Html:
         facts.append(badge("dry run", "warn"))
     if not site.self_heal:
         facts.append(badge("self-heal off", "idle"))
+    facts.append(window_fact(data, now))
     return tag(
         "section",
         tag(
@@ -98,7 +100,7 @@ def _conditions(data: Doc) -> Html:
     return tag("ul", join(items), class_="conditions")
 
 
-def cards(data: Doc, site: Site, now: datetime) -> Html:
+def cards(data: Doc, site: Site, now: datetime, *, can_act: bool = False) -> Html:
     desired = data.get("desired")
     applied = data.get("last_applied")
     return tag(
@@ -119,5 +121,6 @@ def cards(data: Doc, site: Site, now: datetime) -> Html:
         ),
         tag("div", tag("h3", "Source"), _source(site), class_="card"),
         tag("div", tag("h3", "Conditions"), _conditions(data), class_="card"),
+        windows_card(data, site, now, can_act),
         class_="cards",
     )

@@ -4,7 +4,7 @@ schemas, ``/metrics`` and ``/healthz``."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
@@ -21,15 +21,19 @@ from reconciler.web.metrics import ServerMetrics
 from reconciler.web.page import render_content, render_page
 from reconciler.web.replies import as_json, error
 from reconciler.web.settings import Site
+from reconciler.windows import report
 
 STATIC = files("reconciler.web") / "static"
 
 
-def document(status: Status, site: Site, masker: Masker) -> dict[str, Any]:
+def document(
+    status: Status, site: Site, masker: Masker, now: datetime | None = None
+) -> dict[str, Any]:
     """The status as the JSON API and the page show it: masked, without the engine's internal
-    notification memory, plus where it comes from."""
+    notification memory, plus where it comes from and the sync windows' verdict at ``now``."""
     data = status.to_dict()
     data.pop("notified", None)
+    data["sync_windows"] = report(site.windows, now or datetime.now(UTC))
     data["source"] = {
         "repository": site.repo.display_url,
         "web_url": site.repo.web_url,
@@ -72,8 +76,8 @@ class Views:
         self._can_act = can_act
 
     async def page(self, request: web.Request) -> web.Response:
-        data = document(self.agent.status, self.site, self.masker)
         now = self._clock()
+        data = document(self.agent.status, self.site, self.masker, now)
         html: str
         if request.query.get("part") == "content":
             html = render_content(data, self.site, now, can_act=self._can_act)
@@ -89,7 +93,7 @@ class Views:
         return web.Response(text=html, content_type="text/html")
 
     async def status(self, request: web.Request) -> web.Response:
-        return as_json(document(self.agent.status, self.site, self.masker))
+        return as_json(document(self.agent.status, self.site, self.masker, self._clock()))
 
     async def history(self, request: web.Request) -> web.Response:
         status = self.agent.status

@@ -105,11 +105,14 @@
     if (button) button.disabled = true;
     try {
       // The token goes in the form body, not in an Authorization header: behind nginx that
-      // header carries the basic auth credentials the browser sends for the page.
+      // header carries the basic auth credentials the browser sends for the page. The form's
+      // own fields go with it (the revision "Sync anyway" lets through).
+      const fields = new URLSearchParams(new FormData(form));
+      fields.set("token", secret);
       const res = await fetch(api, {
         method: "POST",
         headers: { "Accept": "application/json" },
-        body: new URLSearchParams({ token: secret }),
+        body: fields,
         cache: "no-store",
       });
       let data = {};

@@ -125,3 +125,16 @@ def test_global_options_are_accepted_after_the_verb_too(
     assert main(["status", "--config", str(bad), "--log-level", "ERROR"]) == EXIT_USAGE
     # given on both sides, the one after the verb wins
     assert main(["--config", str(bad), "status", "--config", str(path)]) == EXIT_PENDING
+
+
+def test_a_sync_window_that_does_not_parse_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "sync:\n  windows:\n    - {kind: deny, schedule: '0 18 * * fri-sun', duration: 60h}\n"
+    )
+    assert main(["--config", str(path), "status"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "sync.windows[0].schedule: '0 18 * * fri-sun'" in err
+    assert "runs backwards" in err

@@ -132,3 +132,83 @@ def test_signature_verification_needs_an_allow_list_and_a_signing_key(tmp_path: 
     path.write_text(f"git: {{url: file:///x, verify: {{gpg_keys_file: {tmp_path}/none.asc}}}}\n")
     with pytest.raises(ConfigError, match=r"gpg_keys_file: .*none\.asc does not exist"):
         load_config(path, {})
+
+
+WINDOWS_YAML = """git: {url: x}
+sync:
+  windows:
+    - {kind: deny, schedule: "0 18 * * 5", duration: 60h, time_zone: Europe/Berlin,
+       reason: weekend freeze}
+    - kind: allow
+      schedule: 0 8 * * 1-5
+      duration: 10h
+"""
+
+
+def test_sync_windows_from_the_file_and_from_json_in_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(WINDOWS_YAML)
+    freeze, office = load_config(path, {}).sync.windows
+    assert (freeze.kind, freeze.schedule.expression, freeze.duration) == (
+        "deny",
+        "0 18 * * 5",
+        216000,
+    )
+    assert (freeze.time_zone, freeze.reason) == ("Europe/Berlin", "weekend freeze")
+    assert (office.kind, office.time_zone, office.reason) == ("allow", "UTC", "")
+    env = {
+        "RECONCILER_SYNC__WINDOWS": '[{"kind": "deny", "schedule": "0 0 * * 0", "duration": "1h"}]'
+    }
+    (only,) = load_config(path, env).sync.windows
+    assert only.schedule.expression == "0 0 * * 0"
+    assert load_config(None, {"RECONCILER_GIT__URL": "x"}).sync.windows == ()
+
+
+def _window_yaml(entry: str) -> str:
+    first = "{kind: allow, schedule: '0 8 * * *', duration: 1h}"
+    return f"git: {{url: x}}\nsync:\n  windows:\n    - {first}\n    - {entry}\n"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            "{kind: deny, schedule: '0 25 * * *', duration: 1h}",
+            "config sync.windows[1].schedule: '0 25 * * *': hour '25': the last value (25) is "
+            "higher than the maximum value (23)",
+        ),
+        (
+            "{kind: deny, schedule: '0 22 * *', duration: 1h}",
+            "config sync.windows[1].schedule: '0 22 * *' has 4 fields; a schedule has 5",
+        ),
+        (
+            "{kind: deny, schedule: '0 22 * * *', duration: 1h, time_zone: Europe/Berln}",
+            "config sync.windows[1].time_zone: unknown time zone 'Europe/Berln'",
+        ),
+        (
+            "{kind: deny, schedule: '0 22 * * *', duration: 1d}",
+            "config sync.windows[1].duration: not a duration: '1d'",
+        ),
+        (
+            "{kind: deny, schedule: '0 22 * * *', duration: 0s}",
+            "config sync.windows[1].duration: must be longer than 0s",
+        ),
+        (
+            "{kind: block, schedule: '0 22 * * *', duration: 1h}",
+            "config sync.windows[1].kind: 'block' is not allow or deny",
+        ),
+        ("{kind: deny, duration: 1h}", "config sync.windows[1].schedule: missing"),
+        (
+            "{kind: deny, schedule: '0 22 * * *', duration: 1h, timeZone: UTC}",
+            "config sync.windows[1]: unknown keys ['timeZone']",
+        ),
+    ],
+)
+def test_a_bad_sync_window_is_refused_naming_its_key(
+    tmp_path: Path, entry: str, message: str
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(_window_yaml(entry))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    assert str(info.value).startswith(message)

@@ -12,10 +12,20 @@ PACKAGE = Path(__file__).resolve().parents[3] / "reconciler"
 
 LAYERS: list[set[str]] = [
     {"errors", "types"},
-    {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links", "faults"},
+    {
+        "serialize",
+        "units",
+        "imageref",
+        "interpolate",
+        "yamlio",
+        "redact",
+        "links",
+        "faults",
+        "cron",
+    },
     {"attached"},
     {"forges"},
-    {"rollout", "analysis", "models", "masking", "signatures"},
+    {"rollout", "analysis", "models", "masking", "signatures", "windows"},
     {"progress", "status", "checks", "fields", "waves", "journal"},
     # values built from those, and the pure decisions over them
     {
@@ -64,6 +74,7 @@ LAYERS: list[set[str]] = [
         "web.summary",
         "web.services",
         "web.rollout",
+        "web.windows",
         "web.history",
         "web.page",
         "web.metrics",
@@ -122,7 +133,9 @@ CLIENTS = {
         "notify.channel",
         "notify.hub",
     },
-    "apscheduler": {"daemon"},
+    # the daemon's scheduler; cron's date arithmetic (CronTrigger, given its time zone and the
+    # moment to start from: no clock, no scheduler) for the sync windows
+    "apscheduler": {"daemon", "cron"},
     "requests": {"adapters.swarm"},
     "prometheus_client": {
         "metrics",
@@ -167,6 +180,7 @@ PURE = {
     "record",
     "canary",
     "recovery",
+    "windows",
 }
 #: what a pure module may not import, directly or transitively
 IO = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from reconciler.errors import Reason
@@ -189,3 +190,44 @@ def test_transient_errors_do_not_notify() -> None:
     s, ev = _step(s, _report(PassResult.NOOP, Reason.IN_SYNC, GOOD, applied=GOOD), 2)
     assert ev == []  # nothing was announced, so no "recovered" either
     assert EventKind.RECOVERED.value not in ev
+
+
+def test_changes_held_by_a_sync_window_are_announced_once_per_revision() -> None:
+    s = Status(stack="s", environment="e")
+    drift = {"api": (FieldDiff("replicas", "2", "5"),)}
+    held = _report(PassResult.NOOP, Reason.OUTSIDE_SYNC_WINDOW, BAD, drift=drift)
+    s, ev = _step(s, held, 1)
+    assert ev == ["outside_sync_window"], "not a 'self-heal off' drift alert"
+    assert not s.is_true(ConditionType.READY)
+    assert not s.is_true(ConditionType.STALLED)
+    s, ev = _step(s, held, 2)
+    assert ev == []
+    assert s.history[0].count == 2
+    s, ev = _step(s, _report(PassResult.NOOP, Reason.OUTSIDE_SYNC_WINDOW, FIX), 3)
+    assert ev == ["outside_sync_window"], "a new revision is held"
+    applied = _report(
+        PassResult.SUCCESS, Reason.RECONCILIATION_SUCCEEDED, FIX, applied=FIX, changed=("api",)
+    )
+    s, ev = _step(s, applied, 4)
+    assert ev == ["deploy_succeeded"], "no 'recovered': holding was not a failure"
+    s, ev = _step(s, _report(PassResult.NOOP, Reason.OUTSIDE_SYNC_WINDOW, FIX), 5)
+    assert ev == ["outside_sync_window"], "held again after something was applied"
+
+
+def test_sync_anyway_covers_one_revision_until_it_is_used() -> None:
+    allowed = replace(Status(stack="s", environment="e"), sync_anyway=BAD.sha)
+    kept = [
+        _report(PassResult.ERROR, Reason.REGISTRY_UNAVAILABLE, BAD),  # tried again later
+        _report(PassResult.NOOP, Reason.SUSPENDED, BAD),  # paused: not used yet
+        _report(PassResult.ERROR, Reason.GIT_REMOTE_UNAVAILABLE, GOOD, desired=None),
+    ]
+    for report in kept:
+        assert record(allowed, report, T0).sync_anyway == BAD.sha, report.reason
+    spent = [
+        _report(PassResult.SUCCESS, Reason.RECONCILIATION_SUCCEEDED, BAD, applied=BAD),
+        _report(PassResult.ROLLED_BACK, Reason.HEALTH_CHECK_FAILED, BAD),
+        _report(PassResult.NOOP, Reason.IN_SYNC, BAD, applied=BAD),
+        _report(PassResult.NOOP, Reason.OUTSIDE_SYNC_WINDOW, FIX),  # the branch moved on
+    ]
+    for report in spent:
+        assert record(allowed, report, T0).sync_anyway is None, report.reason

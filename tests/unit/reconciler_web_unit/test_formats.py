@@ -18,6 +18,7 @@ from reconciler.events import (
     DeploySucceeded,
     DriftDetected,
     Event,
+    OutsideSyncWindow,
     Recovered,
     RevertPushed,
     RevisionRefused,
@@ -173,6 +174,11 @@ def _every_event() -> list[Event]:
         Stalled(**base, reason="RollbackFailed", message="rollback of api failed: no such image"),
         DriftDetected(**base, services=("api",), diffs={"api": (FieldDiff("replicas", "2", "3"),)}),
         Recovered(**base, previous_reason="HealthCheckFailed", message="ready again"),
+        OutsideSyncWindow(
+            **base,
+            message="1 change(s) pending, not applied: deny window '0 18 * * 5' is active",
+            services=("api",),
+        ),
     ]
 
 
