@@ -180,6 +180,8 @@ class HttpConfig:
     refresh: float = 5.0
     #: /healthz is 503 when a pass runs longer than this (0 = derived from the timeouts)
     stuck_after: float = 0.0
+    #: the other environments' agents (name → their page's URL), shown side by side
+    environments: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

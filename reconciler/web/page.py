@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from reconciler.web.environments import environments
 from reconciler.web.headline import headline, page_title
 from reconciler.web.history import history, quarantine, reverts
 from reconciler.web.html import Html, tag, when
@@ -24,6 +25,7 @@ def render_content(data: Doc, site: Site, now: datetime, *, can_act: bool) -> Ht
     return tag(
         "main",
         hero(data, site, now),
+        environments(data),
         cards(data, site, now, can_act=can_act),
         rollout(data),
         services(data),

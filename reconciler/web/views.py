@@ -16,6 +16,7 @@ from reconciler.config import HttpConfig
 from reconciler.control import AgentControl
 from reconciler.masking import Masker
 from reconciler.status import Status
+from reconciler.web.environments import peers
 from reconciler.web.health import judge
 from reconciler.web.metrics import ServerMetrics
 from reconciler.web.page import render_content, render_page
@@ -78,6 +79,7 @@ class Views:
     async def page(self, request: web.Request) -> web.Response:
         now = self._clock()
         data = document(self.agent.status, self.site, self.masker, now)
+        data["peers"] = await peers(self.settings.environments)
         html: str
         if request.query.get("part") == "content":
             html = render_content(data, self.site, now, can_act=self._can_act)

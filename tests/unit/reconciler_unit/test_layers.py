@@ -74,6 +74,7 @@ LAYERS: list[set[str]] = [
         "web.summary",
         "web.services",
         "web.rollout",
+        "web.environments",
         "web.windows",
         "web.history",
         "web.page",
@@ -121,6 +122,7 @@ CLIENTS = {
     "docker": {"adapters.swarm"},
     "git": {"adapters.git", "adapters.git_promote"},
     "aiohttp": {
+        "web.environments",
         "adapters.forge",
         "adapters.http",
         "adapters.agent_api",
