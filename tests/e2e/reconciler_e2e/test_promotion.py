@@ -177,4 +177,4 @@ def test_a_release_verified_in_staging_is_promoted_to_production_by_digest(
         assert _served(prod_port) == "2"
         assert _running(prod_stack, "web") == verified
     finally:
-        remove_stack(prod_stack)
+        remove_stack(prod_stack, extra_labels=(f"driftless.probe={prod_stack}",))
