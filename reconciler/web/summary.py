@@ -122,5 +122,23 @@ def cards(data: Doc, site: Site, now: datetime, *, can_act: bool = False) -> Htm
         tag("div", tag("h3", "Source"), _source(site), class_="card"),
         tag("div", tag("h3", "Conditions"), _conditions(data), class_="card"),
         windows_card(data, site, now, can_act),
+        _promotion(data, site, now),
         class_="cards",
+    )
+
+
+def _promotion(data: Doc, site: Site, now: datetime) -> Html | str:
+    """The last revision proposed to the next environment (``promote.path``), and where."""
+    record = data.get("promotion")
+    if not record:
+        return ""
+    url = str(record.get("url") or "")
+    where = tag("a", "pull request", href=url) if url else "nothing to change there"
+    return tag(
+        "div",
+        tag("h3", "Promoted"),
+        revision(site, record.get("revision"), now, ""),
+        tag("div", where, class_="small"),
+        class_="card",
+        id="promotion",
     )

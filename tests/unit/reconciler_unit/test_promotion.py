@@ -70,6 +70,15 @@ async def test_a_verified_release_is_proposed_to_production_by_digest(world: Wor
     promotion = world.status().promotion
     assert promotion is not None
     assert promotion.url == request.request.url
+    from reconciler.web.page import render_content
+    from reconciler.web.settings import Site
+
+    page = render_content(
+        world.status().to_dict(), Site.from_config(world.config), world.clock.now(), can_act=False
+    )
+    promoted = page.split('id="promotion"', 1)[1].split("</div>", 3)
+    assert bump[:12] in "".join(promoted)
+    assert f'href="{request.request.url}"' in page
     # the next passes propose nothing again
     await world.sync()
     assert len(forge.opened) == 1  # type: ignore[attr-defined]
