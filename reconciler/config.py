@@ -119,6 +119,8 @@ class DockerConfig:
 @dataclass(frozen=True)
 class RenderConfig:
     variables: dict[str, str] = field(default_factory=dict)
+    #: the age identity that decrypts the desired state's SOPS files (and keys their names)
+    sops_age_key_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -289,6 +291,7 @@ def _secret_problems(config: Config) -> Iterator[str]:
         yield "git: give ssh_key_file or token_file, not both"
     yield from _trust_problems(config.git)
     for section, names in (
+        ("render", ("sops_age_key_file",)),
         ("http", ("token_file", "webhook_secret_file", "gitlab_token_file")),
         ("notify", ("slack_url_file", "discord_url_file", "webhook_url_file")),
     ):

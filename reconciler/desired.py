@@ -20,12 +20,14 @@ from reconciler.attached import Names
 from reconciler.checks import health_from_labels
 from reconciler.config import Config
 from reconciler.desired_files import STACK_FILES, find, read_analyses, read_images, read_yaml
+from reconciler.desired_secrets import SealedSecrets
 from reconciler.errors import ValidationError
 from reconciler.fields import STAMP_LABELS, fields_from_compose
 from reconciler.imageref import parse_image
 from reconciler.interpolate import InterpolationError, cast_types, interpolate, parse_env_file
 from reconciler.models import DesiredState, ServiceSpec
 from reconciler.rollout import rollout_from_labels, waves
+from reconciler.sopsfiles import Decryptor, is_sops_file
 from reconciler.types import JSONDict
 
 #: keys docker stack deploy ignores (it prints "Ignoring unsupported options")
@@ -41,20 +43,29 @@ class RenderOptions:
     default_interval: float = 2.0
     #: files referenced by the stack (configs, secrets, env_file) must be inside this folder
     repo_root: Path | None = None
+    #: decrypts SOPS files (``*.sops.*``, ``*.enc.*``); ``decrypt=False`` only checks them
+    decryptor: Decryptor | None = None
+    decrypt: bool = True
 
 
 def render_options(
-    config: Config, repo_root: Path | None, stack: str | None = None
+    config: Config,
+    repo_root: Path | None,
+    *,
+    decryptor: Decryptor | None = None,
+    decrypt: bool = True,
 ) -> RenderOptions:
     """The options the agent renders with: its stack, environment, variables and health-check
     defaults. ``repo_root``: files the stack references must stay inside it."""
     return RenderOptions(
-        stack=stack or config.stack,
+        stack=config.stack,
         environment=config.environment,
         variables=config.render.variables,
         default_timeout=config.health.timeout,
         default_interval=config.health.interval,
         repo_root=repo_root,
+        decryptor=decryptor,
+        decrypt=decrypt,
     )
 
 
@@ -72,6 +83,7 @@ class _Renderer:
         self.warnings: list[str] = []
         self.file_hashes: dict[str, str] = {}
         self.analyses: dict[str, tuple[AnalysisSpec, ...]] = {}
+        self.sealed = SealedSecrets(options, self.folder, self.problems)
 
     def fail(self, message: str) -> None:
         self.problems.append(message)
@@ -139,6 +151,9 @@ class _Renderer:
             if "file" in entry:
                 path = self.inside_repo(str(entry["file"]), where)
                 if path is None:
+                    continue
+                if kind == "secrets" and is_sops_file(path):  # named by its value, decrypted
+                    names[key] = self.sealed.add(key, entry, path, where)
                     continue
                 content_hash = hashlib.sha256(path.read_bytes()).hexdigest()
                 entry["file"] = str(path)
@@ -271,6 +286,7 @@ class _Renderer:
             external_networks=tuple(sorted(set(ext_networks))),
             warnings=tuple(self.warnings),
             waves=order,
+            sealed_secrets=tuple(self.sealed.secrets),
         )
 
     def waves(self, specs: list[ServiceSpec]) -> tuple[tuple[str, ...], ...]:

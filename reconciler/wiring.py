@@ -26,6 +26,7 @@ from reconciler.adapters.git import GitRepo
 from reconciler.adapters.http import HttpChecker
 from reconciler.adapters.probes import ProbeProxies, remove_probes
 from reconciler.adapters.prometheus import PrometheusQueries
+from reconciler.adapters.sops import SopsDecryptor
 from reconciler.adapters.swarm import SwarmAdapter
 from reconciler.config import Config
 from reconciler.engine import Ports
@@ -98,7 +99,9 @@ async def open_engine(
         if analysis.prometheus_url
         else None
     )
-    ports = Ports(git, swarm, checker, clock, probes, metrics)
+    key = config.render.sops_age_key_file
+    decryptor = SopsDecryptor(key) if key is not None else None
+    ports = Ports(git, swarm, checker, clock, probes, metrics, decryptor)
     try:
         yield Engine(config, ports, store, masker, cleanup)
     finally:

@@ -21,6 +21,7 @@ from reconciler.masking import Masker
 from reconciler.models import Phase, RevisionInfo
 from reconciler.ports import Clock, GitSource, HealthChecker, MetricsSource, ProxyProvider, Swarm
 from reconciler.progress import RolloutStatus, canary_status
+from reconciler.sopsfiles import Decryptor
 from reconciler.state import StateStore
 
 T = TypeVar("T")
@@ -44,6 +45,8 @@ class Ports:
     probes: Callable[[], ProxyProvider] | None = None
     #: answers the canaries' analyses (None: no Prometheus configured, they are inconclusive)
     metrics: MetricsSource | None = None
+    #: decrypts the desired state's SOPS files (None: no age key configured, they are refused)
+    decryptor: Decryptor | None = None
 
 
 class PassContext:
@@ -118,7 +121,7 @@ class PassContext:
         current_revision.set(revision.sha)
 
     def render_options(self) -> RenderOptions:
-        return render_options(self.config, self.ports.git.workdir)
+        return render_options(self.config, self.ports.git.workdir, decryptor=self.ports.decryptor)
 
     async def attempt(
         self, phase: Phase, work: Callable[[], Awaitable[T]], *, live_changed: bool = False

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from loguru import logger
 
 from reconciler.decisions import Halt, Next
@@ -11,14 +13,19 @@ from reconciler.engine.context import PassContext
 from reconciler.errors import Reason
 from reconciler.interpolate import escape_dollars
 from reconciler.models import DesiredState, Phase, RevisionInfo
+from reconciler.sopsfiles import mask_candidates
 from reconciler.status import Status
 from reconciler.yamlio import dump
 
 
 async def render_checkout(ctx: PassContext) -> DesiredState:
     """Render the checked-out revision; raises ``ValidationError`` (or ``DockerError`` when
-    Docker's own check cannot run)."""
-    desired = render_folder(ctx.ports.git.workdir / ctx.config.git.path, ctx.render_options())
+    Docker's own check cannot run). The values of its SOPS secrets are masked from then on.
+    In a worker thread: decrypting runs sops."""
+    folder = ctx.ports.git.workdir / ctx.config.git.path
+    desired = await asyncio.to_thread(render_folder, folder, ctx.render_options())
+    for value in mask_candidates(desired.sealed_secrets):
+        ctx.masker.register(value)
     if ctx.config.docker.validate_with_cli:
         path = ctx.store.rendered_dir / "candidate.yml"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,17 @@ PACKAGE = Path(__file__).resolve().parents[3] / "reconciler"
 
 LAYERS: list[set[str]] = [
     {"errors", "types"},
-    {"serialize", "units", "imageref", "interpolate", "yamlio", "redact", "links", "faults"},
+    {
+        "serialize",
+        "units",
+        "imageref",
+        "interpolate",
+        "yamlio",
+        "redact",
+        "links",
+        "faults",
+        "sopsfiles",
+    },
     {"attached"},
     {"rollout", "analysis", "models", "masking", "signatures"},
     {"progress", "status", "checks", "fields", "waves", "journal"},
@@ -27,6 +37,7 @@ LAYERS: list[set[str]] = [
         "config",
         "desired",
         "desired_files",
+        "desired_secrets",
         "documents",
     },
     {"decisions", "record", "canary", "recovery"},
@@ -38,6 +49,8 @@ LAYERS: list[set[str]] = [
         "adapters.keyring",
         "adapters.http",
         "adapters.swarm",
+        "adapters.swarm_secrets",
+        "adapters.sops",
         "adapters.stack_cli",
         "adapters.probes",
         "adapters.probe_proxy",
@@ -86,6 +99,7 @@ LAYERS: list[set[str]] = [
         "engine.canary",
         "engine.recover",
         "engine.trust",
+        "engine.secrets",
     },
     {"engine.finish", "engine.rollout"},
     {"engine.run", "engine.preview"},
@@ -100,7 +114,7 @@ LAYERS: list[set[str]] = [
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 #: third-party clients and the only modules that may import them
 CLIENTS = {
-    "docker": {"adapters.swarm"},
+    "docker": {"adapters.swarm", "adapters.swarm_secrets"},
     "git": {"adapters.git"},
     "aiohttp": {
         "adapters.http",
@@ -135,6 +149,7 @@ PURE = {
     "redact",
     "links",
     "faults",
+    "sopsfiles",
     "attached",
     "signatures",
     "pinning",
