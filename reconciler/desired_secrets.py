@@ -81,8 +81,10 @@ class SealedSecrets:
         return name
 
     def _name(self, key: str, path: Path, rel: Path, wanted: str | None, where: str) -> str:
-        if not self.decrypt:
-            return unverified_name(self.stack, key)
+        if not self.decrypt:  # checked only: named, without a value
+            name = unverified_name(self.stack, key)
+            self.secrets.append(SealedSecret(key=key, name=name, file=str(rel)))
+            return name
         fmt = file_format(path)
         decrypted = self._decrypt(path, rel, where)
         if decrypted is None or self._name_key is None:

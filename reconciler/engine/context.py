@@ -114,7 +114,7 @@ class PassContext:
     def stopped(self, why: str) -> None:
         """The rollout stopped: why (shown with it after the pass)."""
         if self.rollout is not None:
-            self._publish(replace(self.rollout, stopped=why))
+            self._publish(replace(self.rollout, stopped=self.masker.mask(why)))
 
     def working_on(self, revision: RevisionInfo) -> None:
         self.revision = revision
@@ -133,5 +133,5 @@ class PassContext:
             raise
         except ReconcilerError as exc:
             halt = halt_for(phase, exc, live_changed=live_changed)
-            logger.error("{}: {}", phase.value, exc.message)
+            logger.error("{}: {}", phase.value, self.masker.mask(exc.message))
             return halt

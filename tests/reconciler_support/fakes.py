@@ -18,7 +18,7 @@ import itertools
 import json
 import shutil
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePath
 from urllib.parse import urlsplit
@@ -489,7 +489,9 @@ class FakeSwarm(_Hooked):
 
     def _live(self, stack: str, name: str, svc: _Service) -> LiveService:
         labels = (svc.definition.get("deploy") or {}).get("labels") or {}
-        fields = fields_from_compose(svc.definition)
+        # the secrets by their Swarm names, as the engine tells them
+        secrets = tuple(svc.definition.get("x-secrets") or ())
+        fields = replace(fields_from_compose(svc.definition), secrets=secrets)
         return LiveService(
             name=name,
             id=hashlib.sha1(f"{stack}_{name}".encode()).hexdigest()[:25],  # noqa: S324

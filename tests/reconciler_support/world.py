@@ -19,6 +19,7 @@ from reconciler.config import Config, load_config
 from reconciler.engine import Ports
 from reconciler.events import RecordingNotifier
 from reconciler.outcome import PassOutcome
+from reconciler.sopsfiles import Decryptor
 from reconciler.status import Status
 from reconciler.wiring import open_engine
 from reconciler_support.fakes import (
@@ -111,6 +112,8 @@ class World:
         self.git = FakeGit(self.remote, self.config.checkout_dir, FOLDER)
         self.metrics = FakeMetrics()
         self.metrics.default = 0.0
+        #: decrypts SOPS files (what the composition root makes from render.sops_age_key_file)
+        self.decryptor: Decryptor | None = None
         files = {STACK_FILE: STACK_YML, IMAGES_FILE: images_yaml(), ANALYSIS_FILE: ANALYSIS_YML}
         self.remote.write(files, "Deploy at 1")
 
@@ -134,7 +137,13 @@ class World:
     async def agent(self) -> AsyncIterator[Agent]:
         """A new agent process: the composition root with these fakes as its ports."""
         ports = Ports(
-            self.git, self.swarm, self.checker, self.clock, lambda: self.probes, self.metrics
+            self.git,
+            self.swarm,
+            self.checker,
+            self.clock,
+            lambda: self.probes,
+            self.metrics,
+            self.decryptor,
         )
         async with open_engine(self.config, ports=ports) as engine:
             agent = Agent(engine, notifiers=(self.notified,))

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from reconciler_support.fakes import FakeDecryptor
 
+from reconciler.cli import EXIT_OK, EXIT_REFUSED, main
 from reconciler.desired import RenderOptions, render
 from reconciler.errors import ValidationError
 from reconciler.masking import Masker
@@ -311,7 +312,7 @@ def test_validate_checks_the_files_without_decrypting_them(tmp_path: Path) -> No
     decryptor = FakeDecryptor()
     desired = render(_folder(tmp_path), _options(tmp_path, decryptor, decrypt=False))
     assert decryptor.decrypted == []
-    assert desired.sealed_secrets == ()
+    assert {s.value for s in desired.sealed_secrets} == {b""}  # named, no value
     assert desired.document["secrets"]["db_password"] == {
         "external": True,
         "name": "shop_db_password_000000000000",
@@ -346,3 +347,18 @@ secrets:
     motd = desired.document["secrets"]["motd"]
     assert motd["name"].startswith("shop_motd_")
     assert motd["file"].endswith("motd.txt")
+
+
+def test_reconciler_validate_says_it_did_not_decrypt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _folder(tmp_path)
+    assert main(["validate", "--no-docker", "--stack", "shop", str(folder)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "2 secret(s) from SOPS files (secrets.sops.yaml): checked as well-formed SOPS" in out
+    assert "not decrypted (validate uses no key" in out
+    (folder / "secrets.sops.yaml").write_text(f"db_password: {PASSWORD}\ntoken: x\n")
+    assert main(["validate", "--no-docker", str(folder)]) == EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert "secrets.sops.yaml: not a SOPS file: no sops metadata with a MAC" in err
+    assert PASSWORD not in err
