@@ -31,6 +31,18 @@ class Names:
     volumes: Mapping[str, str] = field(default_factory=dict)
 
 
+def volume_names(doc: JSONDict, stack: str) -> dict[str, str]:
+    """Top-level named volumes: key → the name Swarm mounts (``<stack>_<key>`` unless external
+    or named)."""
+    section = doc.get("volumes") or {}
+    names: dict[str, str] = {}
+    for key, entry in section.items() if isinstance(section, dict) else ():
+        entry = entry if isinstance(entry, dict) else {}
+        default = key if entry.get("external") else f"{stack}_{key}"
+        names[str(key)] = str(entry.get("name") or default)
+    return names
+
+
 @dataclass(frozen=True)
 class Attached:
     networks: tuple[str, ...] | None = None

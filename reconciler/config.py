@@ -156,6 +156,8 @@ class DockerConfig:
 @dataclass(frozen=True)
 class RenderConfig:
     variables: dict[str, str] = field(default_factory=dict)
+    #: the age identity that decrypts the desired state's SOPS files (and keys their names)
+    sops_age_key_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -334,6 +336,7 @@ def _secret_problems(config: Config) -> Iterator[str]:
         yield "git: give ssh_key_file or token_file, not both"
     yield from _trust_problems(config.git)
     for section, names in (
+        ("render", ("sops_age_key_file",)),
         ("http", ("token_file", "webhook_secret_file", "gitlab_token_file")),
         ("notify", ("slack_url_file", "discord_url_file", "webhook_url_file")),
         ("forge", ("token_file",)),
@@ -342,6 +345,10 @@ def _secret_problems(config: Config) -> Iterator[str]:
             secret = getattr(getattr(config, section), name)
             if secret is not None and not secret.is_file():
                 yield f"{section}.{name}: {secret} does not exist"
+
+
+_KEYS = "git.verify.allowed_signers_file and/or git.verify.gpg_keys_file"
+_SIGN = "set git.signing_key_file (or git.push_reverts: false)"
 
 
 def _trust_problems(git: GitConfig) -> Iterator[str]:
@@ -354,18 +361,11 @@ def _trust_problems(git: GitConfig) -> Iterator[str]:
             yield f"git.verify.{name}: {path} does not exist"
     if git.signing_key_file is not None and not git.signing_key_file.is_file():
         yield f"git.signing_key_file: {git.signing_key_file} does not exist"
-    if verify.mode is VerifyMode.OFF:
-        return
-    if verify.allowed_signers_file is None and verify.gpg_keys_file is None:
-        yield (
-            f"git.verify.mode is {verify.mode.value}: give the keys allowed to sign "
-            "(git.verify.allowed_signers_file and/or git.verify.gpg_keys_file)"
-        )
-    if git.push_reverts and git.signing_key_file is None:
-        yield (
-            f"git.verify.mode is {verify.mode.value}: the reverts the agent pushes must be "
-            "signed too; set git.signing_key_file (or git.push_reverts: false)"
-        )
+    on, mode = verify.mode is not VerifyMode.OFF, f"git.verify.mode is {verify.mode.value}"
+    if on and not (verify.allowed_signers_file or verify.gpg_keys_file):
+        yield f"{mode}: give the keys allowed to sign ({_KEYS})"
+    if on and git.push_reverts and git.signing_key_file is None:
+        yield f"{mode}: the reverts the agent pushes must be signed too; {_SIGN}"
 
 
 def _forge_problems(config: Config) -> Iterator[str]:

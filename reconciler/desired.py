@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.analysis import AnalysisSpec
-from reconciler.attached import Names
+from reconciler.attached import Names, volume_names
 from reconciler.checks import health_from_labels
 from reconciler.config import Config
 from reconciler.desired_files import (
@@ -27,12 +27,14 @@ from reconciler.desired_files import (
     read_images,
     read_stack,
 )
+from reconciler.desired_secrets import SealedSecrets
 from reconciler.errors import ValidationError
 from reconciler.fields import STAMP_LABELS, fields_from_compose
 from reconciler.imageref import parse_image
 from reconciler.interpolate import InterpolationError, cast_types, interpolate, parse_env_file
 from reconciler.models import DesiredState, ServiceSpec
 from reconciler.rollout import rollout_from_labels, waves
+from reconciler.sopsfiles import Decryptor, is_sops_file
 from reconciler.types import JSONDict
 
 #: keys docker stack deploy ignores (it prints "Ignoring unsupported options")
@@ -50,22 +52,32 @@ class RenderOptions:
     repo_root: Path | None = None
     #: merges a stack file with the bases it extends (the docker CLI); None: it cannot
     merge: Merge | None = None
+    #: decrypts SOPS files (``*.sops.*``, ``*.enc.*``); ``decrypt=False`` only checks them
+    decryptor: Decryptor | None = None
+    decrypt: bool = True
 
 
 def render_options(
-    config: Config, repo_root: Path | None, stack: str | None = None, merge: Merge | None = None
+    config: Config,
+    repo_root: Path | None,
+    *,
+    merge: Merge | None = None,
+    decryptor: Decryptor | None = None,
+    decrypt: bool = True,
 ) -> RenderOptions:
     """The options the agent renders with: its stack, environment, variables and health-check
     defaults. ``repo_root``: files the stack references must stay inside it; ``merge``: how a
     stack file is merged with its base."""
     return RenderOptions(
-        stack=stack or config.stack,
+        stack=config.stack,
         environment=config.environment,
         variables=config.render.variables,
         default_timeout=config.health.timeout,
         default_interval=config.health.interval,
         repo_root=repo_root,
         merge=merge,
+        decryptor=decryptor,
+        decrypt=decrypt,
     )
 
 
@@ -83,6 +95,7 @@ class _Renderer:
         self.warnings: list[str] = []
         self.file_hashes: dict[str, str] = {}
         self.analyses: dict[str, tuple[AnalysisSpec, ...]] = {}
+        self.sealed = SealedSecrets(options, self.folder, self.problems)
 
     def fail(self, message: str) -> None:
         self.problems.append(message)
@@ -151,6 +164,9 @@ class _Renderer:
                 path = self.inside_repo(str(entry["file"]), where)
                 if path is None:
                     continue
+                if kind == "secrets" and is_sops_file(path):  # named by its value, decrypted
+                    names[key] = self.sealed.add(key, entry, path, where)
+                    continue
                 content_hash = hashlib.sha256(path.read_bytes()).hexdigest()
                 entry["file"] = str(path)
                 if not entry.get("name"):
@@ -181,19 +197,6 @@ class _Renderer:
             else:
                 names[key] = str(entry.get("name") or f"{self.options.stack}_{key}")
         return names, external
-
-    def volumes(self, doc: JSONDict) -> dict[str, str]:
-        """Top-level named volumes: key → the name Swarm mounts (``<stack>_<key>`` unless
-        external or named)."""
-        section = doc.get("volumes") or {}
-        names: dict[str, str] = {}
-        for key, entry in section.items() if isinstance(section, dict) else ():
-            entry = entry if isinstance(entry, dict) else {}
-            if entry.get("external"):
-                names[key] = str(entry.get("name") or key)
-            else:
-                names[key] = str(entry.get("name") or f"{self.options.stack}_{key}")
-        return names
 
     def env_files(self, name: str, service: JSONDict) -> None:
         raw = service.pop("env_file", None)
@@ -258,7 +261,9 @@ class _Renderer:
         configs, ext_configs = self.objects(doc, "configs")
         secrets, ext_secrets = self.objects(doc, "secrets")
         networks, ext_networks = self.networks(doc)
-        names = Names(self.options.stack, networks, secrets, configs, self.volumes(doc))
+        names = Names(
+            self.options.stack, networks, secrets, configs, volume_names(doc, self.options.stack)
+        )
         specs: list[ServiceSpec] = []
         for name, service in services.items():
             if not isinstance(service, dict):
@@ -282,6 +287,7 @@ class _Renderer:
             external_networks=tuple(sorted(set(ext_networks))),
             warnings=tuple(self.warnings),
             waves=order,
+            sealed_secrets=tuple(self.sealed.secrets),
         )
 
     def waves(self, specs: list[ServiceSpec]) -> tuple[tuple[str, ...], ...]:

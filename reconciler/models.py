@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from reconciler.analysis import AnalysisSpec
 from reconciler.rollout import RolloutSpec
+from reconciler.sopsfiles import SealedSecret
 from reconciler.types import JSONDict
 
 
@@ -145,6 +146,10 @@ class DesiredState:
     warnings: tuple[str, ...] = ()
     #: the services in the order their changes roll out (``driftless.rollout.after``)
     waves: tuple[tuple[str, ...], ...] = ()
+    #: secrets decrypted from SOPS files: created by the agent before the deploy (not external
+    #: in the user's sense, so pre-flight does not look for them); their values are in memory
+    #: only, never in ``repr``, a serialized value or the document
+    sealed_secrets: tuple[SealedSecret, ...] = field(default=(), repr=False, compare=False)
 
     def service(self, name: str) -> ServiceSpec | None:
         return next((s for s in self.services if s.name == name), None)

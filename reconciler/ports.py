@@ -4,7 +4,7 @@ parts that cannot run (and must say so)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -14,6 +14,7 @@ from reconciler.convergence import ServiceTasks
 from reconciler.forges import Proposal
 from reconciler.models import CheckResult, HealthCheck, LiveState, RevisionInfo
 from reconciler.signatures import Signature
+from reconciler.sopsfiles import SealedSecret
 from reconciler.types import JSONDict
 
 
@@ -102,6 +103,16 @@ class Swarm(Protocol):
     async def missing_objects(
         self, secrets: Sequence[str], configs: Sequence[str], networks: Sequence[str]
     ) -> list[str]: ...
+
+    async def create_secrets(self, stack: str, secrets: Sequence[SealedSecret]) -> list[str]:
+        """Create each secret that does not exist yet (labelled as the stack's, and with
+        ``driftless.sops``); the names created."""
+        ...
+
+    async def prune_secrets(self, stack: str, keep: Collection[str]) -> list[str]:
+        """Remove the stack's ``driftless.sops`` secrets that are not in ``keep`` and that no
+        service uses (one still in use is left); the names removed."""
+        ...
 
     async def validate_compose(self, path: Path) -> None: ...
 

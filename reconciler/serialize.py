@@ -1,8 +1,9 @@
 """Dataclasses ⇄ JSON-able values, for the status file, the JSON API and events.
 
 ``to_jsonable`` turns a (nested) frozen dataclass into plain dicts/lists/str/int/float/bool/None:
-datetimes become ISO 8601 strings in UTC, enums their values, tuples lists. ``from_jsonable`` is
-the inverse, driven by the dataclass's type hints.
+datetimes become ISO 8601 strings in UTC, enums their values, tuples lists; a field kept out of
+``repr`` (``field(repr=False)``: secret values) is kept out of JSON too. ``from_jsonable`` is the
+inverse, driven by the dataclass's type hints.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ T = TypeVar("T")
 
 def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr
+        }
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):

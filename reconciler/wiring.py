@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 
@@ -29,6 +30,7 @@ from reconciler.adapters.git_promote import PromotionRepo
 from reconciler.adapters.http import HttpChecker
 from reconciler.adapters.probes import ProbeProxies, remove_probes
 from reconciler.adapters.prometheus import PrometheusQueries
+from reconciler.adapters.sops import SopsDecryptor
 from reconciler.adapters.swarm import SwarmAdapter
 from reconciler.config import Config
 from reconciler.engine import Ports
@@ -96,17 +98,26 @@ async def open_engine(
                 logger.info("removed {} probe container(s) left by an earlier run", removed)
 
     checker = HttpChecker(clock, masker, request_timeout=config.health.request_timeout)
-    forge, merge = _forge(config, masker), cli_merge(config.docker.cli)
-    promoter = _promoter(config, store, masker)
-    ports = Ports(
-        git, swarm, checker, clock, probes, _metrics(config, masker), forge, merge, promoter
-    )
+    ports = Ports(git, swarm, checker, clock, probes, **_optional(config, store, masker))
     try:
         yield Engine(config, ports, store, masker, cleanup)
     finally:
         await swarm.close()
         if isinstance(git, GitRepo):
             git.close()
+
+
+def _optional(config: Config, store: StateStore, masker: Masker) -> dict[str, Any]:
+    """The ports a configuration may leave out: Prometheus, the forge, the promotion's push,
+    SOPS decryption; and the docker CLI that merges a stack file with its base."""
+    key = config.render.sops_age_key_file
+    return {
+        "metrics": _metrics(config, masker),
+        "forge": _forge(config, masker),
+        "merge": cli_merge(config.docker.cli),
+        "promoter": _promoter(config, store, masker),
+        "decryptor": SopsDecryptor(key) if key is not None else None,
+    }
 
 
 def _metrics(config: Config, masker: Masker) -> PrometheusQueries | None:

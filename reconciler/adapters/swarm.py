@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ import requests.exceptions
 from loguru import logger
 
 from reconciler.adapters.stack_cli import StackCli
+from reconciler.adapters.swarm_secrets import STACK_LABEL, create_secrets, prune_secrets
 from reconciler.convergence import (
     Progress,
     ServiceTasks,
@@ -46,10 +47,10 @@ from reconciler.imageref import parse_image
 from reconciler.masking import Masker
 from reconciler.models import CheckResult, LiveService, LiveState
 from reconciler.ports import Clock
+from reconciler.sopsfiles import SealedSecret
 from reconciler.types import JSONDict
 
 T = TypeVar("T")
-STACK_LABEL = "com.docker.stack.namespace"
 PROBE_LABEL = "driftless.probe"
 _CONNECTION_ERRORS = (requests.exceptions.ConnectionError, ConnectionError, OSError)
 
@@ -225,10 +226,9 @@ class SwarmAdapter(StackCli):
 
     async def image_digest(self, image: str) -> str | None:
         """The digest the image's registry gives for it now (the engine's distribution inspect),
-        None when it has no such image. A registry
-        that refuses access is a ``PreflightError`` (private registries answer the same for
-        "missing" and "not yours to read"); one down or failing a ``DockerError`` with
-        ``RegistryUnavailable``."""
+        None when it has no such image. A registry that refuses access is a ``PreflightError``
+        (private registries answer the same for "missing" and "not yours to read"); one down or
+        failing a ``DockerError`` with ``RegistryUnavailable``."""
 
         def work() -> str | None:
             try:
@@ -271,6 +271,15 @@ class SwarmAdapter(StackCli):
             return missing
 
         return await self._call("checking secrets, configs and networks", work)
+
+    async def create_secrets(self, stack: str, secrets: Sequence[SealedSecret]) -> list[str]:
+        what = "creating the SOPS secrets"
+        work = functools.partial(create_secrets, lambda: self.client.api, stack, secrets)
+        return await self._call(what, work, about_spec=True)
+
+    async def prune_secrets(self, stack: str, keep: Collection[str]) -> list[str]:
+        work = functools.partial(prune_secrets, lambda: self.client.api, stack, keep)
+        return await self._call("removing unused SOPS secrets", work)
 
     # ---------------------------------------------------------------- watching
 

@@ -107,9 +107,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 async def _validate(config: Config, path: Path, docker: bool, masker: Masker) -> int:
-    desired = render(
-        path, render_options(config, repo_root(path), merge=cli_merge(config.docker.cli))
+    options = render_options(
+        config, repo_root(path), merge=cli_merge(config.docker.cli), decrypt=False
     )
+    desired = render(path, options)
     if docker:
         with tempfile.TemporaryDirectory(prefix="reconciler-validate-") as tmp:
             async with open_engine(config, masker=masker, scratch=Path(tmp), folder=path) as e:
@@ -125,6 +126,13 @@ async def _validate(config: Config, path: Path, docker: bool, masker: Masker) ->
             via = f" via network {spec.health.network}" if spec.health.network else ""
             check = f"checks {spec.health.url}{via}"
         print(f"  {spec.name}: {spec.image} ({check})")
+    if desired.sealed_secrets:
+        files = sorted({s.file for s in desired.sealed_secrets})
+        print(
+            f"  {len(desired.sealed_secrets)} secret(s) from SOPS files ({', '.join(files)}): "
+            "checked as well-formed SOPS with their entries, not decrypted (validate uses no key; "
+            "the agent decrypts them)"
+        )
     return ExitCode.OK
 
 

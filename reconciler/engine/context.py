@@ -31,6 +31,7 @@ from reconciler.ports import (
     Swarm,
 )
 from reconciler.progress import RolloutStatus, canary_status
+from reconciler.sopsfiles import Decryptor
 from reconciler.state import StateStore
 
 T = TypeVar("T")
@@ -60,6 +61,8 @@ class Ports:
     merge: Merge | None = None
     #: pushes a promotion to a branch for its pull request (None: ``promote.path`` unset)
     promoter: Promoter | None = None
+    #: decrypts the desired state's SOPS files (None: no age key configured, they are refused)
+    decryptor: Decryptor | None = None
 
 
 class PassContext:
@@ -127,7 +130,7 @@ class PassContext:
     def stopped(self, why: str) -> None:
         """The rollout stopped: why (shown with it after the pass)."""
         if self.rollout is not None:
-            self._publish(replace(self.rollout, stopped=why))
+            self._publish(replace(self.rollout, stopped=self.masker.mask(why)))
 
     def working_on(self, revision: RevisionInfo) -> None:
         self.revision = revision
@@ -145,7 +148,12 @@ class PassContext:
         return tuple(watched_paths(self.config.git.path, text)[1:])
 
     def render_options(self) -> RenderOptions:
-        return render_options(self.config, self.ports.git.workdir, merge=self.ports.merge)
+        return render_options(
+            self.config,
+            self.ports.git.workdir,
+            merge=self.ports.merge,
+            decryptor=self.ports.decryptor,
+        )
 
     async def attempt(
         self, phase: Phase, work: Callable[[], Awaitable[T]], *, live_changed: bool = False
@@ -157,5 +165,5 @@ class PassContext:
             raise
         except ReconcilerError as exc:
             halt = halt_for(phase, exc, live_changed=live_changed)
-            logger.error("{}: {}", phase.value, exc.message)
+            logger.error("{}: {}", phase.value, self.masker.mask(exc.message))
             return halt

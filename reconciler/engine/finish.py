@@ -10,6 +10,7 @@ from reconciler.decisions import RESULT_OF, Halt, Next
 from reconciler.engine.context import PassContext
 from reconciler.engine.planning import Planned
 from reconciler.engine.render import render_checkout
+from reconciler.engine.secrets import prune_secrets
 from reconciler.errors import Reason, ReconcilerError
 from reconciler.journal import Journal
 from reconciler.models import CheckResult, DesiredState, PassResult, Phase, RevisionInfo
@@ -97,6 +98,7 @@ async def succeeded(
     checks: tuple[CheckResult, ...],
 ) -> PassOutcome:
     ctx.enter(Phase.RECORD, f"deployed {journal.revision.short}: all checks passed")
+    await prune_secrets(ctx, desired)
     inv = await live_inventory(ctx, desired, checks)
     ctx.store.clear_journal()
     drift_only = not journal.definition_changed

@@ -13,16 +13,20 @@ from reconciler.engine.context import PassContext
 from reconciler.errors import Reason
 from reconciler.interpolate import escape_dollars
 from reconciler.models import DesiredState, Phase, RevisionInfo
+from reconciler.sopsfiles import mask_candidates
 from reconciler.status import Status
 from reconciler.yamlio import dump
 
 
 async def render_checkout(ctx: PassContext) -> DesiredState:
     """Render the checked-out revision; raises ``ValidationError`` (or ``DockerError`` when
-    Docker's own check cannot run)."""
+    Docker's own check cannot run). The values of its SOPS secrets are masked from then on.
+    In a worker thread: decrypting runs sops."""
     folder = ctx.ports.git.workdir / ctx.config.git.path
-    # a stack file that extends a base is merged by the docker CLI: not on the event loop
+    # decrypting runs sops and a stack file that extends a base is merged by the docker CLI
     desired = await asyncio.to_thread(render_folder, folder, ctx.render_options())
+    for value in mask_candidates(desired.sealed_secrets):
+        ctx.masker.register(value)
     if ctx.config.docker.validate_with_cli:
         path = ctx.store.rendered_dir / "candidate.yml"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from reconciler.documents import held, wave_document
 from reconciler.engine.apply import Applied, deploy
 from reconciler.engine.canary import CanaryResult, canary_step, first_failure
 from reconciler.engine.context import PassContext
+from reconciler.engine.secrets import create_secrets
 from reconciler.engine.verify import Verified, verify
 from reconciler.errors import Reason
 from reconciler.journal import Journal
@@ -106,6 +107,9 @@ class Rollout:
         self.progress = progress
 
     async def run(self) -> Stopped | None:
+        halt = await create_secrets(self.ctx, self.desired)  # before the first deploy names them
+        if halt is not None:
+            return Stopped(halt)
         waves = self.journal.rollout.waves or (self.journal.changed,)
         for index, wave in enumerate(waves):
             later = {s for w in waves[index + 1 :] for s in w}

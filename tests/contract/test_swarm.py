@@ -21,10 +21,11 @@ from reconciler.adapters.clock import SystemClock
 from reconciler.adapters.swarm import SwarmAdapter
 from reconciler.convergence import ServiceTasks
 from reconciler.documents import HOLD
-from reconciler.errors import DockerError, ValidationError
+from reconciler.errors import ApplyError, DockerError, ValidationError
 from reconciler.imageref import same_image
 from reconciler.masking import Masker
 from reconciler.ports import Swarm
+from reconciler.sopsfiles import SealedSecret
 from scripts.remove_stack import remove_stack
 
 CRASH = {"command": ["python3", "-c", "raise SystemExit(3)"]}
@@ -40,19 +41,27 @@ class Side:
     root: Path
     now: Any
 
-    def compose(self, services: dict[str, dict[str, Any]]) -> Path:
+    def compose(
+        self, services: dict[str, dict[str, Any]], secrets: dict[str, Any] | None = None
+    ) -> Path:
         for name, service in services.items():
             deploy = service.setdefault("deploy", {})
             deploy.setdefault("endpoint_mode", "dnsrr")
             deploy.setdefault("restart_policy", {"delay": "1s"})
             deploy["labels"] = {"driftless.spec-hash": f"h-{name}", "driftless.revision": "r1"}
         path = self.root / f"stack-{len(list(self.root.glob('stack-*')))}.yml"
-        path.write_text(yaml.safe_dump({"version": "3.8", "services": services}))
+        doc: dict[str, Any] = {"version": "3.8", "services": services}
+        if secrets:
+            doc["secrets"] = secrets
+        path.write_text(yaml.safe_dump(doc))
         return path
 
-    async def deploy(self, services: dict[str, dict[str, Any]]) -> datetime:
+    async def deploy(
+        self, services: dict[str, dict[str, Any]], secrets: dict[str, Any] | None = None
+    ) -> datetime:
         since = self.now()
-        await self.swarm.deploy(self.stack, self.compose(services), prune=True, time_limit=120)
+        compose = self.compose(services, secrets)
+        await self.swarm.deploy(self.stack, compose, prune=True, time_limit=120)
         return since
 
 
@@ -129,6 +138,32 @@ async def test_images_are_looked_up_in_their_registry(side: Side) -> None:
 async def test_missing_external_objects_are_named(side: Side) -> None:
     missing = await side.swarm.missing_objects(["contract-nope"], [], ["bridge"])
     assert missing == ["secret contract-nope"]
+
+
+async def test_sops_secrets_are_created_once_and_only_unused_ones_removed(side: Side) -> None:
+    """What the apply creates before its deploy, and what a successful pass removes after: the
+    stack's ``driftless.sops`` secrets that no service uses (one still mounted stays)."""
+    old, new, spare = (
+        SealedSecret("db", f"{side.stack}_db_{h * 12}", "s.sops.yaml", f"value-{h}".encode())
+        for h in "abc"
+    )
+    assert await side.swarm.create_secrets(side.stack, [old, new]) == [old.name, new.name]
+    assert await side.swarm.create_secrets(side.stack, [old, new]) == []  # they exist
+    mounting = {"web": {"image": side.good[0], "secrets": ["db"]}}
+    since = await side.deploy(mounting, {"db": {"external": True, "name": old.name}})
+    await side.swarm.wait_converged(side.stack, ["web"], since=since, time_limit=90)
+    assert await side.swarm.prune_secrets(side.stack, {spare.name}) == [new.name]  # old: in use
+    since = await side.deploy({"web": {"image": side.good[0]}})  # mounts none any more
+    await side.swarm.wait_converged(side.stack, ["web"], since=since, time_limit=90)
+    await side.swarm.create_secrets(side.stack, [spare])
+    assert await side.swarm.prune_secrets(side.stack, {spare.name}) == [old.name]
+    assert await side.swarm.prune_secrets(side.stack, set()) == [spare.name]
+
+
+async def test_a_deploy_naming_a_secret_that_does_not_exist_is_refused(side: Side) -> None:
+    missing = {"db": {"external": True, "name": f"{side.stack}_db_000000000000"}}
+    with pytest.raises(ApplyError, match="not found"):
+        await side.deploy({"web": {"image": side.good[0], "secrets": ["db"]}}, missing)
 
 
 async def test_a_stack_file_docker_refuses_is_a_validation_error(side: Side) -> None:

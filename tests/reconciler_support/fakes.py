@@ -18,10 +18,10 @@ import hashlib
 import itertools
 import json
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePath
 from urllib.parse import urlsplit
 
 import yaml
@@ -47,6 +47,7 @@ from reconciler.imageref import parse_image
 from reconciler.masking import Masker
 from reconciler.models import CheckResult, HealthCheck, LiveService, LiveState, RevisionInfo
 from reconciler.signatures import Signature
+from reconciler.sopsfiles import SOPS_LABEL, Format, SealedSecret
 from reconciler.types import JSONDict
 
 REVERT_TRAILER = "Driftless-Revert-Of"
@@ -481,6 +482,22 @@ class _Service:
 
 
 @dataclass
+class _Secret:
+    data: bytes = field(repr=False)
+    labels: dict[str, str]
+
+
+def _secret_names(stack: str, doc: JSONDict, definition: JSONDict) -> list[str]:
+    """The Swarm names of the secrets a service of the compose document ``doc`` mounts."""
+    top = doc.get("secrets") or {}
+    names = []
+    for ref in definition.get("secrets") or []:
+        key = str(ref.get("source") if isinstance(ref, dict) else ref)
+        names.append(str((top.get(key) or {}).get("name") or f"{stack}_{key}"))
+    return sorted(names)
+
+
+@dataclass
 class FakeSwarm(_Hooked):
     """Implements ``reconciler.ports.Swarm``: services deployed from the compose file, their
     tasks replaced by a rolling update (held after ``parallelism`` tasks when the update's
@@ -493,6 +510,10 @@ class FakeSwarm(_Hooked):
     crash_after: dict[str, float] = field(default_factory=dict)  # tasks exit after N seconds
     never_ready: set[str] = field(default_factory=set)  # tasks never become ready
     objects: set[str] = field(default_factory=set)  # "secret x", "config y", "network z"
+    #: the secrets the agent created (name → data and labels)
+    secrets: dict[str, _Secret] = field(default_factory=dict)
+    #: the engine refuses to create secrets with these words
+    secret_error: str = ""
     down: bool = False  # the engine does not answer
     #: the engine's words when it asks the images' registry (pre-flight, deploy), or "": a
     #: registry that is down or failing
@@ -601,7 +622,9 @@ class FakeSwarm(_Hooked):
 
     def _live(self, stack: str, name: str, svc: _Service) -> LiveService:
         labels = (svc.definition.get("deploy") or {}).get("labels") or {}
-        fields = fields_from_compose(svc.definition)
+        # the secrets by their Swarm names, as the engine tells them
+        secrets = tuple(svc.definition.get("x-secrets") or ())
+        fields = replace(fields_from_compose(svc.definition), secrets=secrets)
         return LiveService(
             name=name,
             id=hashlib.sha1(f"{stack}_{name}".encode()).hexdigest()[:25],  # noqa: S324
@@ -679,7 +702,8 @@ class FakeSwarm(_Hooked):
             if fault.reason is not None:
                 raise docker_error("docker stack deploy failed 3 times", why, fault)
             raise ApplyError(f"docker stack deploy failed: {why}", detail=why)
-        services = yaml.safe_load(compose.read_text())["services"]
+        doc = yaml.safe_load(compose.read_text())
+        services = self._with_secrets(stack, doc)
         for name, definition in services.items():
             self._apply(stack, name, definition)
         if prune:
@@ -689,6 +713,68 @@ class FakeSwarm(_Hooked):
         self.deploys += 1
         self.deployed.append({n: _tagged(d["image"]) for n, d in services.items()})
         return f"Updating service {stack}_" + f", {stack}_".join(sorted(services))
+
+    def _with_secrets(self, stack: str, doc: JSONDict) -> dict[str, JSONDict]:
+        """The document's services, each with the Swarm names of its secrets (``x-secrets``, part
+        of what its tasks run: a new name rolls them); an external secret that does not exist
+        fails the deploy, as Docker does."""
+        services: dict[str, JSONDict] = {}
+        for name, definition in doc["services"].items():
+            names = _secret_names(stack, doc, definition)
+            for secret in names:
+                if secret not in self.secrets and f"secret {secret}" not in self.objects:
+                    why = f"service {name}: secret not found: {secret}"
+                    raise ApplyError(f"docker stack deploy failed: {why}", detail=why)
+            services[name] = {**definition, "x-secrets": names} if names else definition
+        return services
+
+    def _in_use(self, stack: str) -> set[str]:
+        return {
+            n
+            for svc in self.stacks.get(stack, {}).values()
+            for n in svc.definition.get("x-secrets") or []
+        }
+
+    async def create_secrets(self, stack: str, secrets: Sequence[SealedSecret]) -> list[str]:
+        self._hook("create_secrets")
+        self._reach("creating the SOPS secrets")
+        if self.secret_error:
+            raise ApplyError(
+                f"creating the SOPS secrets: the Docker engine refused it: {self.secret_error}"
+            )
+        created = []
+        for secret in secrets:
+            if secret.name not in self.secrets:
+                labels = {"com.docker.stack.namespace": stack, SOPS_LABEL: secret.key}
+                self.secrets[secret.name] = _Secret(secret.value, labels)
+                created.append(secret.name)
+        return created
+
+    async def prune_secrets(self, stack: str, keep: Collection[str]) -> list[str]:
+        self._hook("prune_secrets")
+        self._reach("removing unused SOPS secrets")
+        used = self._in_use(stack)
+        removed = [
+            name
+            for name, secret in sorted(self.secrets.items())
+            if secret.labels.get("com.docker.stack.namespace") == stack
+            and SOPS_LABEL in secret.labels
+            and name not in keep
+            and name not in used
+        ]
+        for name in removed:
+            del self.secrets[name]
+        return removed
+
+    def secret_value(self, name: str) -> bytes | None:
+        """What a task mounting secret ``name`` reads at /run/secrets/…"""
+        secret = self.secrets.get(name)
+        return secret.data if secret else None
+
+    def mounted(self, stack: str, service: str) -> list[str]:
+        """The Swarm names of the secrets the service's tasks mount."""
+        svc = self.stacks.get(stack, {}).get(service)
+        return list(svc.definition.get("x-secrets") or []) if svc else []
 
     def _view(self, stack: str, svc: _Service, task: _Task) -> TaskView:
         nets = svc.definition.get("networks") or ["default"]
@@ -764,6 +850,35 @@ class FakeSwarm(_Hooked):
                 "rollback did not converge: "
                 + "; ".join(f"{n}: not converged after {time_limit:.0f}s" for n in previous)
             )
+
+
+class FakeDecryptor:
+    """Implements ``reconciler.sopsfiles.Decryptor`` without sops: a file it decrypts is shaped as
+    sops writes it (a mapping with its ``sops`` metadata; a binary file's ``data``), its values
+    taken as they are. ``refused``: file name → sops's words for refusing it."""
+
+    def __init__(self, identity: bytes = b"AGE-SECRET-KEY-1FAKE") -> None:
+        self.identity = identity
+        self.refused: dict[str, str] = {}
+        self.decrypted: list[str] = []
+
+    def name_key(self) -> bytes:
+        return hashlib.sha256(self.identity).digest()
+
+    def decrypt(self, path: PurePath, fmt: Format) -> bytes:
+        if path.name in self.refused:
+            raise ValidationError(self.refused[path.name])
+        self.decrypted.append(path.name)
+        text = Path(path).read_text()
+        if fmt is Format.DOTENV:
+            pairs = dict(line.partition("=")[::2] for line in text.splitlines() if "=" in line)
+            return json.dumps(
+                {k: v for k, v in pairs.items() if not k.startswith("sops_")}
+            ).encode()
+        document = yaml.safe_load(text)
+        if not fmt.mapping:
+            return str(document["data"]).encode()
+        return json.dumps({k: v for k, v in document.items() if k != "sops"}).encode()
 
 
 class FakeMetrics:

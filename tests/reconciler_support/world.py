@@ -23,6 +23,7 @@ from reconciler.events import RecordingNotifier
 from reconciler.masking import Masker
 from reconciler.outcome import PassOutcome
 from reconciler.ports import Forge
+from reconciler.sopsfiles import Decryptor
 from reconciler.status import Status
 from reconciler.wiring import open_engine
 from reconciler_support.fakes import (
@@ -123,6 +124,8 @@ class World:
         self.promoter: FakePromoter | None = None
         #: the agent's masker: adapters built outside the composition root register with it
         self.masker = Masker()
+        #: decrypts SOPS files (what the composition root makes from render.sops_age_key_file)
+        self.decryptor: Decryptor | None = None
         files = {STACK_FILE: STACK_YML, IMAGES_FILE: images_yaml(), ANALYSIS_FILE: ANALYSIS_YML}
         self.remote.write(files, "Deploy at 1")
 
@@ -173,6 +176,7 @@ class World:
             self.forge,
             cli_merge(),  # the real docker CLI merges a stack file with its base (no engine)
             self.promoter,
+            self.decryptor,
         )
         async with open_engine(self.config, ports=ports, masker=self.masker) as engine:
             agent = Agent(engine, notifiers=(self.notified,))

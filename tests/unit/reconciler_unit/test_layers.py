@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
         "links",
         "faults",
         "cron",
+        "sopsfiles",
     },
     {"attached"},
     {"forges"},
@@ -39,6 +40,7 @@ LAYERS: list[set[str]] = [
         "config",
         "desired",
         "desired_files",
+        "desired_secrets",
         "documents",
     },
     {"decisions", "record", "canary", "recovery"},
@@ -54,6 +56,8 @@ LAYERS: list[set[str]] = [
         "adapters.forge",
         "adapters.http",
         "adapters.swarm",
+        "adapters.swarm_secrets",
+        "adapters.sops",
         "adapters.stack_cli",
         "adapters.probes",
         "adapters.probe_proxy",
@@ -105,6 +109,7 @@ LAYERS: list[set[str]] = [
         "engine.recover",
         "engine.trust",
         "engine.promote",
+        "engine.secrets",
     },
     {"engine.finish", "engine.rollout"},
     {"engine.run", "engine.preview"},
@@ -119,7 +124,7 @@ LAYERS: list[set[str]] = [
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 #: third-party clients and the only modules that may import them
 CLIENTS = {
-    "docker": {"adapters.swarm"},
+    "docker": {"adapters.swarm", "adapters.swarm_secrets"},
     "git": {"adapters.git", "adapters.git_promote"},
     "aiohttp": {
         "web.environments",
@@ -158,6 +163,7 @@ PURE = {
     "redact",
     "links",
     "faults",
+    "sopsfiles",
     "attached",
     "signatures",
     "pinning",
