@@ -64,7 +64,8 @@ def test_only_signed_revisions_reach_the_swarm(env: Env, tmp_path: Path) -> None
     both = tmp_path / "verify_signers"
     both.write_text(agent.allowed_signer + "\n")
     allow = f"gpg.ssh.allowedSignersFile={both}"
-    verdict = git(env.remote.bare, "-c", allow, "log", "-1", "--format=%G? %GS", revert)
+    sha = revert.split()[0]
+    verdict = git(env.remote.bare, "-c", allow, "log", "-1", "--format=%G? %GS", sha)
     assert verdict == "G reconciler@example.org"
     assert f"Driftless-Revert-Of: {bad}" in env.remote.message()
     # ... and trusted by the next pass: a quiet noop, not a refusal of the agent's own commit
