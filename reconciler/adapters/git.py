@@ -106,11 +106,9 @@ class GitRepo:
             repo.create_remote("origin", self.config.url)
         elif next(iter(remotes["origin"].urls), None) != self.config.url:
             repo.git.remote("set-url", "origin", self.config.url)
+        settings = {**self._keyring.repo_settings(self._trust), "advice.detachedHead": "false"}
         with repo.config_writer() as writer:
-            writer.set_value("user", "name", self.config.author_name)
-            writer.set_value("user", "email", self.config.author_email)
-            writer.set_value("advice", "detachedHead", "false")
-            for key, value in self._trust.settings.items():
+            for key, value in settings.items():
                 section, _, option = key.rpartition(".")
                 writer.set_value(section, option, value)
         self._repo = repo

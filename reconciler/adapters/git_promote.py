@@ -43,9 +43,7 @@ class PromotionRepo:
         trust = self._keyring.prepare()
         repo.git.update_environment(**git_env(self._config, self._dir.parent), **trust.env)
         with repo.config_writer() as writer:
-            writer.set_value("user", "name", self._config.author_name)
-            writer.set_value("user", "email", self._config.author_email)
-            for key, value in trust.settings.items():
+            for key, value in self._keyring.repo_settings(trust).items():
                 section, _, option = key.rpartition(".")
                 writer.set_value(section, option, value)
         return repo

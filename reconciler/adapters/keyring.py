@@ -184,6 +184,11 @@ class Keyring:
             )
         return GitTrust({"GNUPGHOME": str(self._gnupg)}, settings, self._gnupg)
 
+    def repo_settings(self, trust: GitTrust) -> dict[str, str]:
+        """What the agent's clones set in their git config: its identity and how it signs."""
+        cfg = self._config
+        return {"user.name": cfg.author_name, "user.email": cfg.author_email, **trust.settings}
+
     def stop_agent(self) -> None:
         """End the gpg-agent that signing or importing a secret key started (GnuPG leaves it
         running in the background)."""
