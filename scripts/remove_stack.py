@@ -14,8 +14,10 @@ there (services, networks, configs, secrets) until nothing is, and (with ``--vol
 volumes, which `stack rm` always keeps and which are released a moment after their containers.
 
 Exits 1, naming what is left, when the stack is not gone within the timeout; volumes that are
-still in use are only a warning. Secrets made by scripts/make-secrets.sh are not the stack's
-(``make-secrets.sh remove`` removes them). Standard library only: it runs with the system python3.
+still in use are only a warning. The secrets the reconciler makes from SOPS files are labelled as
+the stack's and go with it; the external ones older versions of scripts/make-secrets.sh made are
+not (``make-secrets.sh remove`` removes them). Standard library only: it runs with the system
+python3.
 """
 
 from __future__ import annotations
