@@ -120,7 +120,7 @@ class _Renderer:
         if stack_path is None:
             self.fail(f"{self.folder}: no stack.yml")
             return None, {}
-        doc = read_stack(stack_path, self.root, self.options.merge, self.problems)
+        doc = read_stack(stack_path, self.root, self.options.merge, self.variables(), self.problems)
         if doc is not None and not isinstance(doc, dict):
             self.fail(f"{stack_path.name}: expected a mapping at the top, got {type(doc).__name__}")
             doc = None

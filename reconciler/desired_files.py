@@ -7,7 +7,7 @@ one complete answer."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +15,16 @@ import yaml
 
 from reconciler import yamlio
 from reconciler.analysis import AnalysisFileError, AnalysisSpec, parse_analyses
+from reconciler.interpolate import InterpolationError, interpolate
 
 STACK_FILES = ("stack.yml", "stack.yaml")
 IMAGES_FILES = ("images.yaml", "images.yml")
 ANALYSIS_FILES = ("analysis.yaml", "analysis.yml")
 #: the stack file's key naming the files it extends (paths relative to its folder)
 BASE_KEY = "x-driftless-base"
-#: merges compose files in order, as ``docker stack config`` does (``ValueError``: why not)
-Merge = Callable[[Sequence[Path]], str]
+#: merges compose files in order, interpolated with the variables, as ``docker stack config``
+#: does (``ValueError``: why not)
+Merge = Callable[[Sequence[Path], Mapping[str, str]], str]
 
 
 def find(folder: Path, names: tuple[str, ...]) -> Path | None:
@@ -56,10 +58,41 @@ def _bases(folder: Path, root: Path, raw: Any, problems: list[str]) -> list[Path
     return files
 
 
-def read_stack(stack_path: Path, root: Path, merge: Merge | None, problems: list[str]) -> Any:
+def _escaped(value: Any) -> Any:
+    """An interpolated document as a source again: every ``$`` written ``$$``."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
+
+
+def _interpolated(files: Sequence[Path], variables: Mapping[str, str], problems: list[str]) -> bool:
+    """Whether every file interpolates with these variables (the renderer's rules and messages:
+    the CLI would take a variable that is not set for an empty one)."""
+    before = len(problems)
+    for path in files:
+        try:
+            interpolate(read_yaml(path, problems), variables, path.name)
+        except InterpolationError as exc:
+            problems.append(str(exc))
+    return len(problems) == before
+
+
+def read_stack(
+    stack_path: Path,
+    root: Path,
+    merge: Merge | None,
+    variables: Mapping[str, str],
+    problems: list[str],
+) -> Any:
     """The stack file's document; one that names bases (``x-driftless-base``) is merged on top
     of them by ``merge`` (the docker CLI: paths in every file are then relative to the first
-    base's folder, as ``docker stack deploy`` takes them)."""
+    base's folder, as ``docker stack deploy`` takes them). The CLI interpolates what it merges;
+    the merged document is given back with ``$`` escaped, so the renderer's own interpolation
+    leaves it as it is."""
     doc = read_yaml(stack_path, problems)
     if not isinstance(doc, dict) or BASE_KEY not in doc:
         return doc
@@ -70,8 +103,10 @@ def read_stack(stack_path: Path, root: Path, merge: Merge | None, problems: list
     if merge is None:
         problems.append(f"{stack_path.name}: merging it with its base needs the docker CLI")
         return None
+    if not _interpolated([*files, stack_path], variables, problems):
+        return None
     try:
-        merged = yamlio.load(merge([*files, stack_path]))
+        merged = _escaped(yamlio.load(merge([*files, stack_path], variables)))
     except ValueError as exc:
         problems.append(f"{stack_path.name}: cannot merge it with its base: {exc}")
         return None

@@ -283,7 +283,7 @@ def wait_pass(rec: Reconciler, sha: str) -> dict[str, Any]:
 def set_canary(repo: DesiredRepo, count: int) -> str:
     """Commit ``driftless.rollout.canary: "count"`` on the api (a label: no task is replaced)."""
     repo.git("pull", "-q", "--rebase", "origin", "main")
-    stack_file = repo.clone / "desired-state" / "production" / "stack.yml"
+    stack_file = repo.clone / "desired-state" / "base" / "stack.yml"
     text = stack_file.read_text()
     changed = re.sub(r'(driftless\.rollout\.canary: )"\d+"', rf'\g<1>"{count}"', text)
     assert changed.count("driftless.rollout.canary") == 1, "one canary label, on the api"

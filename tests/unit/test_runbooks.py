@@ -42,10 +42,11 @@ PROJECT_PREFIXES = ("scripts/", "./scripts/", "/opt/driftless/src/scripts/", "~/
 
 @functools.cache
 def stack_names() -> set[str]:
-    stack = yaml.safe_load((ROOT / "desired-state/production/stack.yml").read_text())
     names: set[str] = set()
-    for section in ("services", "volumes", "networks", "secrets", "configs"):
-        names |= set(stack.get(section) or {})
+    for path in ("desired-state/base/stack.yml", "desired-state/production/stack.yml"):
+        stack = yaml.safe_load((ROOT / path).read_text())
+        for section in ("services", "volumes", "networks", "secrets", "configs"):
+            names |= set(stack.get(section) or {})
     return names
 
 

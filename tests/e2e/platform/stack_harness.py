@@ -1,11 +1,11 @@
 """What the platform end-to-end tests drive: the real stack file, a git remote, the reconciler.
 
-Nothing here is a mock. The production stack (`desired-state/production/stack.yml`) is deployed as
-committed; what differs on this machine is only what `images.yaml` and the reconciler's render
-variables change: local image names (stand-ins built from Debian packages, see images/local/),
-published port numbers and 0 replicas for the four services that have no image here (Grafana, Loki,
-Alloy, cAdvisor), and `secrets.sops.yaml`, encrypted for this run's own age key (the committed one
-is for the VM's).
+Nothing here is a mock. The production stack (`desired-state/production/stack.yml` on the shared
+`desired-state/base/stack.yml`) is deployed as committed; what differs on this machine is only what
+`images.yaml` and the reconciler's render variables change: local image names (stand-ins built from
+Debian packages, see images/local/), published port numbers and 0 replicas for the four services
+that have no image here (Grafana, Loki, Alloy, cAdvisor), and `secrets.sops.yaml`, encrypted for
+this run's own age key (the committed one is for the VM's).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ PRODUCTION = ROOT / "desired-state" / "production"
 #: services whose upstream image has no Debian build: pointed at a placeholder, 0 replicas
 UNAVAILABLE = ("grafana", "loki", "alloy", "cadvisor")
 #: tracked folders the stack reads config files from (relative to the repository root)
-STACK_SOURCES = ("desired-state/production", "nginx", "observability")
+STACK_SOURCES = ("desired-state/base", "desired-state/production", "nginx", "observability")
 #: in a platform's work directory: the age key its reconciler decrypts with, and the stack's
 #: secrets encrypted for it (prepare_stack writes both)
 AGE_KEY = "age.key"

@@ -24,7 +24,7 @@ from scripts.remove_stack import remove_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PRODUCTION = yaml.safe_load((ROOT / "desired-state" / "production" / "stack.yml").read_text())
+PRODUCTION = yaml.safe_load((ROOT / "desired-state" / "base" / "stack.yml").read_text())
 
 
 def agent_stack(image: str, app_stack: str, repo: Path) -> dict[str, object]:

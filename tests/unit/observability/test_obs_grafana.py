@@ -233,7 +233,7 @@ def test_grafana_is_served_under_grafana_everywhere() -> None:
     ini.read_string(files.GRAFANA_INI.read_text())
     assert ini["server"]["root_url"].endswith("/grafana/")
     assert ini["server"]["serve_from_sub_path"] == "true"
-    stack = files.load_yaml(files.ROOT / "desired-state" / "production" / "stack.yml")
+    stack = files.load_yaml(files.ROOT / "desired-state" / "base" / "stack.yml")
     grafana = stack["services"]["grafana"]
     assert grafana["environment"]["GF_SERVER_ROOT_URL"].endswith("/grafana/")
     assert "ports" not in grafana

@@ -664,7 +664,7 @@ def test_alloy_reads_the_host_reconciler_from_the_journal_like_its_container(
     assert {"level", "trace_id", "revision"} <= set(expressions)
 
     # the journal the component reads is the host's, mounted read-only into the alloy service
-    stack = files.load_yaml(files.ROOT / "desired-state" / "production" / "stack.yml")
+    stack = files.load_yaml(files.ROOT / "desired-state" / "base" / "stack.yml")
     path = journal.attrs["path"]
     assert f"{path}:{path}:ro" in stack["services"]["alloy"]["volumes"]
     # which exists on the VM because the bootstrap keeps the journal on disk

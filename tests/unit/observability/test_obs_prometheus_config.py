@@ -173,7 +173,7 @@ def test_prometheus_runs_with_the_documented_retention_by_time_and_size() -> Non
     readme = (files.OBS / "README.md").read_text()
     assert "--storage.tsdb.retention.time=30d" in readme
     assert "--storage.tsdb.retention.size=" in readme
-    stack = files.load_yaml(files.ROOT / "desired-state" / "production" / "stack.yml")
+    stack = files.load_yaml(files.ROOT / "desired-state" / "base" / "stack.yml")
     flags = [f for f in stack["services"]["prometheus"]["command"] if "retention" in f]
     assert sorted(f.split("=")[0] for f in flags) == [
         "--storage.tsdb.retention.size",

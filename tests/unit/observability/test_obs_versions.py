@@ -20,12 +20,12 @@ def test_every_pin_is_an_exact_tag() -> None:
 
 
 def test_the_production_stack_uses_the_pinned_images() -> None:
-    stack = files.ROOT / "desired-state" / "production" / "stack.yml"
+    stack = files.ROOT / "desired-state" / "base" / "stack.yml"  # every environment's services
     if not stack.exists():
         return  # the stack is written elsewhere; this check applies once it exists
     services = files.load_yaml(stack).get("services", {})
     # images.yaml beside the stack wins over a service's own image: (desired-state/README.md)
-    images_file = stack.parent / "images.yaml"
+    images_file = files.ROOT / "desired-state" / "production" / "images.yaml"
     images = files.load_yaml(images_file) if images_file.exists() else {}
     pinned = files.load_yaml(files.VERSIONS)["images"]
     for name, image in pinned.items():
@@ -37,7 +37,7 @@ def test_the_production_stack_uses_the_pinned_images() -> None:
 def test_the_stack_mounts_observability_files_where_the_readme_says() -> None:
     """Every observability file the production stack mounts goes to the target documented in
     observability/README.md (the files' paths in the repository stay stable)."""
-    stack_path = files.ROOT / "desired-state" / "production" / "stack.yml"
+    stack_path = files.ROOT / "desired-state" / "base" / "stack.yml"
     if not stack_path.exists():
         return
     stack = files.load_yaml(stack_path)

@@ -1,11 +1,14 @@
-"""The production stack file keeps the promises its users rely on (no Docker needed).
+"""The production and staging stacks keep the promises their users rely on (no Docker engine
+needed: the docker CLI merges each environment's stack.yml on the shared base as `docker stack
+deploy -c base/stack.yml -c stack.yml` does).
 
-`tests/e2e/platform/` deploys the same file on a real Swarm; these checks catch, in milliseconds,
+`tests/e2e/platform/` deploys the same files on a real Swarm; these checks catch, in milliseconds,
 the mistakes that would otherwise surface as a refused revision or an unsafe deployment.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,31 @@ from reconciler.sopsfiles import Format, check_encrypted
 
 ROOT = Path(__file__).resolve().parents[3]
 PROD = ROOT / "desired-state" / "production"
+STAGING = ROOT / "desired-state" / "staging"
+
+
+def merged(folder: Path) -> dict[str, Any]:
+    """What ``docker stack deploy`` would deploy from the folder (variables at their defaults)."""
+    text = subprocess.run(
+        ["docker", "stack", "config", "-c", "../base/stack.yml", "-c", "stack.yml"],
+        cwd=folder,
+        env={"PATH": os.environ["PATH"], "HOME": str(Path.home())},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    doc: dict[str, Any] = yaml.safe_load(text)
+    return doc
+
+
+def mounts(service: dict[str, Any]) -> list[str]:
+    """The service's volumes in the short form (``source:target[:ro]``)."""
+    return [
+        f"{v['source']}:{v['target']}" + (":ro" if v.get("read_only") else "")
+        for v in service.get("volumes", [])
+    ]
+
+
 #: addresses that carry no credential (the git token comes from a secret file)
 NOT_CREDENTIALS = {
     "GF_SERVER_ROOT_URL",
@@ -27,7 +55,7 @@ NOT_CREDENTIALS = {
 
 @pytest.fixture(scope="module")
 def stack() -> dict[str, Any]:
-    return yaml.safe_load((PROD / "stack.yml").read_text())
+    return merged(PROD)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +121,7 @@ def test_networks_separate_edge_data_and_monitoring(stack: dict[str, Any]) -> No
 def test_state_lives_in_volumes_on_the_manager(stack: dict[str, Any]) -> None:
     for name in ("postgres", "redis", "prometheus", "alertmanager", "grafana", "loki"):
         svc = stack["services"][name]
-        named = [v.split(":")[0] for v in svc["volumes"]]
+        named = [v.split(":")[0] for v in mounts(svc)]
         assert all(v in stack["volumes"] for v in named), name
         assert "node.role == manager" in svc["deploy"]["placement"]["constraints"], name
 
@@ -115,9 +143,7 @@ def test_nginx_and_prometheus_find_the_host_reconciler_at_the_same_address(
     assert "server host.docker.internal:9480;" in conf
     services = stack["services"]
     assert services["nginx"]["extra_hosts"] == services["prometheus"]["extra_hosts"]
-    assert services["nginx"]["extra_hosts"] == [
-        "host.docker.internal:${DRIFTLESS_HOST_GATEWAY:-172.18.0.1}"
-    ]
+    assert services["nginx"]["extra_hosts"] == ["host.docker.internal:172.18.0.1"]  # default
 
 
 def test_node_exporter_reads_the_backup_metrics_where_the_backup_unit_writes_them(
@@ -130,7 +156,7 @@ def test_node_exporter_reads_the_backup_metrics_where_the_backup_unit_writes_the
         if line.startswith("Environment=BACKUP_TEXTFILE_DIR=")
     ]
     exporter = stack["services"]["node-exporter"]
-    assert f"{host_dir}:/textfile:ro" in exporter["volumes"]
+    assert f"{host_dir}:/textfile:ro" in mounts(exporter)
     assert "--collector.textfile.directory=/textfile" in exporter["command"]
     # a bind mount's source must exist: the bootstrap creates it, readable by the exporter
     assert f"ensure_dir {host_dir} 0755 root:root" in (ROOT / "scripts/bootstrap-vm.sh").read_text()
@@ -147,7 +173,7 @@ def test_every_credential_is_an_entry_of_the_encrypted_file_the_secrets_script_w
     ).stdout.split()
     assert set(stack["secrets"]) == set(made)
     for key, spec in stack["secrets"].items():
-        assert spec == {"file": "./secrets.sops.yaml"}, key  # the entry named like the secret
+        assert spec == {"file": str(PROD / "secrets.sops.yaml")}, key  # the entry of its name
     sealed = (PROD / "secrets.sops.yaml").read_text()
     assert check_encrypted(sealed, Format.YAML, None) is None
     document = yaml.safe_load(sealed)
@@ -176,10 +202,34 @@ def test_the_reconciler_service_is_optional_on_a_manager_with_the_docker_socket(
     svc = stack["services"]["reconciler"]
     assert svc["deploy"]["replicas"] == 0
     assert "node.role == manager" in svc["deploy"]["placement"]["constraints"]
-    assert "/var/run/docker.sock:/var/run/docker.sock" in svc["volumes"]
-    assert any(v.split(":")[1] == "/var/lib/reconciler" for v in svc["volumes"])
+    assert "/var/run/docker.sock:/var/run/docker.sock" in mounts(svc)
+    assert any(v.split(":")[1] == "/var/lib/reconciler" for v in mounts(svc))
     assert svc["deploy"]["update_config"]["order"] == "stop-first", "never two at once"
     assert svc["environment"]["RECONCILER_GIT__TOKEN_FILE"].startswith("/run/secrets/")
     # it decrypts secrets.sops.yaml with the manager's age key, mounted read-only
     key = svc["environment"]["RECONCILER_RENDER__SOPS_AGE_KEY_FILE"]
-    assert f"/etc/reconciler/secrets/age.key:{key}:ro" in svc["volumes"]
+    assert f"/etc/reconciler/secrets/age.key:{key}:ro" in mounts(svc)
+
+
+def test_staging_is_production_smaller_with_its_own_secrets(stack: dict[str, Any]) -> None:
+    staging = merged(STAGING)
+    assert set(staging["services"]) == set(stack["services"])
+    assert set(yaml.safe_load((STAGING / "images.yaml").read_text())) == set(stack["services"])
+    api, prod_api = staging["services"]["api"], stack["services"]["api"]
+    assert api["environment"]["ENVIRONMENT"] == "staging"
+    assert prod_api["environment"]["ENVIRONMENT"] == "production"
+    assert staging["services"]["migrate"]["environment"]["ENVIRONMENT"] == "staging"
+    assert 1 < api["deploy"]["replicas"] < prod_api["deploy"]["replicas"]  # room for a canary
+    assert api["deploy"]["labels"]["driftless.rollout.canary"] == "1"
+    assert api["deploy"]["update_config"] == prod_api["deploy"]["update_config"]
+    limit = api["deploy"]["resources"]["limits"]["memory"]
+    assert limit < prod_api["deploy"]["resources"]["limits"]["memory"]
+    assert set(staging["secrets"]) == set(stack["secrets"])
+    for spec in staging["secrets"].values():
+        assert spec == {"file": str(STAGING / "secrets.sops.yaml")}
+    sealed = (STAGING / "secrets.sops.yaml").read_text()
+    assert check_encrypted(sealed, Format.YAML, None) is None
+    assert sealed != (PROD / "secrets.sops.yaml").read_text()
+    agent = staging["services"]["reconciler"]["environment"]
+    assert agent["RECONCILER_GIT__PATH"] == "desired-state/staging"
+    assert agent["RECONCILER_ENVIRONMENT"] == "staging"

@@ -331,9 +331,11 @@ def test_more_analysis_file_problems(data: object, problem: str) -> None:
         parse_analyses(data, {"api"})
 
 
-def test_the_production_analyses_are_valid() -> None:
-    services = set(yaml.safe_load((PRODUCTION / "stack.yml").read_text())["services"])
-    data = yaml.safe_load((PRODUCTION / "analysis.yaml").read_text())
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_the_environments_analyses_are_valid(environment: str) -> None:
+    base = ROOT / "desired-state" / "base" / "stack.yml"  # every environment's services
+    services = set(yaml.safe_load(base.read_text())["services"])
+    data = yaml.safe_load((PRODUCTION.parent / environment / "analysis.yaml").read_text())
     analyses = parse_analyses(data, services)
     assert [a.name for a in analyses["api"]] == ["error-rate", "latency-p95-ratio"]
     assert {p for a in analyses["api"] for p in placeholders(a.query)} == {"tag", "stable_tag"}

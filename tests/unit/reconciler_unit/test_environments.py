@@ -65,6 +65,40 @@ def test_the_override_is_merged_on_the_base_as_docker_merges_it(tmp_path: Path) 
     assert "x-driftless-base" not in desired.document
 
 
+def test_variables_fill_the_base_before_docker_checks_its_numbers(tmp_path: Path) -> None:
+    # a published port or a replica count from a variable is a string until interpolated: the
+    # CLI's schema check needs the number, so the merge is given the renderer's variables
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "stack.yml").write_text(
+        'version: "3.8"\nservices:\n  web:\n    image: r/web:1\n'
+        '    ports: [{target: 80, published: "${HTTP_PORT:-80}", mode: host}]\n'
+        "    healthcheck: {test: [CMD-SHELL, 'test -n \"$$HOSTNAME\"']}\n"
+        "    deploy:\n      replicas: ${WEB_REPLICAS:-2}\n"
+    )
+    (tmp_path / "staging").mkdir()
+    (tmp_path / "staging" / "stack.yml").write_text(
+        'x-driftless-base: ../base/stack.yml\nversion: "3.8"\nservices:\n  web:\n'
+        "    environment: {REGION: '${REGION}'}\n"
+    )
+    options = RenderOptions(
+        "shop",
+        "staging",
+        variables={"HTTP_PORT": "8080", "REGION": "eu"},
+        repo_root=tmp_path,
+        merge=cli_merge(),
+    )
+    web = render(tmp_path / "staging", options).service("web")
+    assert web is not None
+    assert web.fields.replicas == 2
+    assert dict(web.fields.env) == {"REGION": "eu"}
+    assert [(p.published, p.target) for p in web.fields.ports] == [(8080, 80)]
+    assert web.fields.healthcheck is not None
+    assert 'test -n "$HOSTNAME"' in str(web.fields.healthcheck)  # $$ is still a literal $
+    unset = RenderOptions("shop", "staging", repo_root=tmp_path, merge=cli_merge())
+    with pytest.raises(ValidationError, match="variable REGION is not set"):
+        render(tmp_path / "staging", unset)
+
+
 def test_a_base_outside_the_repository_or_missing_is_refused(tmp_path: Path) -> None:
     (tmp_path / "repo" / "staging").mkdir(parents=True)
     stack = tmp_path / "repo" / "staging" / "stack.yml"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.adapters.compose_merge import cli_merge
 from reconciler.desired import RenderOptions, render
 from reconciler.errors import ValidationError
 from reconciler.rollout import DEFAULT_WINDOW, RolloutSpec, rollout_from_labels, waves
@@ -106,7 +107,9 @@ def test_a_cycle_in_a_desired_state_folder_refuses_the_revision(tmp_path: Path) 
 
 def test_the_production_api_rolls_out_with_a_canary_step_after_its_migration() -> None:
     # its secrets.sops.yaml checked, not decrypted: no key of it is here
-    options = RenderOptions("driftless", "production", repo_root=ROOT, decrypt=False)
+    options = RenderOptions(
+        "driftless", "production", repo_root=ROOT, decrypt=False, merge=cli_merge()
+    )
     desired = render(PRODUCTION, options)
     api = desired.service("api")
     assert api is not None
