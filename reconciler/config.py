@@ -104,6 +104,7 @@ class PromoteConfig:
     path: str = ""
     #: its name, in the pull request's title (default: the folder's name)
     environment: str = ""
+    pull_request: bool = True  #: a pull request for the branch (forge.*); false: the branch only
 
 
 @dataclass(frozen=True)
@@ -380,7 +381,7 @@ def _forge_problems(config: Config) -> Iterator[str]:
         yield "promote.path must be a relative path inside the repository"
     if via in ("pull_request", "auto"):
         needs = f"git.revert_via is {via}"
-    elif promote:
+    elif promote and config.promote.pull_request:
         needs = "promote.path is set"
     else:
         return

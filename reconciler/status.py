@@ -128,6 +128,7 @@ class PromotionRecord:
     url: str
     at: datetime
     images: Mapping[str, str] = field(default_factory=dict)  # service → reference proposed
+    branch: str = ""  # the branch pushed (url is empty when no request was opened for it)
 
 
 @dataclass(frozen=True)

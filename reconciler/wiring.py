@@ -138,7 +138,8 @@ def _promoter(config: Config, store: StateStore, masker: Masker) -> PromotionRep
 def _forge(config: Config, masker: Masker) -> ForgeRequests | None:
     """The forge that opens the pull (merge) requests of reverts, when ``git.revert_via`` asks
     for one (its settings were checked at start-up)."""
-    if config.git.revert_via not in ("pull_request", "auto") and not config.promote.path:
+    promotes = bool(config.promote.path) and config.promote.pull_request
+    if config.git.revert_via not in ("pull_request", "auto") and not promotes:
         return None
     forge = config.forge
     where = target(forge.kind, forge.api_url, forge.repository, config.git.url)

@@ -736,7 +736,7 @@ fi
 EOF
 
   # the unit, from systemd/ in the project
-  install_units reconciler.service
+  install_units reconciler.service reconciler@.service # one environment; one of several
   if [ "$LIVE" -eq 1 ]; then
     if [ -s "$R$etc/config.yaml" ]; then
       ensure_service_enabled reconciler.service

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Remove everything scripts/up.sh made: the reconciler process, the stack with its volumes (the
-# data!), secrets and configs, the probe containers, the local git remote and state, the images it
+# Remove everything scripts/up.sh made: the reconcilers, the production and staging stacks with
+# their volumes (the data!), secrets and configs, the probe containers, the local git remote and state, the images it
 # built, and the registry, Swarm and dockerd when up.sh was the one that started them.
 #
 #   ./scripts/down.sh                 everything
@@ -26,19 +26,24 @@ for arg in "$@"; do
   esac
 done
 
-if pid_alive "$STATE/reconciler.pid"; then
-  log "stopping the reconciler"
-  stop_pid "$STATE/reconciler.pid" 120
-fi
+STACKS=("$STACK-staging" "$STACK")
+for dir in "$STATE/staging" "$STATE"; do
+  if pid_alive "$dir/reconciler.pid"; then
+    log "stopping the reconciler of $dir"
+    stop_pid "$dir/reconciler.pid" 120
+  fi
+done
 
 if docker info >/dev/null 2>&1; then
   # the stack, the reconciler's probe containers on its networks, and (the data!) its volumes
   volumes=(--volumes)
   [ "$KEEP_DATA" = 0 ] || volumes=()
-  if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then log "removing the stack $STACK"; fi
-  python3 "$ROOT/scripts/remove_stack.py" "$STACK" "${volumes[@]}" \
-    --extra-label "driftless.probe=$STACK" --timeout 90 || die "the stack $STACK is not gone"
-  [ "$KEEP_DATA" = 1 ] || log "removed the stack's volumes"
+  for stack in "${STACKS[@]}"; do
+    if docker stack ls --format '{{.Name}}' | grep -qx "$stack"; then log "removing the stack $stack"; fi
+    python3 "$ROOT/scripts/remove_stack.py" "$stack" "${volumes[@]}" \
+      --extra-label "driftless.probe=$stack" --timeout 90 || die "the stack $stack is not gone"
+    [ "$KEEP_DATA" = 1 ] || log "removed the volumes of $stack"
+  done
   # the SOPS secrets the reconciler made went with the stack; these are the external ones that
   # older versions of up.sh created
   "$ROOT/scripts/make-secrets.sh" remove "$STACK"
@@ -73,7 +78,9 @@ fi
 if [ "$KEEP_DATA" = 1 ]; then
   # secrets' values (and the age key they are encrypted for) stay with the volumes they protect
   find "$STATE" -mindepth 1 -maxdepth 1 ! -name secrets ! -name age.key ! -name secrets.sops.yaml \
-    -exec rm -rf {} +
+    ! -name staging -exec rm -rf {} +
+  [ ! -d "$STATE/staging" ] || find "$STATE/staging" -mindepth 1 -maxdepth 1 ! -name secrets \
+    ! -name secrets.sops.yaml -exec rm -rf {} +
 else
   rm -rf "$STATE"
 fi

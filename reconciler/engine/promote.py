@@ -40,10 +40,11 @@ def _verified_in(status: Status, sha: str) -> float | None:
 
 async def promote(ctx: PassContext, status: Status) -> Status | None:
     """The status with the promotion proposed now, or None when none is due (or it must wait)."""
-    promoter, forge = ctx.ports.promoter, ctx.ports.forge
-    if promoter is None or forge is None or not _due(ctx, status):
+    cfg = ctx.config.promote
+    promoter, forge = ctx.ports.promoter, ctx.ports.forge if cfg.pull_request else None
+    if promoter is None or (forge is None and cfg.pull_request) or not _due(ctx, status):
         return None
-    applied, cfg, now = status.last_applied, ctx.config.promote, ctx.ports.clock.now()
+    applied, now = status.last_applied, ctx.ports.clock.now()
     assert applied is not None
     env = cfg.environment or Path(cfg.path).name
     images = find(ctx.ports.git.workdir / cfg.path, IMAGES_FILES)
@@ -67,9 +68,13 @@ async def promote(ctx: PassContext, status: Status) -> Status | None:
     name, path = branch(applied.sha), f"{cfg.path.rstrip('/')}/{images.name}"
     try:
         await promoter.push_branch(name, {path: text}, f"{title}\n\n{body}\n", applied.sha)
-        proposal = await forge.propose(name, ctx.config.git.branch, title, body)
+        url = (
+            ""
+            if forge is None
+            else (await forge.propose(name, ctx.config.git.branch, title, body)).request.url
+        )
     except ReconcilerError as exc:
         logger.warning("promotion of {} to {} waits: {}", applied.short, env, exc.message)
         return None
-    logger.info("{} proposed to {} in {}", applied.short, env, proposal.request.url)
-    return replace(status, promotion=PromotionRecord(applied, proposal.request.url, now, changed))
+    logger.info("{} proposed to {} in {}", applied.short, env, url or f"branch {name}")
+    return replace(status, promotion=PromotionRecord(applied, url, now, changed, name))

@@ -132,8 +132,12 @@ def _promotion(data: Doc, site: Site, now: datetime) -> Html | str:
     record = data.get("promotion")
     if not record:
         return ""
-    url = str(record.get("url") or "")
-    where = tag("a", "pull request", href=url) if url else "nothing to change there"
+    url, branch = str(record.get("url") or ""), str(record.get("branch") or "")
+    where: Html | str = "nothing to change there"
+    if url:
+        where = tag("a", "pull request", href=url)
+    elif branch:
+        where = tag("span", f"branch {branch}: merge it to promote")
     return tag(
         "div",
         tag("h3", "Promoted"),

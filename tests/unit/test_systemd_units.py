@@ -65,9 +65,11 @@ def test_every_unit_passes_systemd_analyze_verify(fake_root: Path) -> None:
     result = verify(fake_root, *(u.name for u in UNITS if "@" not in u.name))
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", f"systemd warned:\n{result.stderr}"
-    template = verify(fake_root, "driftless-notify-failure@driftless-backup.service.service")
-    assert template.returncode == 0, template.stderr
-    assert template.stderr == ""
+    for instance in ("driftless-notify-failure@driftless-backup.service.service",
+                     "reconciler@staging.service"):  # fmt: skip
+        template = verify(fake_root, instance)
+        assert template.returncode == 0, template.stderr
+        assert template.stderr == ""
 
 
 def test_verify_catches_a_broken_unit(fake_root: Path) -> None:
@@ -106,10 +108,30 @@ def test_reconciler_unit_is_hardened_as_documented() -> None:
     assert "/etc/reconciler/config.yaml" in service["ExecStart"]
 
 
+def test_one_reconciler_per_environment_shares_nothing_writable_with_another() -> None:
+    """reconciler@<env>: the same unit as reconciler.service, with the environment's own
+    configuration, environment file and state directory (several agents on one VM)."""
+    single = read_unit(ROOT / "systemd/reconciler.service")["Service"]
+    per_env = read_unit(ROOT / "systemd/reconciler@.service")["Service"]
+    assert per_env["ExecStart"] == single["ExecStart"].replace("config.yaml", "%i.yaml")
+    assert per_env["EnvironmentFile"] == "-/etc/reconciler/%i.env"
+    assert per_env["StateDirectory"] == "reconciler/%i"
+    assert per_env["ReadWritePaths"] == per_env["WorkingDirectory"] == "/var/lib/reconciler/%i"
+    assert per_env["Environment"] == single["Environment"]  # the last one: the same
+    paths = {"ExecStart", "EnvironmentFile", "StateDirectory", "ReadWritePaths",
+             "WorkingDirectory", "Environment"}  # fmt: skip
+    assert {k: v for k, v in per_env.items() if k not in paths} == {
+        k: v for k, v in single.items() if k not in paths
+    }, "the hardening is the same"
+    text = (ROOT / "systemd/reconciler@.service").read_text()
+    assert "Environment=HOME=/var/lib/reconciler/%i" in text
+
+
 @pytest.mark.parametrize(
     ("unit", "threshold"),
     [
         ("reconciler.service", 2.0),
+        ("reconciler@.service", 2.0),
         ("driftless-notify-failure@.service", 2.0),
         ("driftless-backup.service", 3.0),
         ("driftless-docker-prune.service", 4.0),

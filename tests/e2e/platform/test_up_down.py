@@ -1,4 +1,5 @@
-"""The README's first command: `scripts/up.sh` brings the platform up on this machine's Swarm, a
+"""The README's first command: `scripts/up.sh` brings the platform up on this machine's Swarm,
+staging and production side by side with staging's release proposed to production by digest, a
 second run changes nothing, and `scripts/down.sh` removes what it made.
 
 Run under the TEST_STACK_PREFIX (DRIFTLESS_STACK), on free published ports, with its state in a
@@ -7,7 +8,8 @@ registry are the shared ones, so up.sh finds them running and down.sh must leave
 down.sh runs with --keep-images: without it, it deletes the stand-in images (`driftless/*:local`)
 from the shared registry, which other tests running at the same time use. Its reconciler listens
 where up.sh always puts it (the docker_gwbridge gateway, port 9480, which nginx and Prometheus
-expect), so it cannot run while a developer's own `scripts/up.sh` platform is up on this machine.
+expect; staging's on 9481), so it cannot run while a developer's own `scripts/up.sh` platform is
+up on this machine.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Up:
     env: dict[str, str]
     https_port: int
     http_port: int
+    staging_https_port: int
 
     def run(
         self, script: Path, *args: str, timeout: float = 1500
@@ -56,26 +59,32 @@ class Up:
             check=False,
         )
 
-    def client(self) -> httpx.Client:
+    def client(self, staging: bool = False) -> httpx.Client:
+        port, state = (
+            (self.staging_https_port, self.state / "staging")
+            if staging
+            else (self.https_port, self.state)
+        )
         return httpx.Client(
-            base_url=f"https://127.0.0.1:{self.https_port}",
-            verify=ssl.create_default_context(cafile=self.state / "secrets" / "tls_fallback_cert"),
+            base_url=f"https://127.0.0.1:{port}",
+            verify=ssl.create_default_context(cafile=state / "secrets" / "tls_fallback_cert"),
             timeout=10,
         )
 
     def owned(self) -> dict[str, list[str]]:
-        """What of the stack is left in the engine: services, networks, volumes, secrets."""
-        label = f"label=com.docker.stack.namespace={self.stack}"
-        return {
-            "services": run("docker", "service", "ls", "-q", "--filter", label).split(),
-            "networks": run("docker", "network", "ls", "-q", "--filter", label).split(),
-            "volumes": run("docker", "volume", "ls", "-q", "--filter", label).split(),
-            "secrets": [
+        """What of both stacks is left in the engine: services, networks, volumes, secrets."""
+        left: dict[str, list[str]] = {"services": [], "networks": [], "volumes": [], "secrets": []}
+        for stack in (self.stack, f"{self.stack}-staging"):
+            label = f"label=com.docker.stack.namespace={stack}"
+            left["services"] += run("docker", "service", "ls", "-q", "--filter", label).split()
+            left["networks"] += run("docker", "network", "ls", "-q", "--filter", label).split()
+            left["volumes"] += run("docker", "volume", "ls", "-q", "--filter", label).split()
+            left["secrets"] += [
                 s
                 for s in run("docker", "secret", "ls", "--format", "{{.Name}}").split()
-                if s.startswith(f"{self.stack}_")
-            ],
-        }
+                if s.startswith(f"{stack}_")
+            ]
+        return left
 
 
 @pytest.fixture
@@ -83,30 +92,36 @@ def up(registry: str, base_image: str, artifacts_dir: Path) -> Iterator[Up]:
     stack = os.environ.get("TEST_STACK_PREFIX", "dlt") + "up"
     state = Path(tempfile.mkdtemp(prefix=f"{stack}-")) / "up"
     http_port, https_port = free_port(), free_port()
+    staging_http_port, staging_https_port = free_port(), free_port()
     env = {
         **os.environ,
         "DRIFTLESS_STACK": stack,
         "DRIFTLESS_UP_STATE": str(state),
         "DRIFTLESS_HTTP_PORT": str(http_port),
         "DRIFTLESS_HTTPS_PORT": str(https_port),
+        "DRIFTLESS_STAGING_HTTP_PORT": str(staging_http_port),
+        "DRIFTLESS_STAGING_HTTPS_PORT": str(staging_https_port),
         "DRIFTLESS_UPSTREAM_IMAGES": "no",
         "PYTHON_IMAGE": base_image,
         "REGISTRY": registry,
     }
-    it = Up(stack, state, env, https_port, http_port)
+    it = Up(stack, state, env, https_port, http_port, staging_https_port)
     try:
         yield it
     finally:
         logs = artifacts_dir / "platform-up"
         logs.mkdir(parents=True, exist_ok=True)
-        if (state / "reconciler.log").exists():
-            shutil.copy(state / "reconciler.log", logs / "reconciler.log")
+        for name, folder in (("reconciler", state), ("reconciler-staging", state / "staging")):
+            if (folder / "reconciler.log").exists():
+                shutil.copy(folder / "reconciler.log", logs / f"{name}.log")
         if state.exists():  # the test failed before down.sh finished: clean up after it
             it.run(DOWN, "--keep-images", timeout=300)
-        pid = state / "reconciler.pid"
-        if pid.exists():
-            subprocess.run(["kill", pid.read_text().strip()], check=False)
+        for folder in (state, state / "staging"):
+            pid = folder / "reconciler.pid"
+            if pid.exists():
+                subprocess.run(["kill", pid.read_text().strip()], check=False)
         remove_stack(stack, volumes=True)
+        remove_stack(f"{stack}-staging", volumes=True)
         run(SECRETS_SCRIPT, "remove", stack, check=False)
         shutil.rmtree(state.parent, ignore_errors=True)
 
@@ -117,6 +132,37 @@ def service_versions(stack: str) -> dict[str, int]:
     )
     inspected = json.loads(run("docker", "service", "inspect", *ids.split()))
     return {s["Spec"]["Name"]: s["Version"]["Index"] for s in inspected}
+
+
+def staging_is_served_and_promoted(up: Up, tag: str) -> None:
+    """Staging runs the same release on its own ports, smaller, and proposed it to production."""
+    with up.client(staging=True) as http:
+        staged = http.get("/version").json()
+    assert staged["image_tag"] == tag, "staging serves the same release, on its own ports"
+    staging_api = json.loads(run("docker", "service", "inspect", f"{up.stack}-staging_api"))[0]
+    assert staging_api["Spec"]["Mode"]["Replicated"]["Replicas"] == 2, "fewer API replicas"
+    assert "ENVIRONMENT=staging" in staging_api["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+
+    # staging verified the release and proposed it to production: a branch that pins
+    # production's images to the digests staging runs (no forge here: merged by hand)
+    promotion = wait_until(
+        "staging's promotion branch",
+        lambda: json.loads((up.state / "staging" / "reconciler" / "status.json").read_text()).get(
+            "promotion"
+        ),
+        120,
+        3,
+    )
+    branch = promotion["branch"]
+    proposed = run("git", "-C", str(up.state / "remote.git"), "show",
+                   f"{branch}:desired-state/production/images.yaml")  # fmt: skip
+    staging_status = json.loads((up.state / "staging" / "reconciler" / "status.json").read_text())
+    api = next(s for s in staging_status["inventory"] if s["name"] == "api")
+    running_api = f"{api['live_image']}@{api['live_digest']}"
+    assert api["live_digest"].startswith("sha256:"), api
+    assert f"api: {running_api}\n" in proposed, proposed
+    message = run("git", "-C", str(up.state / "remote.git"), "log", "-1", "--format=%B", branch)
+    assert "Verification in staging" in message, message
 
 
 def test_up_deploys_a_second_run_changes_nothing_and_down_removes_it(up: Up) -> None:
@@ -141,6 +187,7 @@ def test_up_deploys_a_second_run_changes_nothing_and_down_removes_it(up: Up) -> 
     with up.client() as http:
         version = http.get("/version").json()
     assert version["image_tag"] == tag, "the API serves the image up.sh built from this checkout"
+    staging_is_served_and_promoted(up, tag)
 
     # the monitoring UIs and the host's reconciler, through nginx, as the summary promises
     password = (up.state / "secrets" / "monitoring_password").read_text()

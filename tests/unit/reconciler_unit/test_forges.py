@@ -301,7 +301,13 @@ def test_a_pull_request_route_needs_a_forge_and_its_token(tmp_path: Path) -> Non
         },
     )
     assert config.forge.auto_merge is True
+    # a promotion pushed as a branch only needs no forge, not even on a plain git server
+    plain = {"RECONCILER_GIT__URL": "https://git.example.org/acme/shop.git"}
+    promote = {"RECONCILER_PROMOTE__PATH": "desired-state/production"}
+    branch_only = {**plain, **promote, "RECONCILER_PROMOTE__PULL_REQUEST": "false"}
+    assert load_config(None, branch_only).promote.pull_request is False
     for env, words in [
+        ({**plain, **promote}, r"forge.kind must be github or gitlab .*\(promote.path is set\)"),
         ({"RECONCILER_GIT__REVERT_VIA": "sometimes"}, "git.revert_via must be push"),
         ({"RECONCILER_GIT__REVERT_VIA": "auto"}, "forge.token_file is required"),
         (

@@ -109,3 +109,29 @@ async def test_a_forge_that_is_down_delays_the_promotion_to_a_later_pass(world: 
     await world.sync()
     [request] = forge.opened  # type: ignore[attr-defined]
     assert request.branch == branch(bump)
+
+
+async def test_without_a_pull_request_the_branch_is_pushed_for_a_person_to_merge(
+    world: World,
+) -> None:
+    # promote.pull_request: false (no forge, e.g. a plain git server): the same branch, no request
+    forge = world.forge
+    assert forge is not None
+    world.configure(promote={"path": PROD, "environment": "production", "pull_request": False})
+    world.forge = None
+    bump = world.release(web="2")
+    assert (await world.sync()).result == PassResult.SUCCESS
+    assert forge.opened == []  # type: ignore[attr-defined]
+    web = image("web", "2")
+    proposed = world.remote.branches[branch(bump)].files[f"{PROD}/images.yaml"]
+    assert f"web: {web}@{world.swarm.digest(web)}\n" in proposed
+    promotion = world.status().promotion
+    assert promotion is not None
+    assert (promotion.url, promotion.branch) == ("", branch(bump))
+    from reconciler.web.page import render_content
+    from reconciler.web.settings import Site
+
+    page = render_content(
+        world.status().to_dict(), Site.from_config(world.config), world.clock.now(), can_act=False
+    )
+    assert f"branch {branch(bump)}: merge it to promote" in page
