@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The stack's secrets (desired-state/production/stack.yml) as a SOPS file in git, without ever
+# An environment's secrets (desired-state/<env>/stack.yml) as a SOPS file in git, without ever
 # printing a value or writing the plaintext document anywhere.
 #
 #   scripts/make-secrets.sh sops [DIR] [OUT]     write OUT, every secret the stack mounts, encrypted
