@@ -210,14 +210,16 @@ def test_up_deploys_a_second_run_changes_nothing_and_down_removes_it(up: Up) -> 
 
     # a second run: same reconciler process, no new commit, no service updated
     pid = (up.state / "reconciler.pid").read_text()
-    versions = service_versions(up.stack)
+    versions = service_versions(up.stack) | service_versions(f"{up.stack}-staging")
     second = up.run(UP, timeout=600)
     assert second.returncode == 0, f"second up.sh failed:\n{second.stdout}\n{second.stderr[-4000:]}"
     assert "the local remote already holds this desired state" in second.stderr
-    assert "the reconciler is already running with this configuration" in second.stderr
+    for env in ("staging", "production"):
+        assert f"the {env} reconciler is already running with this configuration" in second.stderr
     assert (up.state / "reconciler.pid").read_text() == pid
     assert run("git", "-C", str(up.state / "remote.git"), "rev-parse", "main").strip() == head
-    assert service_versions(up.stack) == versions, "a second run must not update any service"
+    after = service_versions(up.stack) | service_versions(f"{up.stack}-staging")
+    assert after == versions, "a second run must not update any service"
 
     # down: the stack, its networks, volumes and secrets, the reconciler and the state are gone;
     # the shared engine, Swarm and registry (which up.sh did not start) are left running
