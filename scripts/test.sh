@@ -34,4 +34,5 @@ if [ "$#" -eq 0 ]; then
   set -- tests
 fi
 log "pytest $*"
-python -m pytest --cov --cov-report=term:skip-covered --cov-report=xml:.cache/artifacts/coverage.xml "$@"
+# the slowest tests at the end of the output: where the CI time goes
+python -m pytest --durations=25 --cov --cov-report=term:skip-covered --cov-report=xml:.cache/artifacts/coverage.xml "$@"
