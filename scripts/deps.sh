@@ -109,17 +109,37 @@ install_node_tools() {
 
 # Debian 13's Alertmanager 0.28 (the version production pins) and Prometheus/promtool 2.53, for
 # the observability tests. Unpacked under .cache/debian13, never installed: the host keeps
-# Debian 12's packages. apt reads Debian 13's index into a private directory for this.
+# Debian 12's packages.
 DEBIAN13_PACKAGES=(prometheus-alertmanager promtool prometheus)
 install_debian13_monitoring() {
-  local dir="$CACHE_DIR/debian13" stamp
-  stamp="$dir/.stamp-$(echo "${DEBIAN13_PACKAGES[*]}" | sha256sum | cut -c1-12)"
+  debian13_unpack "$CACHE_DIR/debian13" "${DEBIAN13_PACKAGES[@]}"
+}
+
+# The docker CLI the reconciler runs needs `docker stack config` (it merges an environment's
+# stack file on the base, as `docker stack deploy -c base -c env` does). Debian 12's 20.10 client
+# has none: where the host's client lacks it, Debian 13's docker-cli (26.1) is unpacked into
+# .cache/docker-cli, and scripts/up.sh gives the reconcilers that client (docker.cli).
+install_docker_cli() {
+  if [ -n "$(stack_config_cli)" ]; then
+    log "docker CLI with docker stack config: $(stack_config_cli)"
+    return
+  fi
+  debian13_unpack "$CACHE_DIR/docker-cli" docker-cli
+  [ -n "$(stack_config_cli)" ] || die "no docker CLI with docker stack config, even Debian 13's"
+}
+
+# debian13_unpack DIR PACKAGE...: Debian 13's packages unpacked under DIR/root, never installed.
+# apt reads Debian 13's index into a private directory for this.
+debian13_unpack() {
+  local dir="$1" stamp
+  shift
+  stamp="$dir/.stamp-$(echo "$*" | sha256sum | cut -c1-12)"
   if [ -e "$stamp" ]; then
-    log "Debian 13 monitoring tools: present ($dir)"
+    log "Debian 13 $*: present ($dir)"
     return
   fi
   local sources=/etc/apt/sources.list.d/debian.sources
-  log "fetching ${DEBIAN13_PACKAGES[*]} from Debian 13 into $dir"
+  log "fetching $* from Debian 13 into $dir"
   rm -rf "$dir"
   mkdir -p "$dir/etc" "$dir/lists/partial" "$dir/archives/partial" "$dir/root"
   if [ -f "$sources" ]; then
@@ -139,7 +159,7 @@ install_debian13_monitoring() {
     -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache::Archives=$dir/archives"
     -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
   apt-get "${opts[@]}" update -qq >/dev/null
-  (cd "$dir/archives" && apt-get "${opts[@]}" download -qq "${DEBIAN13_PACKAGES[@]}" >/dev/null)
+  (cd "$dir/archives" && apt-get "${opts[@]}" download -qq "$@" >/dev/null)
   local deb
   for deb in "$dir"/archives/*.deb; do
     dpkg-deb -x "$deb" "$dir/root"
@@ -153,15 +173,18 @@ packages) install_packages ;;
 platform)
   install_packages "${PLATFORM_PACKAGES[@]}"
   install_venv
+  install_docker_cli
   ;;
 venv) install_venv ;;
 node) install_node_tools ;;
 debian13) install_debian13_monitoring ;;
+docker-cli) install_docker_cli ;;
 all)
   install_packages
   install_venv
   install_node_tools
   install_debian13_monitoring
+  install_docker_cli
   ;;
-*) die "usage: $0 [packages|platform|venv|node|debian13|all]" ;;
+*) die "usage: $0 [packages|platform|venv|node|debian13|docker-cli|all]" ;;
 esac

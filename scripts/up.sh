@@ -56,6 +56,8 @@ esac
 
 # ------------------------------------------------------------------ 1. packages and the venv
 "$ROOT/scripts/deps.sh" platform # what the platform needs; not the test tools
+# a docker client with `docker stack config` (an environment's stack merged on the base)
+DOCKER_CLI="$(stack_config_cli)"
 
 # ------------------------------------------------------------------ 2. engine, Swarm, registry
 start_dockerd "$STATE"
@@ -173,6 +175,8 @@ sync:
   interval: 15s
   jitter: 2s
   retry_interval: 10s
+docker:
+  cli: $DOCKER_CLI
 health:
   probe_image: $API_IMAGE
 analysis:

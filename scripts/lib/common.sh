@@ -113,3 +113,18 @@ CONFIG
   wait_for 20 "local registry on $addr" curl -fsS "http://$addr/v2/" ||
     die "the registry did not start: $dir/registry.log"
 }
+
+# stack_config_cli: the path of a docker client that has `docker stack config` (the host's, else
+# the one scripts/deps.sh unpacked into .cache/docker-cli), or nothing.
+stack_config_cli() {
+  local probe cli
+  probe="$(mktemp)"
+  printf 'version: "3.8"\nservices: {}\n' >"$probe"
+  for cli in "$(command -v docker || true)" "$CACHE_DIR/docker-cli/root/usr/bin/docker"; do
+    if [ -x "$cli" ] && DOCKER_HOST=unix:///nonexistent "$cli" stack config -c "$probe" >/dev/null 2>&1; then
+      echo "$cli"
+      break
+    fi
+  done
+  rm -f "$probe"
+}
