@@ -1,6 +1,5 @@
 """Docker Swarm through the Docker SDK (read, diff, watch, roll back) and the docker CLI (only
-``docker stack deploy`` and ``docker stack config``, so compose files mean exactly what Docker
-says they mean).
+``docker stack deploy`` and ``docker stack config``: compose files mean what Docker says).
 
 Every Docker error is translated here, through ``reconciler.faults``: the engine's or a
 registry's trouble is a ``DockerError`` named after the component (``DockerUnavailable``,
@@ -23,6 +22,7 @@ import docker.errors
 import requests.exceptions
 from loguru import logger
 
+from reconciler.adapters.port_holders import stop_port_holders
 from reconciler.adapters.stack_cli import StackCli
 from reconciler.adapters.swarm_secrets import STACK_LABEL, create_secrets, prune_secrets
 from reconciler.convergence import (
@@ -284,13 +284,14 @@ class SwarmAdapter(StackCli):
     # ---------------------------------------------------------------- watching
 
     def _progress(self, stack: str, name: str, since: datetime, rollback: bool) -> Progress:
-        """Where the rollout of one service stands, now (decided by ``convergence.judge``)."""
+        """Where the rollout of one service stands, now (``convergence.judge``)."""
         api = self.client.api
         try:
             service = api.inspect_service(f"{stack}_{name}")
         except docker.errors.NotFound:
             return judge(None, (), since, self._clock.now())
         tasks = api.tasks(filters={"service": service["ID"]})
+        stop_port_holders(self.client, name, tasks, self._clock.now())  # an engine race
         return judge(
             service,
             tasks,
@@ -312,8 +313,7 @@ class SwarmAdapter(StackCli):
     ) -> dict[str, CheckResult]:
         """Poll until every service runs its current spec healthy (or is gone, for removed
         ones), fails, or ``time_limit`` passes. One ``CheckResult`` (kind ``swarm``) each.
-        ``rollback``: the specs are the ones from before the pass, watched for the rollback's
-        monitor window instead of the update's."""
+        ``rollback``: the specs from before the pass, watched for the rollback's monitor window."""
         start = self._clock.monotonic()
         waiting = {**dict.fromkeys(services, False), **dict.fromkeys(expected_gone, True)}
         last: dict[str, str] = {}

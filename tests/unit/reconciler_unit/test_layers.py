@@ -36,6 +36,7 @@ LAYERS: list[set[str]] = [
         "plan",
         "outcome",
         "convergence",
+        "port_holders",
         "config_values",
         "config",
         "desired",
@@ -57,6 +58,7 @@ LAYERS: list[set[str]] = [
         "adapters.http",
         "adapters.swarm",
         "adapters.swarm_secrets",
+        "adapters.port_holders",
         "adapters.sops",
         "adapters.stack_cli",
         "adapters.probes",
@@ -124,7 +126,7 @@ LAYERS: list[set[str]] = [
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 #: third-party clients and the only modules that may import them
 CLIENTS = {
-    "docker": {"adapters.swarm", "adapters.swarm_secrets"},
+    "docker": {"adapters.swarm", "adapters.swarm_secrets", "adapters.port_holders"},
     "git": {"adapters.git", "adapters.git_promote"},
     "aiohttp": {
         "web.environments",
