@@ -177,7 +177,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, servers: Servers) -> It
 @pytest.fixture(scope="module")
 def analyses() -> dict[str, AnalysisSpec]:
     """The api's analyses as the stack ships them."""
-    services = set(yaml.safe_load((PRODUCTION / "stack.yml").read_text())["services"])
+    base = PRODUCTION.parent / "base" / "stack.yml"  # every environment's services
+    services = set(yaml.safe_load(base.read_text())["services"])
     data = yaml.safe_load((PRODUCTION / "analysis.yaml").read_text())
     return {spec.name: spec for spec in parse_analyses(data, services)["api"]}
 
