@@ -112,7 +112,7 @@ class _Renderer:
 
     # ---------------------------------------------------------------- steps
 
-    def load(self) -> tuple[JSONDict | None, dict[str, str]]:
+    def load(self, variables: Mapping[str, str]) -> tuple[JSONDict | None, dict[str, str]]:
         stack_path = find(self.folder, STACK_FILES)
         if not self.folder.is_dir():
             self.fail(f"{self.folder}: not a directory")
@@ -120,7 +120,7 @@ class _Renderer:
         if stack_path is None:
             self.fail(f"{self.folder}: no stack.yml")
             return None, {}
-        doc = read_stack(stack_path, self.root, self.options.merge, self.variables(), self.problems)
+        doc = read_stack(stack_path, self.root, self.options.merge, variables, self.problems)
         if doc is not None and not isinstance(doc, dict):
             self.fail(f"{stack_path.name}: expected a mapping at the top, got {type(doc).__name__}")
             doc = None
@@ -241,8 +241,8 @@ class _Renderer:
     # ---------------------------------------------------------------- the whole render
 
     def render(self) -> DesiredState:
-        doc, images = self.load()
         variables = self.variables()
+        doc, images = self.load(variables)
         if doc is None:
             raise self.error()
         try:

@@ -15,7 +15,7 @@ import yaml
 
 from reconciler import yamlio
 from reconciler.analysis import AnalysisFileError, AnalysisSpec, parse_analyses
-from reconciler.interpolate import InterpolationError, interpolate
+from reconciler.interpolate import InterpolationError, escape_dollars, interpolate
 
 STACK_FILES = ("stack.yml", "stack.yaml")
 IMAGES_FILES = ("images.yaml", "images.yml")
@@ -58,17 +58,6 @@ def _bases(folder: Path, root: Path, raw: Any, problems: list[str]) -> list[Path
     return files
 
 
-def _escaped(value: Any) -> Any:
-    """An interpolated document as a source again: every ``$`` written ``$$``."""
-    if isinstance(value, str):
-        return value.replace("$", "$$")
-    if isinstance(value, dict):
-        return {k: _escaped(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_escaped(v) for v in value]
-    return value
-
-
 def _interpolated(files: Sequence[Path], variables: Mapping[str, str], problems: list[str]) -> bool:
     """Whether every file interpolates with these variables (the renderer's rules and messages:
     the CLI would take a variable that is not set for an empty one)."""
@@ -106,7 +95,7 @@ def read_stack(
     if not _interpolated([*files, stack_path], variables, problems):
         return None
     try:
-        merged = _escaped(yamlio.load(merge([*files, stack_path], variables)))
+        merged = escape_dollars(yamlio.load(merge([*files, stack_path], variables)))
     except ValueError as exc:
         problems.append(f"{stack_path.name}: cannot merge it with its base: {exc}")
         return None

@@ -68,11 +68,10 @@ async def promote(ctx: PassContext, status: Status) -> Status | None:
     name, path = branch(applied.sha), f"{cfg.path.rstrip('/')}/{images.name}"
     try:
         await promoter.push_branch(name, {path: text}, f"{title}\n\n{body}\n", applied.sha)
-        url = (
-            ""
-            if forge is None
-            else (await forge.propose(name, ctx.config.git.branch, title, body)).request.url
-        )
+        url = ""
+        if forge is not None:
+            proposal = await forge.propose(name, ctx.config.git.branch, title, body)
+            url = proposal.request.url
     except ReconcilerError as exc:
         logger.warning("promotion of {} to {} waits: {}", applied.short, env, exc.message)
         return None

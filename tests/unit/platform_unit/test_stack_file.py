@@ -8,7 +8,6 @@ the mistakes that would otherwise surface as a refused revision or an unsafe dep
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from reconciler.adapters.compose_merge import cli_merge
 from reconciler.sopsfiles import Format, check_encrypted
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -24,16 +24,11 @@ STAGING = ROOT / "desired-state" / "staging"
 
 
 def merged(folder: Path) -> dict[str, Any]:
-    """What ``docker stack deploy`` would deploy from the folder (variables at their defaults)."""
-    text = subprocess.run(
-        ["docker", "stack", "config", "-c", "../base/stack.yml", "-c", "stack.yml"],
-        cwd=folder,
-        env={"PATH": os.environ["PATH"], "HOME": str(Path.home())},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    doc: dict[str, Any] = yaml.safe_load(text)
+    """What ``docker stack deploy`` would deploy from the folder (variables at their defaults),
+    merged by the agent's own merge (the docker CLI)."""
+    doc: dict[str, Any] = yaml.safe_load(
+        cli_merge()([folder.parent / "base" / "stack.yml", folder / "stack.yml"], {})
+    )
     return doc
 
 
