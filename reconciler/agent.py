@@ -249,9 +249,7 @@ class Agent:
         logger.warning(
             "pass interrupted ({}); {}",
             trigger,
-            "it resumes at the next start"
-            if self.store.journal_path.exists()
-            else "nothing was changed",
+            "it resumes at the next start" if self.store.has_journal() else "nothing was changed",
         )
 
     async def _record(self, out: PassOutcome) -> None:

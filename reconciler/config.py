@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import yamlio
+from reconciler.config_sections import HttpConfig, NotifyConfig, StateConfig
 from reconciler.config_values import build
 from reconciler.errors import ConfigError
 from reconciler.forges import MERGE_METHODS, REVERT_VIA, target
@@ -168,44 +169,6 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
-class HttpConfig:
-    bind: str = "127.0.0.1"
-    port: int = 9480
-    #: bearer token for POST /api/sync, /api/pause, /api/resume (no file: the API is read-only)
-    token_file: Path | None = None
-    #: GitHub push webhook secret (X-Hub-Signature-256); no file: /hooks/github is off
-    webhook_secret_file: Path | None = None
-    #: GitLab push webhook secret token (X-Gitlab-Token); no file: /hooks/gitlab is off
-    gitlab_token_file: Path | None = None
-    #: where people reach the status page (behind Nginx); linked from chat messages
-    public_url: str = ""
-    #: the status page refreshes itself this often
-    refresh: float = 5.0
-    #: /healthz is 503 when a pass runs longer than this (0 = derived from the timeouts)
-    stuck_after: float = 0.0
-    #: the other environments' agents (name → their page's URL), shown side by side
-    environments: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class NotifyConfig:
-    slack_url_file: Path | None = None
-    discord_url_file: Path | None = None
-    webhook_url_file: Path | None = None
-    #: announce successful deploys (failures, reverts, stalls, recoveries are always announced)
-    on_success: bool = True
-    #: announce drift that self-heal corrected (drift left in place is always announced)
-    on_drift_corrected: bool = False
-    #: the same alert is not repeated within this window
-    dedup_window: float = 3600.0
-    retries: int = 4
-    backoff: float = 2.0
-    max_backoff: float = 60.0
-    timeout: float = 10.0
-    username: str = "Driftless"
-
-
-@dataclass(frozen=True)
 class Config:
     stack: str = "driftless"
     environment: str = "production"
@@ -223,6 +186,7 @@ class Config:
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     forge: ForgeConfig = field(default_factory=ForgeConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)
+    state: StateConfig = field(default_factory=StateConfig)
 
     @property
     def checkout_dir(self) -> Path:
@@ -296,6 +260,10 @@ def _validate(config: Config, *, require_git: bool) -> None:
         *_secret_problems(config),
         *_forge_problems(config),
     ]
+    if config.state.store not in ("file", "swarm"):
+        problems.append("state.store must be file or swarm")
+    if config.state.lease_duration < 6:
+        problems.append("state.lease_duration must be at least 6s")
     if config.http.refresh < 1:
         problems.append("http.refresh must be at least 1s")
     if config.notify.retries < 0 or config.notify.dedup_window < 0:

@@ -37,6 +37,7 @@ _DURATION_KEYS = {
     "dedup_window",
     "backoff",
     "max_backoff",
+    "lease_duration",
 }
 
 

@@ -57,6 +57,8 @@ class Reason(StrEnum):
     #: revision, which stays quarantined until the request is merged
     REVERT_PROPOSED = "RevertProposed"
     INTERRUPTED = "Interrupted"  # the agent stopped mid-pass; the next start resumes
+    STANDBY = "Standby"  # another agent holds the lease (state.store: swarm): this one waits
+    LEASE_LOST = "LeaseLost"  # another agent took the lease mid-pass: this one stopped acting
     INTERNAL_ERROR = "InternalError"
 
 
@@ -189,3 +191,10 @@ class InterruptedPass(ReconcilerError):
     """A stop was requested between phases; the journal lets the next start resume."""
 
     default_reason = Reason.INTERRUPTED
+
+
+class LeaseLost(InterruptedPass):
+    """This agent no longer holds the lease (another took it, or it could not be renewed in
+    time): it stops acting at once, and the holder finishes the pass from the journal."""
+
+    default_reason = Reason.LEASE_LOST

@@ -153,19 +153,19 @@ class StateStore:
 
     @staticmethod
     def _read_journal(path: Path) -> Journal:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not data.get("failure_reason"):  # "" when an earlier version wrote it
-            data["failure_reason"] = None
-        return from_jsonable(Journal, data)
+        return journal_from_text(path.read_text(encoding="utf-8"))
 
-    def set_journal_aside(self) -> Path:
-        """Keep a journal that cannot be read as ``journal.json.unreadable``."""
+    def set_journal_aside(self) -> str:
+        """Keep a journal that cannot be read as ``journal.json.unreadable`` (its name)."""
         with contextlib.suppress(FileNotFoundError):
             self.journal_copy.unlink()
-        return self._set_aside(self.journal_path)
+        return self._set_aside(self.journal_path).name
+
+    def has_journal(self) -> bool:
+        return self.journal_path.exists()
 
     def save_journal(self, journal: Journal) -> None:
-        text = json.dumps(to_jsonable(journal)) + "\n"
+        text = journal_to_text(journal)
         write_atomic(self.journal_copy, text)
         write_atomic(self.journal_path, text)
 
@@ -176,3 +176,15 @@ class StateStore:
 
     def rendered_path(self, stack: str) -> Path:
         return self.rendered_dir / f"{stack}.yml"
+
+
+def journal_to_text(journal: Journal) -> str:
+    return json.dumps(to_jsonable(journal)) + "\n"
+
+
+def journal_from_text(text: str) -> Journal:
+    """``ValueError``/``KeyError``/``TypeError`` when the text is not a journal."""
+    data = json.loads(text)
+    if not data.get("failure_reason"):  # "" when an earlier version wrote it
+        data["failure_reason"] = None
+    return from_jsonable(Journal, data)

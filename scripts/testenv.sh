@@ -93,6 +93,7 @@ remove_test_stacks() {
     python3 "$ROOT/scripts/remove_stack.py" $stacks --timeout 60 || warn "some test stacks are not gone"
   fi
   docker service ls --format '{{.Name}}' | grep "^$TEST_STACK_PREFIX" | xargs -r docker service rm >/dev/null || true
+  docker config ls --format '{{.Name}}' | grep "^$TEST_STACK_PREFIX" | xargs -r docker config rm >/dev/null 2>&1 || true
   docker ps -aq --filter "label=driftless.test=$TEST_STACK_PREFIX" | xargs -r docker rm -f >/dev/null || true
   # what a test left behind: finished job containers, networks a container still held when its
   # stack went, this checkout's test images, and our own images that later builds untagged

@@ -9,7 +9,8 @@ import asyncio
 
 from reconciler.adapters.agent_api import AgentApi
 from reconciler.cli.setup import load, logging_for
-from reconciler.config import Config, HttpConfig, read_secret
+from reconciler.config import Config, read_secret
+from reconciler.config_sections import HttpConfig
 from reconciler.decisions import ExitCode
 from reconciler.errors import ConfigError
 from reconciler.masking import Masker

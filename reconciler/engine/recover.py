@@ -28,11 +28,11 @@ async def rebuilt_journal(
     journal = journal_from_live(live, status.last_applied, ctx.ports.clock.now())
     aside = ctx.store.set_journal_aside()
     if journal is None:
-        logger.error("{}; kept as {}; no service was being changed", damaged.message, aside.name)
+        logger.error("{}; kept as {}; no service was being changed", damaged.message, aside)
         return None
     ctx.store.save_journal(journal)
     logger.error(
         "{}; kept as {}; rebuilt from the live stack: {} changed by {}, verified again",
-        damaged.message, aside.name, ", ".join(journal.changed), journal.revision.short,
+        damaged.message, aside, ", ".join(journal.changed), journal.revision.short,
     )  # fmt: skip
     return journal

@@ -10,7 +10,8 @@ import aiohttp
 from loguru import logger
 
 import reconciler
-from reconciler.config import Config, NotifyConfig
+from reconciler.config import Config
+from reconciler.config_sections import NotifyConfig
 from reconciler.control import AgentControl
 from reconciler.errors import ConfigError
 from reconciler.links import RepoLinks

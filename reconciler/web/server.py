@@ -33,7 +33,8 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from reconciler.config import Config, HttpConfig
+from reconciler.config import Config
+from reconciler.config_sections import HttpConfig
 from reconciler.control import AgentControl
 from reconciler.errors import ConfigError
 from reconciler.masking import Masker

@@ -12,7 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import reconciler
-from reconciler.config import HttpConfig
+from reconciler.config_sections import HttpConfig
 from reconciler.control import AgentControl
 from reconciler.masking import Masker
 from reconciler.status import Status

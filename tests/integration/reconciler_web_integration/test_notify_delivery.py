@@ -18,7 +18,8 @@ from web_support.payloads import check_discord, check_slack, check_webhook
 from web_support.receiver import Answer, Receiver, running_receiver
 
 from reconciler.agent import Agent
-from reconciler.config import NotifyConfig, load_config
+from reconciler.config import load_config
+from reconciler.config_sections import NotifyConfig
 from reconciler.errors import ConfigError
 from reconciler.events import DeployFailed, DeploySucceeded, Event
 from reconciler.links import RepoLinks

@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     },
     {"attached"},
     {"forges"},
-    {"rollout", "analysis", "models", "masking", "signatures", "windows"},
+    {"rollout", "analysis", "models", "masking", "signatures", "windows", "lease"},
     {"progress", "status", "checks", "fields", "waves", "journal"},
     # values built from those, and the pure decisions over them
     {
@@ -38,6 +38,7 @@ LAYERS: list[set[str]] = [
         "convergence",
         "port_holders",
         "config_values",
+        "config_sections",
         "config",
         "desired",
         "desired_files",
@@ -45,7 +46,7 @@ LAYERS: list[set[str]] = [
         "documents",
     },
     {"decisions", "record", "canary", "recovery"},
-    {"control", "ports", "state", "logs", "metrics"},
+    {"control", "ports", "state", "store", "leadership", "logs", "metrics"},
     {
         "adapters",
         "adapters.clock",
@@ -58,6 +59,8 @@ LAYERS: list[set[str]] = [
         "adapters.http",
         "adapters.swarm",
         "adapters.swarm_secrets",
+        "adapters.swarm_state",
+        "adapters.swarm_store",
         "adapters.port_holders",
         "adapters.sops",
         "adapters.stack_cli",
@@ -126,7 +129,12 @@ LAYERS: list[set[str]] = [
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 #: third-party clients and the only modules that may import them
 CLIENTS = {
-    "docker": {"adapters.swarm", "adapters.swarm_secrets", "adapters.port_holders"},
+    "docker": {
+        "adapters.swarm",
+        "adapters.swarm_secrets",
+        "adapters.swarm_state",
+        "adapters.port_holders",
+    },
     "git": {"adapters.git", "adapters.git_promote"},
     "aiohttp": {
         "web.environments",
@@ -145,7 +153,7 @@ CLIENTS = {
     # the daemon's scheduler; cron's date arithmetic (CronTrigger, given its time zone and the
     # moment to start from: no clock, no scheduler) for the sync windows
     "apscheduler": {"daemon", "cron"},
-    "requests": {"adapters.swarm"},
+    "requests": {"adapters.swarm", "adapters.swarm_state"},
     "prometheus_client": {
         "metrics",
         "control",
@@ -191,6 +199,7 @@ PURE = {
     "canary",
     "recovery",
     "windows",
+    "lease",
 }
 #: what a pure module may not import, directly or transitively
 IO = {
