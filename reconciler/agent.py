@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from reconciler.control import AgentControl, Component
 from reconciler.engine import PassContext, run_pass
 from reconciler.engine.promote import promote
-from reconciler.errors import InterruptedPass, Reason, StateError
+from reconciler.errors import InterruptedPass, LeaseLost, Reason, ReconcilerError, StateError
 from reconciler.events import Event, Notifier
 from reconciler.metrics import Metrics
 from reconciler.models import PassResult, Phase, RevisionInfo
@@ -30,7 +30,7 @@ from reconciler.outcome import PassOutcome
 from reconciler.progress import RolloutStatus
 from reconciler.record import events, record
 from reconciler.state import StateLock
-from reconciler.status import ConditionType, Status
+from reconciler.status import AgentStanding, ConditionType, Status
 from reconciler.wiring import Engine
 
 
@@ -61,6 +61,8 @@ class Agent:
         )
         self.components: list[Component] = list(components)
         self._lock = StateLock(config.state_dir)
+        #: the lease this agent must hold to act (``state.store: swarm``); None: it always may
+        self.leadership = engine.leadership
         self._status = Status(stack=config.stack, environment=config.environment)
         self._notifiers: list[Notifier] = list(notifiers)
         self._wake = asyncio.Event()
@@ -133,8 +135,13 @@ class Agent:
     # ---------------------------------------------------------------- state
 
     def open(self) -> None:
-        """Take the lock and load the persisted status (idempotent)."""
+        """Take the lock and load the persisted status (idempotent). With a lease there is no
+        lock: the status is the holder's, read again when this agent takes the lease."""
         if self._opened:
+            return
+        if self.leadership is not None:
+            self._reload()
+            self._opened = True
             return
         self._lock.acquire()
         try:
@@ -146,19 +153,50 @@ class Agent:
         self.metrics.update(self._status)
         self._opened = True
 
+    def _reload(self) -> None:
+        lease = self._status.lease
+        try:
+            status = self.store.load_status(self.config.stack, self.config.environment)
+        except ReconcilerError as exc:
+            logger.error("the status cannot be read: {}", exc.message)
+            return
+        self._status = replace(status, phase=None, progress="", lease=lease)
+        self.metrics.update(self._status)
+
     def close(self) -> None:
         if self._opened:
-            self._lock.release()
+            if self.leadership is None:
+                self._lock.release()
             self._opened = False
+
+    @property
+    def may_act(self) -> bool:
+        return self.leadership is None or self.leadership.holds()
+
+    def on_lease(self, standing: AgentStanding, *, taken: bool, lost: bool) -> None:
+        """The lease was read: this agent took it (its status is read again: the last holder's,
+        and a pass runs now), lost it (the pass running is stopped at once), or holds or waits
+        as before."""
+        if taken:
+            self._reload()
+        self.set_status(replace(self._status, lease=standing))
+        if taken:
+            self._wake.set()
+            self._trigger = "lease taken"
+        if lost and self.current is not None and not self.current.done():
+            logger.error("lost the lease: stopping the pass now ({})", standing.why)
+            self.current.cancel()
 
     def set_status(self, status: Status, *, save: bool = False) -> None:
         self._status = status
         self.metrics.update(status)
-        if save:
+        if save and self.may_act:
             try:
                 self.store.save_status(status)
             except StateError as exc:  # kept in memory (page, API, metrics); saved next time
                 logger.error("{}", exc.message)
+            except LeaseLost as exc:  # the holder's status stands
+                logger.warning("{}", exc.message)
 
     def _on_phase(self, phase: Phase | None, message: str, revision: RevisionInfo | None) -> None:
         now = self.clock.now()

@@ -26,7 +26,9 @@ from loguru import logger
 from reconciler.agent import Agent
 from reconciler.control import Component
 from reconciler.decisions import next_interval
-from reconciler.errors import InterruptedPass, StateError
+from reconciler.errors import InterruptedPass, LeaseLost, LockError, StateError
+from reconciler.leadership import Leadership
+from reconciler.lease import Decision, Verdict, renew_every
 from reconciler.outcome import PassOutcome
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -50,7 +52,10 @@ class Daemon:
         for sig in _SIGNALS:
             loop.add_signal_handler(sig, self._handle_signal, sig)
         started: list[Component] = []
+        keeper: asyncio.Task[None] | None = None
         try:
+            if agent.leadership is not None:
+                keeper = asyncio.create_task(self._keep_lease(agent.leadership), name="lease")
             if agent.engine.cleanup is not None:
                 await agent.engine.cleanup()
             for component in agent.components:
@@ -66,12 +71,57 @@ class Daemon:
                     await component.stop()
                 except Exception as exc:
                     logger.error("stopping {} failed: {}", component.name, exc)
+            if keeper is not None and agent.leadership is not None:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+                await agent.leadership.release()
             agent.close()
+
+    async def _await_lease(self, leadership: Leadership) -> None:
+        """One pass by hand: wait for the lease as long as a holder that stopped renewing keeps
+        it; ``LockError`` when a running agent holds it."""
+        deadline = asyncio.get_running_loop().time() + leadership.duration + 2
+        while not leadership.holds():
+            if asyncio.get_running_loop().time() > deadline:
+                raise LockError(f"another agent acts: {leadership.standing.why}")
+            await asyncio.sleep(0.5)
+
+    async def _keep_lease(self, leadership: Leadership) -> None:
+        """Renew (or wait for) the lease every third of its duration, and wake exactly when a
+        renewal that did not come back in time runs out, so a pass never outlives the lease."""
+        agent = self.agent
+        step: asyncio.Task[Decision | None] | None = None
+        while True:
+            was = leadership.holds()
+            if step is None or step.done():
+                step = asyncio.create_task(leadership.step(), name="lease-step")
+            every = renew_every(leadership.duration)
+            limit = min(every, leadership.left()) if was else every
+            done, _ = await asyncio.wait({step}, timeout=limit)
+            decision = None
+            if step in done:
+                try:
+                    decision = step.result()
+                except Exception:  # a bug: logged; the lease runs out unless renewed later
+                    logger.exception("keeping the lease failed")
+            holds = leadership.holds()
+            agent.on_lease(leadership.standing, taken=holds and not was, lost=was and not holds)
+            if step not in done:
+                continue  # the engine is slow to answer: check again at the deadline
+            pause = every
+            if decision is not None and decision.verdict is Verdict.WAIT:
+                pause = min(every, max(0.5, decision.wait))
+            if holds:
+                pause = min(pause, leadership.left())
+            await asyncio.sleep(pause)
 
     async def sync_once(self, trigger: str = "manual") -> PassOutcome:
         """One pass (``reconciler sync``), stopping on SIGTERM/SIGINT like the daemon does."""
         agent = self.agent
         async with self._running():
+            if agent.leadership is not None:
+                await self._await_lease(agent.leadership)
             agent.current = asyncio.create_task(agent.run_pass(trigger), name="reconcile-pass")
             try:
                 return await agent.current
@@ -157,13 +207,21 @@ class Daemon:
         agent = self.agent
         while await self._next_wake():
             trigger = agent.take_trigger()
+            if not agent.may_act:  # another agent holds the lease: this one waits, and says so
+                self._arm(agent.config.sync.interval)
+                continue
             agent.current = asyncio.create_task(agent.run_pass(trigger), name="reconcile-pass")
             outcome: PassOutcome | None
             try:
                 outcome = await agent.current
-            except (asyncio.CancelledError, InterruptedPass):
+            except (asyncio.CancelledError, InterruptedPass) as exc:
                 if agent.stopping.is_set():
                     break
+                if isinstance(exc, LeaseLost) and agent.leadership is not None:
+                    agent.leadership.drop(exc.message)
+                if not agent.may_act:  # the lease was lost: the holder finishes the pass
+                    self._arm(agent.config.sync.interval)
+                    continue
                 raise
             except Exception:
                 logger.exception("the pass crashed; retrying after the retry interval")
@@ -177,9 +235,11 @@ class Daemon:
     def _save(self) -> None:
         """Persist the status; a state directory that cannot be written is logged, and the
         daemon goes on (the next pass tries again)."""
+        if not self.agent.may_act:
+            return
         try:
             self.agent.store.save_status(self.agent.status)
-        except StateError as exc:
+        except (StateError, LeaseLost) as exc:
             logger.error("{}", exc.message)
 
     def _handle_signal(self, signum: int) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -16,6 +15,7 @@ from loguru import logger
 
 from reconciler.errors import ReconcilerError
 from reconciler.lease import Decision, Lease, Sighting, Verdict, acts_until, decide, observe
+from reconciler.status import AgentStanding
 
 
 class Reading(Protocol):
@@ -34,17 +34,6 @@ class LeaseObject(Protocol):
     def swap(self, version: int, lease: Lease) -> bool: ...
 
     def forget(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class Standing:
-    """What this agent is, for the status page: holding the lease, or waiting and why."""
-
-    holding: bool
-    term: int
-    holder: str
-    node: str
-    why: str = ""  # waiting: who holds it; or the engine's error when it cannot be read
 
 
 class Leadership:
@@ -67,10 +56,19 @@ class Leadership:
         self._sighting: Sighting | None = None
         self._until = 0.0  # monotonic: this agent may act until then
         self._acquired: datetime | None = None
-        self.standing = Standing(False, 0, "", "", "the lease has not been read yet")
+        self.standing = self._standing(False, 0, "", "", "the lease has not been read yet")
+
+    def _standing(
+        self, holding: bool, term: int, holder: str, node: str, why: str = ""
+    ) -> AgentStanding:
+        return AgentStanding(holding, holder, node, term, self.me, self.node, why)
 
     def holds(self) -> bool:
         return self._monotonic() < self._until
+
+    def left(self) -> float:
+        """Seconds this agent may still act (0 when it does not hold the lease)."""
+        return max(0.0, self._until - self._monotonic())
 
     async def step(self) -> Decision | None:
         """Read the lease, then renew it, take it, or wait. None when the object cannot be read
@@ -87,7 +85,7 @@ class Leadership:
         if decision.verdict is Verdict.WAIT:
             self._lose(decision.why)
             lease = reading.lease
-            self.standing = Standing(
+            self.standing = self._standing(
                 False, decision.term, lease.holder if lease else "", lease.node if lease else "",
                 decision.why,
             )  # fmt: skip
@@ -107,7 +105,7 @@ class Leadership:
         if decision.verdict is Verdict.TAKE:
             logger.warning("took the lease (term {}): this agent now acts", decision.term)
         self._until = acts_until(started, self.duration)
-        self.standing = Standing(True, decision.term, self.me, self.node)
+        self.standing = self._standing(True, decision.term, self.me, self.node)
         return decision
 
     async def release(self) -> None:
@@ -126,13 +124,18 @@ class Leadership:
             logger.warning("could not release the lease ({}): it expires on its own", exc.message)
         self._object.forget()
 
+    def drop(self, why: str) -> None:
+        """A write was refused although this agent believed it held the lease (another agent
+        wrote the object): it stops acting now."""
+        self._lose(why)
+
     def _lose(self, why: str) -> None:
         if self.holds():
             logger.error("lost the lease: {}", why)
         self._until = 0.0
         self._acquired = None
         self._object.forget()
-        self.standing = Standing(False, self.standing.term, "", "", why)
+        self.standing = self._standing(False, self.standing.term, "", "", why)
 
     def _lapse(self, error: str) -> None:
         """The lease could not be read or renewed: held until the last renewal runs out."""

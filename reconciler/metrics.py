@@ -59,6 +59,12 @@ class Metrics:
             "reconciler_quarantined_revisions", "Revisions never applied again"
         )
         self.condition = self._gauge("reconciler_condition", "Status conditions (1 = true)", "type")
+        self.lease_held = self._gauge(
+            "reconciler_lease_held", "1: this agent holds the lease and acts; 0: it waits"
+        )
+        self.lease_term = self._gauge(
+            "reconciler_lease_term", "The lease's term (one more per takeover)"
+        )
         self.notifications = self._counter(
             "reconciler_notifications_total",
             "Notifications by channel and result",
@@ -215,6 +221,9 @@ class Metrics:
         for ctype in ConditionType:
             self.condition.labels(**b, type=ctype.value).set(1 if status.is_true(ctype) else 0)
         self._update_rollout(status.rollout)
+        if status.lease is not None:  # state.store: swarm only
+            self.lease_held.labels(**b).set(1 if status.lease.holding else 0)
+            self.lease_term.labels(**b).set(status.lease.term)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -106,6 +106,9 @@ class StateStore:
         self.journal_copy = state_dir / "journal.json.copy"
         self.rendered_dir = state_dir / "rendered"
 
+    def has_status(self) -> bool:
+        return self.status_path.exists()
+
     def load_status(self, stack: str, environment: str) -> Status:
         if not self.status_path.exists():
             return Status(stack=stack, environment=environment)

@@ -132,6 +132,20 @@ class PromotionRecord:
 
 
 @dataclass(frozen=True)
+class AgentStanding:
+    """Which agent acts (``state.store: swarm``): the one that holds the lease. Each agent shows
+    its own: holding it, or waiting and why."""
+
+    holding: bool
+    holder: str  # the agent that holds the lease ("" when nobody does)
+    node: str  # the node it runs on
+    term: int
+    me: str = ""  # this agent
+    my_node: str = ""  # the node this agent runs on
+    why: str = ""  # waiting: who holds it, or why the lease cannot be read
+
+
+@dataclass(frozen=True)
 class Status:
     stack: str
     environment: str
@@ -162,6 +176,8 @@ class Status:
     rollout: RolloutStatus | None = None
     #: the last revision proposed to the next environment (``promote.path``), and where
     promotion: PromotionRecord | None = None
+    #: the lease, when several agents can run (``state.store: swarm``); None with one agent
+    lease: AgentStanding | None = None
 
     # -------------------------------------------------------------- reading
 

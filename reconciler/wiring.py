@@ -14,6 +14,9 @@ rest (state store, masker, the probe cleanup) stays the same.
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +35,17 @@ from reconciler.adapters.probes import ProbeProxies, remove_probes
 from reconciler.adapters.prometheus import PrometheusQueries
 from reconciler.adapters.sops import SopsDecryptor
 from reconciler.adapters.swarm import SwarmAdapter
+from reconciler.adapters.swarm_state import SwarmState
+from reconciler.adapters.swarm_store import SwarmStore
 from reconciler.config import Config
 from reconciler.engine import Ports
 from reconciler.errors import ConfigError, DockerError
 from reconciler.forges import target
+from reconciler.leadership import Leadership
 from reconciler.masking import Masker
+from reconciler.ports import Clock
 from reconciler.state import StateStore
+from reconciler.store import Store
 
 
 @dataclass(frozen=True)
@@ -46,10 +54,12 @@ class Engine:
 
     config: Config
     ports: Ports
-    store: StateStore
+    store: Store
     masker: Masker
     #: removes probe containers an earlier run left behind (None: nothing to clean)
     cleanup: Callable[[], Awaitable[None]] | None = None
+    #: the lease that lets this agent act (``state.store: swarm``); None: it always may
+    leadership: Leadership | None = None
 
 
 @contextlib.asynccontextmanager
@@ -65,9 +75,8 @@ async def open_engine(
     beside a running agent); ``folder``: take the desired state from this folder on disk instead
     of the git remote."""
     masker = masker or Masker()
-    store = StateStore(scratch or config.state_dir)
     if ports is not None:
-        yield Engine(config, ports, store, masker)
+        yield Engine(config, ports, StateStore(scratch or config.state_dir), masker)
         return
     clock = SystemClock()
     swarm = SwarmAdapter(
@@ -77,6 +86,10 @@ async def open_engine(
         host=config.docker.host,
         images_checked=config.docker.preflight_images,
     )
+    store: Store = StateStore(scratch or config.state_dir)
+    leadership = None
+    if config.state.store == "swarm" and scratch is None:
+        store, leadership = _swarm_store(config, SwarmState(swarm.client, config.stack), clock)
     git: GitRepo | LocalFolder
     if folder is not None:
         git = LocalFolder(repo_root(folder), folder)
@@ -100,14 +113,38 @@ async def open_engine(
     checker = HttpChecker(clock, masker, request_timeout=config.health.request_timeout)
     ports = Ports(git, swarm, checker, clock, probes, **_optional(config, store, masker))
     try:
-        yield Engine(config, ports, store, masker, cleanup)
+        yield Engine(config, ports, store, masker, cleanup, leadership)
     finally:
         await swarm.close()
         if isinstance(git, GitRepo):
             git.close()
 
 
-def _optional(config: Config, store: StateStore, masker: Masker) -> dict[str, Any]:
+def state_store(config: Config) -> Store:
+    """The store as the CLI reads it (``reconciler status``, ``diff``), outside the daemon."""
+    if config.state.store != "swarm":
+        return StateStore(config.state_dir)
+    swarm = SwarmAdapter(clock=SystemClock(), masker=Masker(), host=config.docker.host)
+    return SwarmStore(SwarmState(swarm.client, config.stack), config.state_dir)
+
+
+def _swarm_store(config: Config, state: SwarmState, clock: Clock) -> tuple[SwarmStore, Leadership]:
+    """The state kept in the Swarm, and the lease this agent must hold to write it: named after
+    its Swarm task (``DRIFTLESS_TASK``) or host, with a suffix new at every start."""
+    host = socket.gethostname()
+    me = config.state.holder or os.environ.get("DRIFTLESS_TASK") or host
+    node = config.state.node or os.environ.get("DRIFTLESS_NODE") or host
+    leadership = Leadership(
+        state,
+        me=f"{me}/{secrets.token_hex(3)}",
+        node=node,
+        duration=config.state.lease_duration,
+        now=clock.now,
+    )
+    return SwarmStore(state, config.state_dir), leadership
+
+
+def _optional(config: Config, store: Store, masker: Masker) -> dict[str, Any]:
     """The ports a configuration may leave out: Prometheus, the forge, the promotion's push,
     SOPS decryption; and the docker CLI that merges a stack file with its base."""
     key = config.render.sops_age_key_file
@@ -128,7 +165,7 @@ def _metrics(config: Config, masker: Masker) -> PrometheusQueries | None:
     return PrometheusQueries(analysis.prometheus_url, masker, timeout=analysis.timeout)
 
 
-def _promoter(config: Config, store: StateStore, masker: Masker) -> PromotionRepo | None:
+def _promoter(config: Config, store: Store, masker: Masker) -> PromotionRepo | None:
     """Pushes promotions to their branches, when ``promote.path`` names the next environment."""
     if not config.promote.path:
         return None

@@ -130,13 +130,18 @@ class SwarmState:
             new = ""
             if text is not None:
                 new = f"{self.stack}-agent-{kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-                if new == old:
+                if new == old:  # nothing to write; still refused once another agent wrote
+                    found = self._call(doing, self._inspect)
+                    if found is None or int(found["Version"]["Index"]) != version:
+                        self._held = None
+                        raise LeaseLost(f"not saving the {kind}: another agent wrote the state")
                     return
                 self._call(doing, lambda: self._create_config(new, kind, text))
             labels[DOC_LABEL.format(kind=kind)] = new
             lease = Lease.from_json(labels[LEASE_LABEL])
-            if not self._update(spec, version, labels) or self._version_after(lease) is None:
-                self._held = None
+            ok = self._update(spec, version, labels)
+            self._held = self._version_after(lease) if ok else None
+            if self._held is None:
                 if new:
                     self._remove_config(new)
                 raise LeaseLost(f"not saving the {kind}: another agent wrote the state")

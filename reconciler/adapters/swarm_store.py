@@ -17,7 +17,7 @@ from pathlib import Path
 from loguru import logger
 
 from reconciler.adapters.swarm_state import SwarmState
-from reconciler.errors import JournalUnreadable, LockError
+from reconciler.errors import DockerError, JournalUnreadable, LockError, StateError
 from reconciler.journal import Journal
 from reconciler.state import journal_from_text, journal_to_text
 from reconciler.status import Status
@@ -25,6 +25,12 @@ from reconciler.status import Status
 #: status keys that change at every pass without changing what the status says
 _PASSING = ("last_pass_at", "next_pass_at", "phase", "progress")
 STATUS_EVERY = 60.0
+
+
+def _unwritable(exc: DockerError) -> StateError:
+    """The engine could not keep the state: like a full disk for the file store (nothing is
+    applied without a journal; retried), named as the engine's trouble."""
+    return StateError(exc.message, reason=exc.reason, detail=exc.detail)
 
 
 class SwarmStore:
@@ -41,6 +47,9 @@ class SwarmStore:
         self._monotonic = monotonic
         self._saved: tuple[str, float] | None = None  # what says the last status written, when
         self._journal: bool | None = None  # whether a journal is saved (None: not read yet)
+
+    def has_status(self) -> bool:
+        return bool(self.state.read().documents.get("status"))
 
     def load_status(self, stack: str, environment: str) -> Status:
         text = self.state.document("status")
@@ -69,11 +78,17 @@ class SwarmStore:
             said, at = self._saved
             if said == says and now - at < STATUS_EVERY:
                 return
-        self.state.put("status", json.dumps(data, indent=1) + "\n")
+        try:
+            self.state.put("status", json.dumps(data, indent=1) + "\n")
+        except DockerError as exc:
+            raise _unwritable(exc) from exc
         self._saved = (says, now)
 
     def load_journal(self) -> Journal | None:
-        text = self.state.document("journal")
+        try:
+            text = self.state.document("journal")
+        except DockerError as exc:
+            raise _unwritable(exc) from exc
         self._journal = text is not None
         if text is None:
             return None
@@ -83,23 +98,28 @@ class SwarmStore:
             raise JournalUnreadable(f"the journal kept in the Swarm cannot be read: {exc}") from exc
 
     def save_journal(self, journal: Journal) -> None:
-        self.state.put("journal", journal_to_text(journal))
+        self._put("journal", journal_to_text(journal))
         self._journal = True
 
     def clear_journal(self) -> None:
-        self.state.put("journal", None)
+        self._put("journal", None)
         self._journal = False
+
+    def _put(self, kind: str, text: str | None, *, keep_old: bool = False) -> None:
+        try:
+            self.state.put(kind, text, keep_old=keep_old)
+        except DockerError as exc:
+            raise _unwritable(exc) from exc
 
     def set_journal_aside(self) -> str:
         name = self.state.read().documents.get("journal", "")
-        self.state.put("journal", None, keep_old=True)
+        self._put("journal", None, keep_old=True)
         self._journal = False
         return f"config {name}"
 
     def has_journal(self) -> bool:
-        if self._journal is None:
-            self._journal = bool(self.state.read().documents.get("journal"))
-        return self._journal
+        """Whether a journal is saved, as this agent last read or wrote it."""
+        return bool(self._journal)
 
     def rendered_path(self, stack: str) -> Path:
         return self.rendered_dir / f"{stack}.yml"

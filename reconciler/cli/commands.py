@@ -28,10 +28,9 @@ from reconciler.masking import Masker
 from reconciler.notify import Notifications
 from reconciler.outcome import PassOutcome
 from reconciler.plan import describe
-from reconciler.state import StateStore
 from reconciler.web import StatusServer
 from reconciler.windows import verdict
-from reconciler.wiring import open_engine
+from reconciler.wiring import open_engine, state_store
 from reconciler.yamlio import dump
 
 
@@ -72,7 +71,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 async def _diff(config: Config, path: Path | None, verbose: bool, masker: Masker) -> int:
-    status = StateStore(config.state_dir).load_status(config.stack, config.environment)
+    status = state_store(config).load_status(config.stack, config.environment)
     with tempfile.TemporaryDirectory(prefix="reconciler-diff-") as tmp:
         async with open_engine(config, masker=masker, scratch=Path(tmp), folder=path) as engine:
             ctx = PassContext(config, engine.ports, engine.store, masker)

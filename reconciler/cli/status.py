@@ -10,16 +10,17 @@ from datetime import UTC, datetime
 from reconciler.cli.setup import load
 from reconciler.decisions import ExitCode
 from reconciler.serialize import to_jsonable
-from reconciler.state import StateStore
 from reconciler.status import ConditionType, Status
 from reconciler.windows import Verdict, report, verdict
+from reconciler.wiring import state_store
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     config = load(args, require_git=False)
-    store = StateStore(config.state_dir)
-    if not store.status_path.exists():
-        print(f"no status recorded yet in {config.state_dir}", file=sys.stderr)
+    store = state_store(config)
+    if not store.has_status():
+        where = "the Swarm" if config.state.store == "swarm" else config.state_dir
+        print(f"no status recorded yet in {where}", file=sys.stderr)
         return ExitCode.PENDING
     status = store.load_status(config.stack, config.environment)
     journal = store.load_journal()

@@ -32,7 +32,7 @@ from reconciler.ports import (
 )
 from reconciler.progress import RolloutStatus, canary_status
 from reconciler.sopsfiles import Decryptor
-from reconciler.state import StateStore
+from reconciler.store import Store
 
 T = TypeVar("T")
 PhaseHook = Callable[[Phase | None, str, RevisionInfo | None], None]
@@ -70,7 +70,7 @@ class PassContext:
         self,
         config: Config,
         ports: Ports,
-        store: StateStore,
+        store: Store,
         masker: Masker,
         on_phase: PhaseHook | None = None,
         on_rollout: RolloutHook | None = None,

@@ -42,6 +42,14 @@ class Actions:
             response = error(401, "a valid API token is required (Authorization: Bearer ...)")
             response.headers["WWW-Authenticate"] = 'Bearer realm="reconciler"'
             return response
+        lease = self.agent.status.lease
+        if lease is not None and not lease.holding:  # it would change only this agent's memory
+            where = f" on {lease.node}" if lease.node else ""
+            return error(
+                409,
+                f"this agent is on standby ({lease.why or 'another agent acts'}): "
+                f"ask the acting agent{where}",
+            )
         return None
 
     def _done(self, request: web.Request, message: str, **extra: Any) -> web.Response:

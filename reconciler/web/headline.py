@@ -27,10 +27,27 @@ def _cond(data: Doc, type_: str) -> Doc | None:
     return None
 
 
+def _standby(data: Doc) -> Headline | None:
+    """Another agent holds the lease (``state.store: swarm``): this one waits."""
+    lease = data.get("lease") or {}
+    if not lease or lease.get("holding"):
+        return None
+    return Headline(
+        "Standby",
+        "idle",
+        "Standby",
+        f"this agent ({lease.get('me', '')}) waits: {lease.get('why', '')}; "
+        "the status below is the acting agent's",
+    )
+
+
 def headline(data: Doc) -> Headline:
     """The one line a person on call reads first."""
     ready = _cond(data, "Ready")
     stalled = _cond(data, "Stalled")
+    standby = _standby(data)
+    if standby is not None:
+        return standby
     if stalled and stalled.get("status") is True:
         return Headline(
             "Stalled",

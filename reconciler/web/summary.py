@@ -25,6 +25,11 @@ def hero(data: Doc, site: Site, now: datetime) -> Html:
     if not site.self_heal:
         facts.append(badge("self-heal off", "idle"))
     facts.append(window_fact(data, now))
+    lease = data.get("lease") or {}
+    if lease.get("holding"):
+        facts.append(
+            tag("span", f"acting on {lease.get('my_node')} (lease term {lease.get('term')})")
+        )
     return tag(
         "section",
         tag(
