@@ -13,6 +13,7 @@ from reconciler.analysis import Answer
 from reconciler.convergence import ServiceTasks
 from reconciler.forges import Proposal
 from reconciler.models import CheckResult, HealthCheck, LiveState, RevisionInfo
+from reconciler.placement import Node
 from reconciler.signatures import Signature
 from reconciler.sopsfiles import SealedSecret
 from reconciler.types import JSONDict
@@ -103,6 +104,10 @@ class Swarm(Protocol):
     async def missing_objects(
         self, secrets: Sequence[str], configs: Sequence[str], networks: Sequence[str]
     ) -> list[str]: ...
+
+    async def nodes(self) -> list[Node]:
+        """Every node of the Swarm, whatever its state (pre-flight's placement check)."""
+        ...
 
     async def create_secrets(self, stack: str, secrets: Sequence[SealedSecret]) -> list[str]:
         """Create each secret that does not exist yet (labelled as the stack's, and with

@@ -24,6 +24,7 @@ from loguru import logger
 
 from reconciler.adapters.port_holders import stop_port_holders
 from reconciler.adapters.stack_cli import StackCli
+from reconciler.adapters.swarm_objects import missing_objects, read_nodes
 from reconciler.adapters.swarm_secrets import STACK_LABEL, create_secrets, prune_secrets
 from reconciler.convergence import (
     Progress,
@@ -46,6 +47,7 @@ from reconciler.fields import fields_from_swarm
 from reconciler.imageref import parse_image
 from reconciler.masking import Masker
 from reconciler.models import CheckResult, LiveService, LiveState
+from reconciler.placement import Node
 from reconciler.ports import Clock
 from reconciler.sopsfiles import SealedSecret
 from reconciler.types import JSONDict
@@ -256,21 +258,11 @@ class SwarmAdapter(StackCli):
     async def missing_objects(
         self, secrets_: Sequence[str], configs: Sequence[str], networks: Sequence[str]
     ) -> list[str]:
-        def work() -> list[str]:
-            api = self.client.api
-            missing = []
-            for name in secrets_:
-                if not any(s["Spec"]["Name"] == name for s in api.secrets(filters={"name": name})):
-                    missing.append(f"secret {name}")
-            for name in configs:
-                if not any(c["Spec"]["Name"] == name for c in api.configs(filters={"name": name})):
-                    missing.append(f"config {name}")
-            for name in networks:
-                if not any(n["Name"] == name for n in api.networks(names=[name])):
-                    missing.append(f"network {name}")
-            return missing
-
+        work = functools.partial(missing_objects, self.client.api, secrets_, configs, networks)
         return await self._call("checking secrets, configs and networks", work)
+
+    async def nodes(self) -> list[Node]:
+        return await self._call("listing the Swarm's nodes", lambda: read_nodes(self.client.api))
 
     async def create_secrets(self, stack: str, secrets: Sequence[SealedSecret]) -> list[str]:
         what = "creating the SOPS secrets"

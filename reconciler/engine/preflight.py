@@ -13,6 +13,7 @@ from reconciler.engine.context import PassContext
 from reconciler.engine.verify import network_name
 from reconciler.errors import PreflightError, ReconcilerError
 from reconciler.models import Action, DesiredState, LiveState, Phase, Plan, ServiceSpec
+from reconciler.placement import Node, unplaceable
 from reconciler.ports import ProxyProvider
 from reconciler.waves import tag
 
@@ -88,6 +89,16 @@ async def _queries(
     return problems
 
 
+def _unplaceable(desired: DesiredState, the_plan: Plan, nodes: list[Node]) -> list[str]:
+    """The services the pass changes whose placement constraints no node of the Swarm meets."""
+    found = []
+    for change in the_plan.to_apply:
+        spec = desired.service(change.service)
+        if spec is not None and (why := unplaceable(spec.name, spec.fields.placement, nodes)):
+            found.append(why)
+    return found
+
+
 async def _check(
     ctx: PassContext, desired: DesiredState, live: LiveState, the_plan: Plan
 ) -> dict[str, str]:
@@ -104,6 +115,7 @@ async def _check(
         if not ok
     ]
     problems += [f"{o} does not exist (declared external)" for o in objects]
+    problems += _unplaceable(desired, the_plan, await swarm.nodes())
     problems += await _queries(ctx, desired, live, the_plan)
     if problems:
         raise PreflightError("; ".join(problems))
@@ -114,5 +126,5 @@ async def preflight(
     ctx: PassContext, desired: DesiredState, live: LiveState, the_plan: Plan
 ) -> dict[str, str] | Halt:
     """What the plan deploys exists; the images' digests (image → digest) it is pinned to."""
-    ctx.enter(Phase.PREFLIGHT, "checking images, secrets, configs and networks")
+    ctx.enter(Phase.PREFLIGHT, "checking images, secrets, configs, networks and placement")
     return await ctx.attempt(Phase.PREFLIGHT, lambda: _check(ctx, desired, live, the_plan))

@@ -140,6 +140,14 @@ async def test_missing_external_objects_are_named(side: Side) -> None:
     assert missing == ["secret contract-nope"]
 
 
+async def test_the_nodes_are_listed_with_their_role_and_labels(side: Side) -> None:
+    nodes = await side.swarm.nodes()
+    managers = [n for n in nodes if n.role == "manager"]
+    assert managers
+    assert all(n.id and n.hostname and n.os == "linux" for n in nodes)
+    assert managers[0].state == "ready"
+
+
 async def test_sops_secrets_are_created_once_and_only_unused_ones_removed(side: Side) -> None:
     """What the apply creates before its deploy, and what a successful pass removes after: the
     stack's ``driftless.sops`` secrets that no service uses (one still mounted stays)."""

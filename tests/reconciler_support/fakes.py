@@ -46,6 +46,7 @@ from reconciler.forges import Proposal, Request
 from reconciler.imageref import parse_image
 from reconciler.masking import Masker
 from reconciler.models import CheckResult, HealthCheck, LiveService, LiveState, RevisionInfo
+from reconciler.placement import Node
 from reconciler.signatures import Signature
 from reconciler.sopsfiles import SOPS_LABEL, Format, SealedSecret
 from reconciler.types import JSONDict
@@ -510,6 +511,10 @@ class FakeSwarm(_Hooked):
     crash_after: dict[str, float] = field(default_factory=dict)  # tasks exit after N seconds
     never_ready: set[str] = field(default_factory=set)  # tasks never become ready
     objects: set[str] = field(default_factory=set)  # "secret x", "config y", "network z"
+    #: the Swarm's nodes (one manager, as on one VM)
+    swarm_nodes: list[Node] = field(
+        default_factory=lambda: [Node("n1", "vm-1", "manager", {"driftless.db": "true"})]
+    )
     #: the secrets the agent created (name → data and labels)
     secrets: dict[str, _Secret] = field(default_factory=dict)
     #: the engine refuses to create secrets with these words
@@ -680,6 +685,10 @@ class FakeSwarm(_Hooked):
         wanted = [f"secret {s}" for s in secrets] + [f"config {c}" for c in configs]
         wanted += [f"network {n}" for n in networks]
         return [w for w in wanted if w not in self.objects]
+
+    async def nodes(self) -> list[Node]:
+        self._reach("listing the Swarm's nodes")
+        return list(self.swarm_nodes)
 
     async def validate_compose(self, path: Path) -> None:
         self._hook("validate_compose")

@@ -330,17 +330,32 @@ def test_a_change_that_never_converges_times_out_and_is_rolled_back(env: Env) ->
     env.config_path.write_text(json.dumps(config))
     _sync(env, EXIT_OK)
     plain = stack_yaml(env.port, env.prefix)
+
+    def with_deploy(line: str) -> str:
+        changed = plain.replace(
+            "      endpoint_mode: dnsrr\n", "      endpoint_mode: dnsrr\n" + line, 1
+        )
+        assert changed != plain
+        return changed
+
+    # a placement no node meets is refused before anything is touched, naming the constraint
     nowhere = "      placement: {constraints: [node.labels.driftless-nowhere == true]}\n"
-    stuck = plain.replace(
-        "      endpoint_mode: dnsrr\n", "      endpoint_mode: dnsrr\n" + nowhere, 1
-    )
-    assert stuck != plain
-    bad = env.commit("Pin web to a node that does not exist", stack=stuck)
+    env.commit("Pin web to a node that does not exist", stack=with_deploy(nowhere))
+    out = _sync(env, EXIT_REFUSED)
+    assert (
+        "web: no node meets the placement constraint `node.labels.driftless-nowhere == true`"
+    ) in out
+    assert "Constraints" not in env.service("web")["Spec"]["TaskTemplate"].get("Placement", {})  # type: ignore[index]
+    assert not revert_commits(env.remote)
+
+    # more CPU reserved than the node has: Swarm keeps the task pending, the pass times out
+    greedy = "      resources: {reservations: {cpus: '512'}}\n"
+    bad = env.commit("Reserve more CPUs than any node has", stack=with_deploy(greedy))
     out = _sync(env, EXIT_ROLLED_BACK)
     assert "rolled_back: HealthCheckFailed: web: not converged after 5s" in out
     assert env.running_tags("web") == ["1"]
     assert env.served_version() == "1"
-    placement = env.service("web")["Spec"]["TaskTemplate"].get("Placement", {})  # type: ignore[index]
-    assert "Constraints" not in placement
+    resources = env.service("web")["Spec"]["TaskTemplate"].get("Resources", {})  # type: ignore[index]
+    assert "Reservations" not in resources or not resources["Reservations"].get("NanoCPUs")
     assert env.remote.message().splitlines()[-1] == f"Driftless-Revert-Of: {bad}"
-    assert env.remote.show("desired-state/e2e/stack.yml") == plain
+    assert env.remote.show("desired-state/e2e/stack.yml") == with_deploy(nowhere)

@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     },
     {"attached"},
     {"forges"},
-    {"rollout", "analysis", "models", "masking", "signatures", "windows", "lease"},
+    {"rollout", "analysis", "models", "masking", "signatures", "windows", "lease", "placement"},
     {"progress", "status", "checks", "fields", "waves", "journal"},
     # values built from those, and the pure decisions over them
     {
@@ -61,6 +61,7 @@ LAYERS: list[set[str]] = [
         "adapters.swarm_secrets",
         "adapters.swarm_state",
         "adapters.swarm_store",
+        "adapters.swarm_objects",
         "adapters.port_holders",
         "adapters.sops",
         "adapters.stack_cli",
@@ -200,6 +201,7 @@ PURE = {
     "recovery",
     "windows",
     "lease",
+    "placement",
 }
 #: what a pure module may not import, directly or transitively
 IO = {

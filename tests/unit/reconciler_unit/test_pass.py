@@ -85,6 +85,12 @@ def _missing_secret(world: World) -> None:
     world.remote.write({STACK_FILE: stack}, "Give web the database password")
 
 
+def _unplaceable(world: World) -> None:
+    placement = "      placement:\n        constraints: [node.labels.driftless.edge == true]\n"
+    stack = STACK_YML.replace("      replicas: 3\n", "      replicas: 3\n" + placement, 1)
+    world.remote.write({STACK_FILE: stack}, "Run api on the edge nodes")
+
+
 def _remote_down(world: World) -> None:
     world.release(web="2")
     world.remote.unreachable = True
@@ -364,6 +370,16 @@ ROWS = [
         stalled=Reason.PREFLIGHT_FAILED,
         events=("revision_refused",),
         message="secret shop_db_password does not exist",
+    ),
+    Row(
+        "a placement no node meets",
+        _unplaceable,
+        PassResult.REFUSED,
+        Reason.PREFLIGHT_FAILED,
+        ExitCode.REFUSED,
+        stalled=Reason.PREFLIGHT_FAILED,
+        events=("revision_refused",),
+        message="api: no node meets the placement constraint `node.labels.driftless.edge == true`",
     ),
     Row(
         "the git remote unreachable",

@@ -1,0 +1,84 @@
+"""Whether a service's placement constraints can be met by any node of the Swarm, judged the way
+Swarm judges them (swarmkit's constraint filter): ``<key> == <value>`` or ``!=``, the value
+compared without regard to case; keys ``node.id``, ``node.hostname``, ``node.role``,
+``node.platform.os``, ``node.platform.arch``, ``node.labels.<name>``, ``engine.labels.<name>``; a
+label a node does not have is the empty value. Pre-flight refuses a revision whose constraints no
+node meets (a typo in a label, a role no node has), naming the first constraint that leaves no
+node. A constraint it cannot read is not judged (Swarm itself refuses it at the deploy).
+
+Every node counts, whatever its state: a node that is down or drained now can come back, and a
+revision is not refused for the state of the Swarm."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+_CONSTRAINT = re.compile(r"^\s*([\w.\-]+)\s*(==|!=)\s*(.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    hostname: str
+    role: str  # manager | worker
+    labels: Mapping[str, str] = field(default_factory=dict)  # the node's (docker node update)
+    engine_labels: Mapping[str, str] = field(default_factory=dict)  # the engine's (daemon.json)
+    os: str = "linux"
+    arch: str = "x86_64"
+    state: str = "ready"  # ready | down | unknown | disconnected
+    availability: str = "active"  # active | pause | drain
+
+
+def _value(key: str, node: Node) -> str | None:
+    """The node's value for a constraint's key; None: a key Swarm does not know."""
+    fixed = {
+        "node.id": node.id,
+        "node.hostname": node.hostname,
+        "node.role": node.role,
+        "node.platform.os": node.os,
+        "node.platform.arch": node.arch,
+    }
+    if key in fixed:
+        return fixed[key]
+    for prefix, labels in (("node.labels.", node.labels), ("engine.labels.", node.engine_labels)):
+        if key.startswith(prefix) and len(key) > len(prefix):
+            return labels.get(key[len(prefix) :], "")
+    return None
+
+
+def meets(constraint: str, node: Node) -> bool | None:
+    """Whether ``node`` meets ``constraint``; None when the constraint cannot be read."""
+    found = _CONSTRAINT.match(constraint)
+    if found is None:
+        return None
+    key, operator, expected = found.groups()
+    value = _value(key, node)
+    if value is None:
+        return None
+    equal = value.casefold() == expected.casefold()
+    return equal if operator == "==" else not equal
+
+
+def constraints(placement: Sequence[str] | None) -> list[str]:
+    """The constraints among a service's placement fields (not ``spread=``, ``max_replicas=``)."""
+    return [p for p in placement or () if "==" in p or "!=" in p]
+
+
+def unplaceable(service: str, placement: Sequence[str] | None, nodes: Sequence[Node]) -> str | None:
+    """Why no node can run ``service``, or None when one can (or there are no nodes to judge)."""
+    if not nodes:
+        return None
+    left = list(nodes)
+    for constraint in constraints(placement):
+        kept = [n for n in left if meets(constraint, n) is not False]
+        if not kept:
+            if len(left) == len(nodes):
+                return f"{service}: no node meets the placement constraint `{constraint}`"
+            return (
+                f"{service}: no node meets the placement constraints up to `{constraint}` "
+                f"({', '.join(constraints(placement))})"
+            )
+        left = kept
+    return None
