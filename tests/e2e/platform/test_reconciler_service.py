@@ -1,6 +1,7 @@
 """The reconciler image as the optional Swarm service of the production stack runs it: on a
 manager, as root only long enough to join the docker socket's group, configured from the
-environment, deploying a stack from git through the mounted socket.
+environment, deploying a stack from git through the mounted socket, keeping its state in the
+Swarm (``state.store: swarm``) under a lease that names its task and node.
 
 The service definition below keeps the production one's user, socket mount, placement and
 RECONCILER_* settings; the git remote is a bare repository bind-mounted into the task (no git
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +71,10 @@ def names(registry: str) -> Iterator[tuple[str, str]]:
     finally:
         remove_stack(agent, volumes=True)  # first: it would deploy the app again
         remove_stack(app, volumes=True)
+        run("docker", "service", "rm", f"{app}-agent-state", check=False)
+        configs = run("docker", "config", "ls", "-q", "--filter", f"label=io.driftless.state={app}")
+        for config in configs.split():
+            run("docker", "config", "rm", config, check=False)
 
 
 def test_the_reconciler_service_deploys_a_stack_from_git(
@@ -143,6 +149,16 @@ def test_the_reconciler_service_deploys_a_stack_from_git(
             return "Running" in states
 
         wait_until("the cache task running", cache_running, 60)
+        # its state is in the Swarm: the lease names the task and the node it runs on
+        labels = json.loads(run("docker", "service", "inspect", f"{app}-agent-state"))[0]["Spec"][
+            "Labels"
+        ]
+        lease = json.loads(labels["io.driftless.state.lease"])
+        assert lease["holder"].startswith(f"{agent}_reconciler.1."), lease
+        assert lease["node"] == socket.gethostname()
+        status = run("docker", "config", "inspect", "--format", "{{printf \"%s\" .Spec.Data}}",
+                     labels["io.driftless.state.status"])  # fmt: skip
+        assert json.loads(status)["last_applied"]["sha"] == sha
         task = run("docker", "ps", "-q", "--filter",
                    f"label=com.docker.swarm.service.name={agent}_reconciler")  # fmt: skip
         user = run("docker", "exec", task.split()[0], "sh", "-c",
