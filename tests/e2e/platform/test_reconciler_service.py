@@ -149,16 +149,25 @@ def test_the_reconciler_service_deploys_a_stack_from_git(
             return "Running" in states
 
         wait_until("the cache task running", cache_running, 60)
-        # its state is in the Swarm: the lease names the task and the node it runs on
-        labels = json.loads(run("docker", "service", "inspect", f"{app}-agent-state"))[0]["Spec"][
-            "Labels"
-        ]
-        lease = json.loads(labels["io.driftless.state.lease"])
+
+        # its state is in the Swarm: the lease names the task and the node it runs on, and the
+        # status it keeps there has the revision it applied
+        def state() -> dict[str, str]:
+            found = json.loads(run("docker", "service", "inspect", f"{app}-agent-state"))
+            return dict(found[0]["Spec"]["Labels"])
+
+        def recorded() -> str:
+            name = state().get("io.driftless.state.status")
+            if not name:
+                return ""
+            data = run("docker", "config", "inspect", "--format", "{{printf \"%s\" .Spec.Data}}",
+                       name)  # fmt: skip
+            return str((json.loads(data).get("last_applied") or {}).get("sha", ""))
+
+        wait_until("the status kept in the Swarm to record it", lambda: recorded() == sha, 60)
+        lease = json.loads(state()["io.driftless.state.lease"])
         assert lease["holder"].startswith(f"{agent}_reconciler.1."), lease
         assert lease["node"] == socket.gethostname()
-        status = run("docker", "config", "inspect", "--format", "{{printf \"%s\" .Spec.Data}}",
-                     labels["io.driftless.state.status"])  # fmt: skip
-        assert json.loads(status)["last_applied"]["sha"] == sha
         task = run("docker", "ps", "-q", "--filter",
                    f"label=com.docker.swarm.service.name={agent}_reconciler")  # fmt: skip
         user = run("docker", "exec", task.split()[0], "sh", "-c",
