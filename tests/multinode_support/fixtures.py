@@ -1,5 +1,9 @@
-"""Pytest fixtures of the multi-node Swarm: the cluster for the session, and a small web image in
-the local registry that every node can pull."""
+"""Pytest fixtures of the multi-node Swarm: the cluster, and a small web image in the local
+registry that every node can pull.
+
+They are package-scoped: the Swarm is made for the tests of the package that uses them (one
+``up`` takes seconds) and is gone before the rest of the suite runs, so its five idle engines do
+not run beside the other tests."""
 
 from __future__ import annotations
 
@@ -44,10 +48,10 @@ def _up_already() -> bool:
         cluster.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def swarm_cluster() -> Iterator[Cluster]:
     """The multi-node Swarm (3 managers, 2 workers), made by ``scripts/swarm-nodes.sh up`` for the
-    session and removed after it; one that is up already is used as it is and left up."""
+    package's tests and removed after them; one that is up already is used as it is and left up."""
     if os.geteuid() != 0:
         pytest.fail("the multi-node Swarm needs root (network namespaces, dockerd)", pytrace=False)
     made = not _up_already()
@@ -80,7 +84,7 @@ def build_context() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def web_image(swarm_cluster: Cluster) -> str:
     """The test web image, built on the first manager and pushed to the local registry."""
     prefix = os.environ.get("TEST_STACK_PREFIX", "dlt")

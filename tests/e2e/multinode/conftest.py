@@ -1,4 +1,4 @@
-"""Fixtures of the multi-node tests: the Swarm of scripts/swarm-nodes.sh (made once per session),
+"""Fixtures of the multi-node tests: the Swarm of scripts/swarm-nodes.sh (made once for them),
 every node running and Ready before each test, and no service of a test left after it."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from multinode_support import swarm_cluster as swarm_cluster
 from multinode_support import web_image as web_image
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def network(swarm_cluster: Cluster) -> str:
     """An overlay network for the tests' services (the nodes' engines have no default bridge)."""
     name = "multinode"
