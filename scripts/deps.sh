@@ -12,6 +12,9 @@ PACKAGES=(
   postgresql postgresql-contrib redis-server nginx
   # container engine, local registry and the base-image builder
   docker.io docker-registry debootstrap
+  # the multi-node test Swarm (scripts/swarm-nodes.sh): namespaces, bridge, firewall rules, and
+  # the static busybox its test image is made of
+  iproute2 iptables busybox-static
   # monitoring binaries: promtool/amtool checks and a real Prometheus in tests
   prometheus prometheus-alertmanager prometheus-node-exporter
   prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: installs what is missing, starts real PostgreSQL, Redis, Docker Swarm and a
-# local registry on loopback, runs the linters and the whole pytest suite, and cleans up.
+# local registry on loopback (and, for tests/e2e/multinode/, a five-node Swarm in network
+# namespaces), runs the linters and the whole pytest suite, and cleans up.
 #
 #   ./scripts/test.sh                     everything (what CI runs; re-runs itself with sudo)
 #   ./scripts/test.sh tests/unit -x       only these pytest arguments (linters still run)
@@ -19,8 +20,13 @@ if [ "${LINT:-1}" = "1" ]; then
   "$ROOT/scripts/lint.sh"
 fi
 
+# the multi-node Swarm (tests/e2e/multinode/) is made by its tests' fixture and removed after
+# them; removed here too when pytest did not get that far, unless it was up before this run
+multinode_was_up=0
+[ ! -s "$CACHE_DIR/swarm-nodes/env" ] || multinode_was_up=1
 cleanup() {
   local rc=$?
+  [ "$multinode_was_up" = 1 ] || "$ROOT/scripts/swarm-nodes.sh" down || true
   "$ROOT/scripts/testenv.sh" down || true
   exit "$rc"
 }
