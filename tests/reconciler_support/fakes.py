@@ -44,6 +44,7 @@ from reconciler.faults import docker_error, docker_fault, git_error, protected_e
 from reconciler.fields import fields_from_compose
 from reconciler.forges import Proposal, Request
 from reconciler.imageref import parse_image
+from reconciler.lease import Lease
 from reconciler.masking import Masker
 from reconciler.models import CheckResult, HealthCheck, LiveService, LiveState, RevisionInfo
 from reconciler.placement import Node
@@ -981,3 +982,45 @@ class FakeChecker(HttpChecker):
         if status is None:
             return Judged(False, body), None
         return judge_answer(check, status, body), status
+
+
+# ------------------------------------------------------------------ the lease object
+
+
+@dataclass
+class LeaseReading:
+    lease: Lease | None
+    version: int
+
+
+@dataclass
+class FakeLeaseObject:
+    """A versioned object with compare-and-swap, like the Swarm's service update."""
+
+    current: Lease | None = None
+    version: int = 1
+    down: bool = False
+    writes: list[Lease] = field(default_factory=list)
+
+    def read(self) -> LeaseReading:
+        if self.down:
+            raise DockerError("reading the agent's state: the Swarm does not have a leader")
+        return LeaseReading(self.current, self.version)
+
+    def swap(self, version: int, new: Lease) -> bool:
+        if self.down:
+            raise DockerError("writing the agent's state: the Swarm does not have a leader")
+        if version != self.version:
+            return False
+        self.current, self.version = new, self.version + 1
+        self.writes.append(new)
+        return True
+
+    def forget(self) -> None:
+        pass
+
+    def renew(self, holder: str) -> None:
+        """The holder ``holder`` renews its lease (a new version, as every write makes)."""
+        assert self.current is not None
+        self.current = replace(self.current, holder=holder)
+        self.version += 1

@@ -5,12 +5,12 @@ stops acting before anyone may take over."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from reconciler_support.fakes import FakeLeaseObject
 
-from reconciler.errors import DockerError
 from reconciler.leadership import Leadership
 from reconciler.lease import Lease, Sighting, Verdict, acts_until, decide, observe
 
@@ -83,39 +83,6 @@ def test_a_lease_round_trips_as_the_text_kept_in_the_label() -> None:
 # ------------------------------------------------------------------ keeping it (a fake object)
 
 
-@dataclass
-class Reading:
-    lease: Lease | None
-    version: int
-
-
-@dataclass
-class FakeObject:
-    """A versioned object with compare-and-swap, like the Swarm's service update."""
-
-    current: Lease | None = None
-    version: int = 1
-    down: bool = False
-    writes: list[Lease] = field(default_factory=list)
-
-    def read(self) -> Reading:
-        if self.down:
-            raise DockerError("reading the agent's state: the Swarm does not have a leader")
-        return Reading(self.current, self.version)
-
-    def swap(self, version: int, new: Lease) -> bool:
-        if self.down:
-            raise DockerError("writing the agent's state: the Swarm does not have a leader")
-        if version != self.version:
-            return False
-        self.current, self.version = new, self.version + 1
-        self.writes.append(new)
-        return True
-
-    def forget(self) -> None:
-        pass
-
-
 class Clock:
     def __init__(self) -> None:
         self.t = 1000.0
@@ -124,12 +91,12 @@ class Clock:
         return self.t
 
 
-def agent(obj: FakeObject, clock: Clock, me: str) -> Leadership:
+def agent(obj: FakeLeaseObject, clock: Clock, me: str) -> Leadership:
     return Leadership(obj, me=me, node=f"node-{me}", duration=15.0, now=lambda: T0, monotonic=clock)
 
 
 def test_of_two_agents_only_one_holds_and_the_other_says_who_does() -> None:
-    obj, clock = FakeObject(), Clock()
+    obj, clock = FakeLeaseObject(), Clock()
     a, b = agent(obj, clock, "a"), agent(obj, clock, "b")
     asyncio.run(a.step())
     asyncio.run(b.step())
@@ -147,7 +114,7 @@ def test_of_two_agents_only_one_holds_and_the_other_says_who_does() -> None:
 
 
 def test_when_the_holder_dies_the_other_takes_over_only_after_the_duration() -> None:
-    obj, clock = FakeObject(), Clock()
+    obj, clock = FakeLeaseObject(), Clock()
     a, b = agent(obj, clock, "a"), agent(obj, clock, "b")
     asyncio.run(a.step())
     asyncio.run(b.step())
@@ -162,7 +129,7 @@ def test_when_the_holder_dies_the_other_takes_over_only_after_the_duration() -> 
 
 
 def test_two_agents_taking_a_free_lease_at_once_one_wins() -> None:
-    obj, clock = FakeObject(), Clock()
+    obj, clock = FakeLeaseObject(), Clock()
     b = agent(obj, clock, "b")
     reading = obj.read()
     # both read version 1; a writes first; b's compare-and-swap at version 1 fails
@@ -173,7 +140,7 @@ def test_two_agents_taking_a_free_lease_at_once_one_wins() -> None:
 
 
 def test_a_holder_that_cannot_reach_the_swarm_stops_acting_when_its_renewal_runs_out() -> None:
-    obj, clock = FakeObject(), Clock()
+    obj, clock = FakeLeaseObject(), Clock()
     a = agent(obj, clock, "a")
     asyncio.run(a.step())
     obj.down = True
@@ -190,7 +157,7 @@ def test_a_holder_that_cannot_reach_the_swarm_stops_acting_when_its_renewal_runs
 
 
 def test_a_clean_stop_releases_the_lease_so_the_next_agent_takes_it_at_once() -> None:
-    obj, clock = FakeObject(), Clock()
+    obj, clock = FakeLeaseObject(), Clock()
     a, b = agent(obj, clock, "a"), agent(obj, clock, "b")
     asyncio.run(a.step())
     asyncio.run(b.step())
