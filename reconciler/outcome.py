@@ -13,6 +13,7 @@ from datetime import datetime
 
 from reconciler.errors import Reason
 from reconciler.models import CheckResult, FieldDiff, PassResult, Plan, RevisionInfo
+from reconciler.placement import Node
 from reconciler.progress import RolloutStatus
 from reconciler.status import ServiceStatus
 
@@ -30,6 +31,7 @@ class PassOutcome:
     desired_hash: str | None = None
     plan: Plan | None = None
     inventory: tuple[ServiceStatus, ...] | None = None  # None: the pass could not read it
+    nodes: tuple[Node, ...] | None = None  # the Swarm's nodes (None: not read)
     drift: Mapping[str, tuple[FieldDiff, ...]] = field(default_factory=dict)
     drift_corrected: bool = False
     changed: tuple[str, ...] = ()  # services created/updated/removed this pass

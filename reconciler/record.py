@@ -165,6 +165,8 @@ def record(
         s = replace(s, desired=out.desired)
     if out.inventory is not None:
         s = replace(s, inventory=out.inventory)
+    if out.nodes is not None:
+        s = replace(s, nodes=out.nodes)
     if out.rollout is not None:
         s = replace(s, rollout=out.rollout)
     s = s.with_condition(ConditionType.RECONCILING, False, out.reason, "", now)

@@ -15,6 +15,7 @@ from typing import Any
 
 from reconciler.errors import Reason
 from reconciler.models import CheckResult, FieldDiff, PassResult, Phase, RevisionInfo
+from reconciler.placement import Node
 from reconciler.progress import RolloutStatus
 from reconciler.serialize import from_jsonable, to_jsonable
 
@@ -178,6 +179,8 @@ class Status:
     promotion: PromotionRecord | None = None
     #: the lease, when several agents can run (``state.store: swarm``); None with one agent
     lease: AgentStanding | None = None
+    #: the Swarm's nodes as the last pass read them (role, state, availability, labels)
+    nodes: tuple[Node, ...] = ()
 
     # -------------------------------------------------------------- reading
 

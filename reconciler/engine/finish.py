@@ -51,6 +51,7 @@ class Draft:
             desired_hash=self.desired.desired_hash if self.desired else None,
             plan=planned.plan if planned else None,
             inventory=planned.inventory if planned else None,
+            nodes=planned.nodes if planned else None,
             drift=planned.drift if planned else {},
             fetch_failed=self.fetch_failed,
             started_at=self.started,

@@ -13,6 +13,7 @@ from reconciler.engine.context import PassContext
 from reconciler.errors import ReconcilerError
 from reconciler.models import DesiredState, FieldDiff, LiveState, Phase, Plan
 from reconciler.pinning import MovedTag, moved_tags, running_by_tag
+from reconciler.placement import Node
 from reconciler.plan import inventory, plan
 from reconciler.status import ServiceStatus
 
@@ -25,6 +26,7 @@ class Planned:
     live: LiveState
     plan: Plan
     inventory: tuple[ServiceStatus, ...]
+    nodes: tuple[Node, ...] | None = None  # None: not read this pass
 
     @property
     def drift(self) -> dict[str, tuple[FieldDiff, ...]]:
@@ -43,7 +45,17 @@ async def plan_changes(ctx: PassContext, desired: DesiredState) -> Planned | Hal
         services = tuple(
             replace(s, tag_moved=moved[s.name].message) if s.name in moved else s for s in services
         )
-    return Planned(live, the_plan, services)
+    return Planned(live, the_plan, services, await _nodes(ctx))
+
+
+async def _nodes(ctx: PassContext) -> tuple[Node, ...] | None:
+    """The Swarm's nodes, for the status page: advisory (an engine that does not answer this
+    now is asked again at the next pass)."""
+    try:
+        return tuple(await ctx.ports.swarm.nodes())
+    except ReconcilerError as exc:
+        logger.debug("the nodes were not read: {}", exc.message)
+        return None
 
 
 async def _moved(ctx: PassContext, desired: DesiredState, live: LiveState) -> tuple[MovedTag, ...]:

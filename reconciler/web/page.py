@@ -14,6 +14,7 @@ from reconciler.web.environments import environments
 from reconciler.web.headline import headline, page_title
 from reconciler.web.history import history, quarantine, reverts
 from reconciler.web.html import Html, tag, when
+from reconciler.web.nodes import nodes
 from reconciler.web.pieces import Doc
 from reconciler.web.rollout import rollout
 from reconciler.web.services import services
@@ -29,6 +30,7 @@ def render_content(data: Doc, site: Site, now: datetime, *, can_act: bool) -> Ht
         cards(data, site, now, can_act=can_act),
         rollout(data),
         services(data),
+        nodes(data),
         history(data, site, now),
         tag(
             "section",

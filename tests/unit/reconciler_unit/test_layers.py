@@ -83,6 +83,7 @@ LAYERS: list[set[str]] = [
         "web.headline",
         "web.summary",
         "web.services",
+        "web.nodes",
         "web.rollout",
         "web.environments",
         "web.windows",

@@ -20,6 +20,7 @@ from reconciler_support.world import World
 
 from reconciler.agent import Agent
 from reconciler.errors import Reason
+from reconciler.placement import Node
 from reconciler.status import AgentStanding
 from reconciler.web import Site, StatusServer
 
@@ -56,9 +57,17 @@ class Served:
             return r.status, await r.json(content_type=None)
 
 
+NODES = [
+    Node("a1", "manager-1", "manager", {"driftless.db": "true"}),
+    Node("b2", "manager-2", "manager"),
+    Node("c3", "worker-1", "worker", {"driftless.role": "edge"}, state="down"),
+]
+
+
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     world = World(tmp_path)
+    world.swarm.swarm_nodes = list(NODES)
     assert (await world.sync()).reason == Reason.RECONCILIATION_SUCCEEDED
     (tmp_path / "token").write_text(TOKEN + "\n")
     world.configure(http={"port": 0, "token_file": tmp_path / "token"})
@@ -119,3 +128,19 @@ async def test_the_acting_agent_shows_the_node_it_acts_on_and_takes_actions(
         line.startswith("reconciler_lease_term{") and line.endswith(" 5.0")
         for line in metrics.splitlines()
     )
+
+
+async def test_the_page_shows_the_nodes_and_which_one_the_agent_acts_on(served: Served) -> None:
+    served.agent.on_lease(ACTING, taken=False, lost=False)
+    _, page = await served.get("/")
+    assert "2 of 3 ready" in page
+    for node in NODES:
+        assert f'data-node="{node.hostname}"' in page
+    row = page.split('data-node="manager-2"')[1].split("</tr>")[0]
+    assert ">agent<" in row
+    assert ">agent<" not in page.split('data-node="manager-1"')[1].split("</tr>")[0]
+    assert "driftless.role=edge" in page
+    _, body = await served.get("/api/status")
+    data = json.loads(body)
+    jsonschema.validate(data, SCHEMA)
+    assert [n["state"] for n in data["nodes"]] == ["ready", "ready", "down"]
