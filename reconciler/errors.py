@@ -57,7 +57,6 @@ class Reason(StrEnum):
     #: revision, which stays quarantined until the request is merged
     REVERT_PROPOSED = "RevertProposed"
     INTERRUPTED = "Interrupted"  # the agent stopped mid-pass; the next start resumes
-    STANDBY = "Standby"  # another agent holds the lease (state.store: swarm): this one waits
     LEASE_LOST = "LeaseLost"  # another agent took the lease mid-pass: this one stopped acting
     INTERNAL_ERROR = "InternalError"
 
