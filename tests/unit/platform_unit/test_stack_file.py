@@ -86,6 +86,8 @@ def test_api_rolls_out_with_zero_downtime_and_rolls_back(stack: dict[str, Any]) 
     assert deploy["resources"]["reservations"]
     assert "/health/ready" in " ".join(api["healthcheck"]["test"])
     assert api["stop_grace_period"]
+    # over several nodes the replicas spread (one per node while there are enough)
+    assert {"spread": "node.id"} in deploy["placement"]["preferences"]
     labels = deploy["labels"]
     assert labels["driftless.health.expect-version"] == "{tag}"
     assert stack["networks"][labels["driftless.health.network"]].get("attachable") is True
@@ -204,6 +206,9 @@ def test_the_reconciler_service_is_optional_on_a_manager_with_the_docker_socket(
     # it decrypts secrets.sops.yaml with the manager's age key, mounted read-only
     key = svc["environment"]["RECONCILER_RENDER__SOPS_AGE_KEY_FILE"]
     assert f"/etc/reconciler/secrets/age.key:{key}:ro" in mounts(svc)
+    # its state in the Swarm, so that a task on another manager takes over (one writer by lease)
+    assert svc["environment"]["RECONCILER_STATE__STORE"] == "swarm"
+    assert svc["environment"]["DRIFTLESS_NODE"] == "{{.Node.Hostname}}"
 
 
 def test_staging_is_production_smaller_with_its_own_secrets(stack: dict[str, Any]) -> None:
