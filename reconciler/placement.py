@@ -7,7 +7,9 @@ node meets (a typo in a label, a role no node has), naming the first constraint 
 node. A constraint it cannot read is not judged (Swarm itself refuses it at the deploy).
 
 Every node counts, whatever its state: a node that is down or drained now can come back, and a
-revision is not refused for the state of the Swarm."""
+revision is not refused for the state of the Swarm. Only services that must run tasks are judged:
+a global service no node meets runs none, and converges (that is how a stack leaves a
+service off where its platform is missing, e.g. ``node.platform.os == none``)."""
 
 from __future__ import annotations
 
@@ -59,6 +61,11 @@ def meets(constraint: str, node: Node) -> bool | None:
         return None
     equal = value.casefold() == expected.casefold()
     return equal if operator == "==" else not equal
+
+
+def must_run(mode: str, replicas: int | None) -> bool:
+    """Whether a service must run at least one task somewhere (replicated, with replicas)."""
+    return not mode.startswith("global") and (replicas is None or replicas > 0)
 
 
 def constraints(placement: Sequence[str] | None) -> list[str]:

@@ -13,7 +13,7 @@ from reconciler.engine.context import PassContext
 from reconciler.engine.verify import network_name
 from reconciler.errors import PreflightError, ReconcilerError
 from reconciler.models import Action, DesiredState, LiveState, Phase, Plan, ServiceSpec
-from reconciler.placement import Node, unplaceable
+from reconciler.placement import Node, must_run, unplaceable
 from reconciler.ports import ProxyProvider
 from reconciler.waves import tag
 
@@ -90,11 +90,14 @@ async def _queries(
 
 
 def _unplaceable(desired: DesiredState, the_plan: Plan, nodes: list[Node]) -> list[str]:
-    """The services the pass changes whose placement constraints no node of the Swarm meets."""
+    """The services the pass changes that must run a task but whose placement constraints no
+    node of the Swarm meets."""
     found = []
     for change in the_plan.to_apply:
         spec = desired.service(change.service)
-        if spec is not None and (why := unplaceable(spec.name, spec.fields.placement, nodes)):
+        if spec is None or not must_run(spec.fields.mode, spec.fields.replicas):
+            continue
+        if why := unplaceable(spec.name, spec.fields.placement, nodes):
             found.append(why)
     return found
 

@@ -4,7 +4,7 @@ or drained now) is not."""
 
 from __future__ import annotations
 
-from reconciler.placement import Node, meets, unplaceable
+from reconciler.placement import Node, meets, must_run, unplaceable
 
 NODES = [
     Node("m1", "manager-1", "manager", {"driftless.db": "true"}),
@@ -51,3 +51,11 @@ def test_nothing_is_refused_without_constraints_nodes_or_a_readable_constraint()
     assert unplaceable("web", ("spread=node.labels.zone", "max_replicas=1"), NODES) is None
     assert unplaceable("web", ("node.role == worker",), []) is None
     assert unplaceable("web", ("node.gpu == yes",), NODES) is None
+
+
+def test_only_services_that_must_run_a_task_are_judged() -> None:
+    assert must_run("replicated", 3)
+    assert must_run("replicated-job", None)
+    assert not must_run("replicated", 0)  # scaled to nothing: it needs no node
+    assert not must_run("global", None)  # on no node it runs nothing, and converges
+    assert not must_run("global-job", None)
