@@ -122,12 +122,9 @@ class StateStore:
                 self.status_path, exc, aside.name,
             )  # fmt: skip
             return Status(stack=stack, environment=environment)
-        if status.stack != stack or status.environment != environment:
-            raise LockError(
-                f"{self.status_path} belongs to stack {status.stack!r} ({status.environment}), "
-                f"not {stack!r} ({environment}): use another state directory"
-            )
-        return status
+        return owned(
+            status, stack, environment, str(self.status_path), ": use another state directory"
+        )
 
     @staticmethod
     def _set_aside(path: Path) -> Path:
@@ -191,3 +188,14 @@ def journal_from_text(text: str) -> Journal:
     if not data.get("failure_reason"):  # "" when an earlier version wrote it
         data["failure_reason"] = None
     return from_jsonable(Journal, data)
+
+
+def owned(status: Status, stack: str, environment: str, where: str, advice: str = "") -> Status:
+    """``status`` when it is the one of ``stack`` in ``environment``; else ``LockError``: the
+    state (``where``) belongs to another stack, and this agent must not take it over."""
+    if status.stack != stack or status.environment != environment:
+        raise LockError(
+            f"{where} belongs to stack {status.stack!r} ({status.environment}), "
+            f"not {stack!r} ({environment}){advice}"
+        )
+    return status

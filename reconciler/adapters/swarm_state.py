@@ -95,19 +95,14 @@ class SwarmState:
         """Write ``lease`` if the object is still at ``version``; False when another agent
         wrote since (it is then not held)."""
         with self._lock:
-            found = self._call("reading the agent's state", self._inspect)
-            if found is None or int(found["Version"]["Index"]) != version:
-                self._held = None
+            found = self._found_at(version, "reading the agent's state")
+            if found is None:
                 return False
             labels = dict(found["Spec"].get("Labels") or {})
             labels[LEASE_LABEL] = lease.to_json()
             ok = self._update(found["Spec"], version, labels)
             self._held = self._version_after(lease) if ok else None
             return self._held is not None
-
-    @property
-    def held(self) -> bool:
-        return self._held is not None
 
     def forget(self) -> None:
         """This agent no longer holds the lease (it expired on its own clock)."""
@@ -131,9 +126,7 @@ class SwarmState:
             if text is not None:
                 new = f"{self.stack}-agent-{kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
                 if new == old:  # nothing to write; still refused once another agent wrote
-                    found = self._call(doing, self._inspect)
-                    if found is None or int(found["Version"]["Index"]) != version:
-                        self._held = None
+                    if self._found_at(version, doing) is None:
                         raise LeaseLost(f"not saving the {kind}: another agent wrote the state")
                     return
                 self._call(doing, lambda: self._create_config(new, kind, text))
@@ -168,6 +161,15 @@ class SwarmState:
         return DockerError(
             f"{doing}: {words}: {last_line(text)}", reason=Reason.DOCKER_UNAVAILABLE, detail=text
         )
+
+    def _found_at(self, version: int, doing: str) -> JSONDict | None:
+        """The object when it is still at ``version``; None (and no longer held) when another
+        agent wrote since, or it is gone."""
+        found = self._call(doing, self._inspect)
+        if found is None or int(found["Version"]["Index"]) != version:
+            self._held = None
+            return None
+        return found
 
     def _inspect(self) -> JSONDict | None:
         try:

@@ -17,9 +17,9 @@ from pathlib import Path
 from loguru import logger
 
 from reconciler.adapters.swarm_state import SwarmState
-from reconciler.errors import DockerError, JournalUnreadable, LockError, StateError
+from reconciler.errors import DockerError, JournalUnreadable, StateError
 from reconciler.journal import Journal
-from reconciler.state import journal_from_text, journal_to_text
+from reconciler.state import journal_from_text, journal_to_text, owned
 from reconciler.status import Status
 
 #: status keys that change at every pass without changing what the status says
@@ -63,12 +63,7 @@ class SwarmStore:
                 exc,
             )
             return Status(stack=stack, environment=environment)
-        if status.stack != stack or status.environment != environment:
-            raise LockError(
-                f"the state in the Swarm ({self.state.name}) belongs to stack {status.stack!r} "
-                f"({status.environment}), not {stack!r} ({environment})"
-            )
-        return status
+        return owned(status, stack, environment, f"the state in the Swarm ({self.state.name})")
 
     def save_status(self, status: Status) -> None:
         data = status.to_dict()
@@ -78,10 +73,7 @@ class SwarmStore:
             said, at = self._saved
             if said == says and now - at < STATUS_EVERY:
                 return
-        try:
-            self.state.put("status", json.dumps(data, indent=1) + "\n")
-        except DockerError as exc:
-            raise _unwritable(exc) from exc
+        self._put("status", json.dumps(data, indent=1) + "\n")
         self._saved = (says, now)
 
     def load_journal(self) -> Journal | None:
