@@ -4,6 +4,7 @@ registries; the external secrets, configs and networks), before anything live is
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from loguru import logger
 
@@ -89,7 +90,7 @@ async def _queries(
     return problems
 
 
-def _unplaceable(desired: DesiredState, the_plan: Plan, nodes: list[Node]) -> list[str]:
+def _unplaceable(desired: DesiredState, the_plan: Plan, nodes: Sequence[Node]) -> list[str]:
     """The services the pass changes that must run a task but whose placement constraints no
     node of the Swarm meets."""
     found = []
@@ -103,7 +104,11 @@ def _unplaceable(desired: DesiredState, the_plan: Plan, nodes: list[Node]) -> li
 
 
 async def _check(
-    ctx: PassContext, desired: DesiredState, live: LiveState, the_plan: Plan
+    ctx: PassContext,
+    desired: DesiredState,
+    live: LiveState,
+    the_plan: Plan,
+    nodes: Sequence[Node] | None,
 ) -> dict[str, str]:
     """The digest of each image the pass deploys (image → digest), or ``PreflightError``."""
     swarm = ctx.ports.swarm
@@ -118,7 +123,7 @@ async def _check(
         if not ok
     ]
     problems += [f"{o} does not exist (declared external)" for o in objects]
-    problems += _unplaceable(desired, the_plan, await swarm.nodes())
+    problems += _unplaceable(desired, the_plan, nodes if nodes is not None else await swarm.nodes())
     problems += await _queries(ctx, desired, live, the_plan)
     if problems:
         raise PreflightError("; ".join(problems))
@@ -126,8 +131,13 @@ async def _check(
 
 
 async def preflight(
-    ctx: PassContext, desired: DesiredState, live: LiveState, the_plan: Plan
+    ctx: PassContext,
+    desired: DesiredState,
+    live: LiveState,
+    the_plan: Plan,
+    nodes: Sequence[Node] | None = None,
 ) -> dict[str, str] | Halt:
-    """What the plan deploys exists; the images' digests (image → digest) it is pinned to."""
+    """What the plan deploys exists; the images' digests (image → digest) it is pinned to.
+    ``nodes``: the Swarm's nodes as the plan read them (None: read here)."""
     ctx.enter(Phase.PREFLIGHT, "checking images, secrets, configs, networks and placement")
-    return await ctx.attempt(Phase.PREFLIGHT, lambda: _check(ctx, desired, live, the_plan))
+    return await ctx.attempt(Phase.PREFLIGHT, lambda: _check(ctx, desired, live, the_plan, nodes))

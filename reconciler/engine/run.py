@@ -105,7 +105,7 @@ async def _new_pass(ctx: PassContext, status: Status, draft: Draft) -> PassOutco
         return halted(ctx, draft, held)
     if window is not None and not window.open and anyway:
         logger.warning("applying {} outside the sync windows (sync anyway)", head.short)
-    pins = await preflight(ctx, desired, planned.live, planned.plan)
+    pins = await preflight(ctx, desired, planned.live, planned.plan, planned.nodes)
     if isinstance(pins, Halt):
         return halted(ctx, draft, pins)
     journal = begin(ctx, head, desired, planned, status.last_applied, draft.started, pins)
