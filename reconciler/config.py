@@ -143,6 +143,10 @@ class HealthConfig:
     interval: float = 2.0
     request_timeout: float = 5.0
     probe_image: str = ""
+    #: the attachable network the probe container starts on, reached at its address there: for
+    #: an agent that runs in a container on that network (the Swarm service). Empty: the
+    #: default bridge, its port published on the engine host's 127.0.0.1
+    probe_network: str = ""
     checks: tuple[HealthCheck, ...] = ()
 
 

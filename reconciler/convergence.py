@@ -12,6 +12,7 @@ that runs from one that crashes (Swarm watches its own updates for the same wind
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,8 @@ TASK_ALIVE = frozenset({"assigned", "accepted", "preparing", "starting", "runnin
 FAILED_TASKS_LIMIT = 3
 #: Swarm's timestamps and ours may disagree by this much
 _SKEW = 2.0
+#: how Swarm names the task whose end paused its update
+_EARLY = re.compile(r"early termination of task (\w+)")
 #: Swarm's default update monitor window (``docker service update --update-monitor``)
 DEFAULT_MONITOR = 5.0
 
@@ -49,6 +52,8 @@ class Progress:
     message: str
     #: a failure that is not the revision's: the registry did not serve its (existing) image
     registry: bool = False
+    #: Swarm paused the update for a reason that is not the revision's: resume it and wait on
+    resume: bool = False
 
     @property
     def settled(self) -> bool:
@@ -86,6 +91,28 @@ def _failed_update(service: JSONDict, since: datetime) -> Progress | None:
             Convergence.FAILED, f"Swarm update {state}: {update.get('Message', '')}".strip()
         )
     return None
+
+
+def _interrupted(service: JSONDict, tasks: Sequence[JSONDict]) -> Progress | None:
+    """Swarm paused its update (or rollback) for "early termination" of a task that Swarm
+    stopped itself (its node drained or left: the task shut down, wanted shut down, no error),
+    not one that failed: not the revision's fault, and the update is to be resumed."""
+    update = service.get("UpdateStatus") or {}
+    if update.get("State") not in ("paused", "rollback_paused"):
+        return None
+    found = _EARLY.search(str(update.get("Message") or ""))
+    task = next((t for t in tasks if found and t.get("ID") == found.group(1)), None)
+    if task is None:
+        return None
+    status = task.get("Status") or {}
+    if task.get("DesiredState") != "shutdown" or _state(task) != "shutdown" or status.get("Err"):
+        return None
+    return Progress(
+        Convergence.PENDING,
+        f"Swarm paused the update when it stopped task {str(task['ID'])[:12]} itself (its node "
+        "drained or gone), not for failing: resuming it",
+        resume=True,
+    )
 
 
 def _not_pulled(
@@ -203,6 +230,9 @@ def judge(
     spec = service["Spec"]
     current = [t for t in tasks if runs_current_spec(t, spec["TaskTemplate"])]
     old = [t for t in tasks if not runs_current_spec(t, spec["TaskTemplate"])]
+    interrupted = _interrupted(service, tasks)
+    if interrupted is not None:
+        return interrupted
     failed = _not_pulled(current, since, image_checked) or _failed_update(service, since)
     if failed is not None:
         return failed

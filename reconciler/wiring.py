@@ -39,6 +39,7 @@ from reconciler.adapters.swarm_state import SwarmState
 from reconciler.adapters.swarm_store import SwarmStore
 from reconciler.config import Config
 from reconciler.engine import Ports
+from reconciler.engine.verify import network_name
 from reconciler.errors import ConfigError, DockerError
 from reconciler.forges import target
 from reconciler.leadership import Leadership
@@ -101,6 +102,7 @@ async def open_engine(
             swarm,
             stack=config.stack,
             image=config.health.probe_image,
+            network=network_name(config.stack, config.health.probe_network or None) or "",
             labels=config.docker.probe_labels,
         )
 

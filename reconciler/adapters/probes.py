@@ -1,7 +1,8 @@
 """Probe containers: short-lived containers that carry HTTP checks into stack networks (an HTTP
-proxy, ``probe_proxy.py``, on the default bridge with its port published on 127.0.0.1 only,
-attached to each network a check asks for). Removed after the verify; any left behind by a crash
-is removed at the next start (label ``driftless.probe=<stack>``)."""
+proxy, ``probe_proxy.py``, on the default bridge with its port published on 127.0.0.1 only, or,
+for an agent that itself runs in a container, on the agent's attachable network and reached at
+its address there; attached to each network a check asks for). Removed after the verify; any
+left behind by a crash is removed at the next start (label ``driftless.probe=<stack>``)."""
 
 from __future__ import annotations
 
@@ -32,16 +33,24 @@ async def remove_probes(swarm: SwarmAdapter, stack: str) -> int:
 
 class ProbeProxies:
     """Short-lived probe containers that carry HTTP checks into stack networks: one container
-    per verify phase, on the default bridge with its port published on 127.0.0.1 only, attached
-    to each network a check asks for. ``proxy_for(network)`` returns the proxy URL."""
+    per verify phase, on the default bridge with its port published on 127.0.0.1 only (or on
+    ``network``, reached at its address there), attached to each network a check asks for.
+    ``proxy_for(network)`` returns the proxy URL."""
 
     def __init__(
-        self, swarm: SwarmAdapter, *, stack: str, image: str, labels: Mapping[str, str]
+        self,
+        swarm: SwarmAdapter,
+        *,
+        stack: str,
+        image: str,
+        labels: Mapping[str, str],
+        network: str = "",
     ) -> None:
         self._swarm = swarm
         self._stack = stack
         self._image = image
         self._labels = dict(labels)
+        self._home = network
         self._container: Any = None
         self._url: str | None = None
         self._networks: set[str] = set()
@@ -69,6 +78,9 @@ class ProbeProxies:
         source = (Path(__file__).parent / "probe_proxy.py").read_text()
         client = self._swarm.client
 
+        home = self._home
+        published = {} if home else {"ports": {"8080/tcp": ("127.0.0.1", None)}}
+
         def work() -> Any:
             container = client.containers.run(
                 self._image,
@@ -76,18 +88,23 @@ class ProbeProxies:
                 detach=True,
                 name=f"{self._stack}-probe-{secrets.token_hex(4)}",
                 labels={PROBE_LABEL: self._stack, **self._labels},
-                ports={"8080/tcp": ("127.0.0.1", None)},
-                network="bridge",
+                network=home or "bridge",
+                **published,
             )
             container.reload()
             return container
 
         self._container = await self._swarm._call("starting the probe container", work)
-        port = self._container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
-        self._url = f"http://127.0.0.1:{port}"
+        settings = self._container.attrs["NetworkSettings"]
+        if home:
+            host, port = settings["Networks"][home]["IPAddress"], "8080"
+            self._networks.add(home)
+        else:
+            host, port = "127.0.0.1", settings["Ports"]["8080/tcp"][0]["HostPort"]
+        self._url = f"http://{host}:{port}"
         for _ in range(100):
             try:
-                with socket.create_connection(("127.0.0.1", int(port)), timeout=1):
+                with socket.create_connection((host, int(port)), timeout=1):
                     return
             except OSError:
                 await asyncio.sleep(0.1)

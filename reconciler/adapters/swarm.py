@@ -25,6 +25,7 @@ from loguru import logger
 from reconciler.adapters.port_holders import stop_port_holders
 from reconciler.adapters.stack_cli import StackCli
 from reconciler.adapters.swarm_objects import missing_objects, read_nodes
+from reconciler.adapters.swarm_resume import resume_update
 from reconciler.adapters.swarm_secrets import STACK_LABEL, create_secrets, prune_secrets
 from reconciler.convergence import (
     Progress,
@@ -284,7 +285,7 @@ class SwarmAdapter(StackCli):
             return judge(None, (), since, self._clock.now())
         tasks = api.tasks(filters={"service": service["ID"]})
         stop_port_holders(self.client, name, tasks, self._clock.now())  # an engine race
-        return judge(
+        progress = judge(
             service,
             tasks,
             since,
@@ -292,6 +293,9 @@ class SwarmAdapter(StackCli):
             rollback=rollback,
             image_checked=self._images_checked and not rollback,
         )
+        if progress.resume:
+            resume_update(api, service, progress.message)
+        return progress
 
     async def wait_converged(
         self,

@@ -24,15 +24,15 @@ import contextlib
 import hashlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import docker
 import docker.errors
 import requests.exceptions
 
-from reconciler.errors import DockerError, LeaseLost, Reason
-from reconciler.faults import last_line
+from reconciler.errors import DockerError, LeaseLost
+from reconciler.faults import Component, Fault, docker_error, docker_fault, last_line
 from reconciler.lease import Lease
 from reconciler.types import JSONDict
 
@@ -151,16 +151,18 @@ class SwarmState:
 
     @staticmethod
     def _error(doing: str, exc: BaseException) -> DockerError:
-        """The engine's error as the reconciler's (retried: the state is the Swarm's, never the
-        revision's fault), its last line in the message."""
-        if isinstance(exc, docker.errors.APIError):
-            text = str(exc.explanation or exc)
-            words = "the Docker engine refused it"
-        else:
-            text, words = str(exc), "the Docker engine cannot be reached"
-        return DockerError(
-            f"{doing}: {words}: {last_line(text)}", reason=Reason.DOCKER_UNAVAILABLE, detail=text
-        )
+        """The engine's error as the reconciler's, read like every other engine error
+        (``faults``) but always the engine's (retried: the state is the Swarm's, never the
+        revision's fault): "reading the agent's state: Docker engine unreachable: the swarm does
+        not have a leader"."""
+        if not isinstance(exc, docker.errors.APIError):
+            text = str(exc)
+            return docker_error(doing, text, Fault(Component.ENGINE, True, last_line(text)))
+        text = str(exc.explanation or exc)
+        fault = docker_fault(text, status=exc.status_code)
+        if fault.component is not Component.ENGINE:
+            fault = replace(fault, component=Component.ENGINE)
+        return docker_error(doing, text, fault)
 
     def _found_at(self, version: int, doing: str) -> JSONDict | None:
         """The object when it is still at ``version``; None (and no longer held) when another

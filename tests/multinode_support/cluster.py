@@ -137,6 +137,19 @@ class Cluster:
     def heal(self, name: str) -> None:
         run_script("heal", name)
 
+    def drain(self, name: str) -> None:
+        """``docker node update --availability drain``: its tasks move to the other nodes."""
+        self._availability(name, "drain")
+
+    def activate(self, name: str) -> None:
+        self._availability(name, "active")
+
+    def _availability(self, name: str, availability: str) -> None:
+        api = self.manager().client.api
+        attrs = api.inspect_node(name)
+        spec = {**attrs["Spec"], "Availability": availability}
+        api.update_node(attrs["ID"], attrs["Version"]["Index"], spec)
+
     # ------------------------------------------------------------ read-outs
 
     def manager(self, *, exclude: tuple[str, ...] = ()) -> Node:

@@ -110,9 +110,13 @@ def test_networks_separate_edge_data_and_monitoring(stack: dict[str, Any]) -> No
         if name.endswith("exporter") or name in {"prometheus", "alertmanager", "grafana", "loki"}:
             assert "monitoring" in svc["networks"], name
             assert "edge" not in svc["networks"], name
-    # the reconciler's probe reaches Prometheus, and nothing else, on a network of their own
+    # the reconciler's probe reaches Prometheus, and nothing else, on a network of their own;
+    # the agent service reaches its probe there (the probe starts on it)
     assert stack["networks"]["analysis"]["attachable"] is True
-    assert [n for n, s in services.items() if "analysis" in s.get("networks", ())] == ["prometheus"]
+    on_analysis = [n for n, s in services.items() if "analysis" in s.get("networks", ())]
+    assert on_analysis == ["prometheus", "reconciler"]
+    agent = services["reconciler"]["environment"]
+    assert agent["RECONCILER_HEALTH__PROBE_NETWORK"] == "analysis"
 
 
 def test_state_lives_in_volumes_on_the_manager(stack: dict[str, Any]) -> None:

@@ -49,6 +49,35 @@ def test_each_recorded_state(recorded: str, state: Convergence, message: str) ->
     assert message in progress.message
 
 
+def test_an_update_paused_because_swarm_stopped_a_task_on_a_drained_node_is_resumed() -> None:
+    """Recorded on the multi-node Swarm (scripts/swarm-nodes.sh): a worker drained during a
+    start-first update. Swarm pauses the update for the "early termination" of the new task it
+    stopped on that node itself: not the revision's fault, so the verify resumes the update."""
+    service, tasks, since = _recorded("update-paused-drained")
+    assert service["UpdateStatus"]["State"] == "paused"
+    progress = judge(service, tasks, since, _later(since))
+    assert progress.state == Convergence.PENDING
+    assert progress.resume is True
+    assert "drained" in progress.message
+
+
+def test_an_update_paused_because_the_named_task_failed_is_the_revisions() -> None:
+    service, tasks, since = _recorded("update-paused-drained")
+    named = service["UpdateStatus"]["Message"].rsplit(" ", 1)[1]
+    failed = [
+        {**t, "Status": {**t["Status"], "State": "failed", "Err": "task: non-zero exit (1)"}}
+        if t["ID"] == named
+        else t
+        for t in tasks
+    ]
+    progress = judge(service, failed, since, _later(since))
+    assert progress.state == Convergence.FAILED
+    assert progress.resume is False
+    # a task that stopped with no error while Swarm still wanted it running ended by itself
+    ended = [{**t, "DesiredState": "running"} if t["ID"] == named else t for t in tasks]
+    assert judge(service, ended, since, _later(since)).state == Convergence.FAILED
+
+
 def test_a_service_that_is_not_there_is_gone() -> None:
     assert judge(None, [], datetime.now(), datetime.now()).state == Convergence.GONE
 
