@@ -63,6 +63,7 @@ LAYERS: list[set[str]] = [
         "adapters.swarm_store",
         "adapters.swarm_objects",
         "adapters.port_holders",
+        "adapters.swarm_resume",
         "adapters.sops",
         "adapters.stack_cli",
         "adapters.probes",
