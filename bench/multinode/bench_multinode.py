@@ -7,7 +7,8 @@
    to the rollback) the node of the agent that holds the lease is killed hard. Printed per kill
    and in sum: the time from the kill to the revert pushed and every changed service back
    (target <= 90 s), reverts per bad release (target: exactly 1, never 2) and reverts of good
-   releases (target 0).
+   releases (target 0). Each release is a desired state of its own (a release number in the
+   service's environment): the same bad state pushed again would be refused as quarantined.
 2. ``noop``: a no-op ``reconciler sync`` over ``--services`` (200) services of one task each,
    spread over the five nodes (target <= 1 s), next to the same services scaled to 0 (the
    single-node benchmark's shape: ``bench/reconciler/bench.py``) in the same run.
@@ -36,7 +37,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from multinode_support.agent import AgentService, build_agent_images, since  # noqa: E402
+from multinode_support.agent import (  # noqa: E402
+    AgentService,
+    app_stack,
+    build_agent_images,
+    since,
+)
 from multinode_support.cluster import ENV_FILE, Cluster, run_script, wait_until  # noqa: E402
 from multinode_support.fixtures import build_context  # noqa: E402
 from reconciler_support.testenv import load_testenv  # noqa: E402
@@ -82,7 +88,7 @@ def bench_failover(
             wait_until("an agent holding the lease", lambda: agent.leaseholder(), 120)
             bad = n % 2 == 1
             tag = "3" if bad else ("2" if good == "1" else "1")
-            sha = agent.commit(f"Kill {n}: web {tag}", tag)
+            sha = agent.commit(f"Kill {n}: web {tag}", tag, stack=app_stack(release=str(n)))
             delay = rng.uniform(0, args.window)
             time.sleep(delay)
             phase = agent.journal_phase() or "idle"

@@ -61,18 +61,23 @@ def build_agent_images(host_registry: str, base_image: str, prefix: str) -> dict
 
 
 def app_stack(
-    replicas: int = 2, health_timeout: str = "20s", monitor: str = "2s", parallelism: int = 1
+    replicas: int = 2,
+    health_timeout: str = "20s",
+    monitor: str = "2s",
+    parallelism: int = 1,
+    release: str = "",
 ) -> str:
     """``web`` on the workers, checked through the probe on its network: its /health must
     answer 200 within ``health_timeout``; Swarm updates ``parallelism`` tasks at a time and
-    watches each new one for ``monitor``."""
+    watches each new one for ``monitor``. ``release`` (an environment variable) makes each
+    release a desired state of its own: one the agent saw fail already is refused, not tried."""
     return yaml.safe_dump(
         {
             "version": "3.8",
             "services": {
                 "web": {
                     "networks": ["back"],
-                    "environment": {"NODE": "{{.Node.Hostname}}"},
+                    "environment": {"NODE": "{{.Node.Hostname}}", "RELEASE": release},
                     "deploy": {
                         "replicas": replicas,
                         "endpoint_mode": "dnsrr",
