@@ -10,7 +10,8 @@
 #   packages    base packages (curl, git, ufw, fail2ban, unattended-upgrades, rclone, age, ...)
 #   docker      Docker Engine from Docker's apt repository (key fingerprint checked)
 #   daemon      /etc/docker/daemon.json: log rotation (merged into an existing file)
-#   swarm       docker_gwbridge on a fixed subnet, then `docker swarm init`
+#   swarm       docker_gwbridge on a fixed subnet, then `docker swarm init`; the node labels the
+#               stack places services by (driftless.db, .monitoring, .role=edge) that no node has
 #   users       the `deploy` user: docker group, no password, SSH keys only
 #   ssh         sshd hardening (no root login, no passwords), checked with `sshd -t`
 #   firewall    UFW: SSH (rate-limited), 80, 443, Swarm ports for --swarm-peers, reconciler metrics
@@ -332,12 +333,30 @@ GWBRIDGE_GATEWAY="172.18.0.1"
 step_swarm() {
   live_only "Swarm init" || return 0
   if [ "$CHECK" -eq 1 ] && ! command -v docker >/dev/null; then
-    change "create docker_gwbridge ($GWBRIDGE_SUBNET) and initialise a single-node Swarm"
+    change "create docker_gwbridge ($GWBRIDGE_SUBNET), initialise a single-node Swarm, label it for every role"
     return 0
   fi
   local state
   state="$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo unknown)"
-  [ "$state" != "active" ] || return 0
+  [ "$state" = "active" ] || swarm_init
+  swarm_labels
+}
+
+# The stack places its services by node labels (desired-state/base/stack.yml): this node gets
+# each one that no node of the Swarm has yet (on one VM: all of them).
+swarm_labels() {
+  local label self
+  self="$(docker info --format '{{.Swarm.NodeID}}' 2>/dev/null || true)"
+  for label in driftless.db=true driftless.monitoring=true driftless.role=edge; do
+    if [ -n "$self" ] && [ -n "$(docker node ls -q --filter "node.label=$label" 2>/dev/null)" ]; then
+      continue
+    fi
+    change "label this node $label (the stack places services by it)"
+    act docker node update --label-add "$label" "$self" >/dev/null
+  done
+}
+
+swarm_init() {
   # Prometheus (in the stack) scrapes the host's reconciler on the gateway of docker_gwbridge, so
   # the bridge gets a fixed address before Swarm would create it with whatever subnet is free.
   if ! docker network inspect docker_gwbridge >/dev/null 2>&1; then

@@ -76,6 +76,7 @@ docker_up() {
   start_dockerd "$STATE/docker"
   [ -s "$STATE/docker/up-since" ] || date -u +%s >"$STATE/docker/up-since"
   init_swarm "$STATE/docker/swarm-initialised"
+  label_roles # the stack places services by node labels: on one machine, all are its
   start_registry "$REGISTRY_ADDR" "$STATE/registry"
   "$ROOT/scripts/build-base-image.sh"
   env_set TEST_REGISTRY "$REGISTRY_ADDR"

@@ -62,6 +62,7 @@ DOCKER_CLI="$(stack_config_cli)"
 # ------------------------------------------------------------------ 2. engine, Swarm, registry
 start_dockerd "$STATE"
 init_swarm "$STATE/swarm-initialised" # down.sh leaves only a Swarm that up.sh created
+label_roles # the stack places services by node labels: on one machine, all are its
 start_registry "$REGISTRY" "$STATE/registry"
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

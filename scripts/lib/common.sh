@@ -92,6 +92,18 @@ init_swarm() {
   touch "$1"
 }
 
+# label_roles: give this engine's Swarm node each placement label of the stack
+# (desired-state/base/stack.yml) that no node of the Swarm has yet: on one VM, every role is its.
+label_roles() {
+  local label self
+  self="$(docker info --format '{{.Swarm.NodeID}}')"
+  for label in driftless.db=true driftless.monitoring=true driftless.role=edge; do
+    [ -z "$(docker node ls -q --filter "node.label=$label")" ] || continue
+    docker node update --label-add "$label" "$self" >/dev/null
+    log "labelled this node $label"
+  done
+}
+
 # start_registry ADDR DIR: serve Debian's docker-registry on ADDR unless a registry answers there
 # already (configuration, storage, log and pid file in DIR; the packaged configuration would
 # require htpasswd auth).

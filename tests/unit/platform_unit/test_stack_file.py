@@ -119,12 +119,28 @@ def test_networks_separate_edge_data_and_monitoring(stack: dict[str, Any]) -> No
     assert agent["RECONCILER_HEALTH__PROBE_NETWORK"] == "analysis"
 
 
-def test_state_lives_in_volumes_on_the_manager(stack: dict[str, Any]) -> None:
-    for name in ("postgres", "redis", "prometheus", "alertmanager", "grafana", "loki"):
+def test_stateful_services_and_the_edge_are_placed_by_node_labels(stack: dict[str, Any]) -> None:
+    """Volumes are node-local: a stateful service stays on the node its label names (one VM has
+    every label: scripts/up.sh, bootstrap-vm.sh); nginx publishes on the edge nodes."""
+    placed = {
+        "postgres": "node.labels.driftless.db == true",
+        "redis": "node.labels.driftless.db == true",
+        "prometheus": "node.labels.driftless.monitoring == true",
+        "alertmanager": "node.labels.driftless.monitoring == true",
+        "grafana": "node.labels.driftless.monitoring == true",
+        "loki": "node.labels.driftless.monitoring == true",
+        "nginx": "node.labels.driftless.role == edge",
+        "certbot": "node.labels.driftless.role == edge",
+    }
+    for name, constraint in placed.items():
         svc = stack["services"][name]
-        named = [v.split(":")[0] for v in mounts(svc)]
+        named = [v.split(":")[0] for v in mounts(svc) if not v.startswith("/")]
         assert all(v in stack["volumes"] for v in named), name
-        assert "node.role == manager" in svc["deploy"]["placement"]["constraints"], name
+        assert svc["deploy"]["placement"]["constraints"] == [constraint], name
+    labels = {c.split(".", 2)[2].replace(" == ", "=") for c in placed.values()}
+    for script in ("scripts/lib/common.sh", "scripts/bootstrap-vm.sh"):  # what labels one VM
+        text = (ROOT / script).read_text()
+        assert all(label in text for label in labels), (script, labels)
 
 
 def test_nginx_publishes_in_host_mode_and_is_not_started_first(stack: dict[str, Any]) -> None:
