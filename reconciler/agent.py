@@ -163,6 +163,15 @@ class Agent:
         self._status = replace(status, phase=None, progress="", lease=lease)
         self.metrics.update(self._status)
 
+    def _tidy(self) -> None:
+        try:
+            removed = self.store.tidy()
+        except ReconcilerError as exc:
+            logger.warning("what an earlier agent left of its state stays: {}", exc.message)
+            return
+        if removed:
+            logger.info("removed {} state document(s) an earlier agent left unnamed", removed)
+
     def close(self) -> None:
         if self._opened:
             if self.leadership is None:
@@ -179,6 +188,7 @@ class Agent:
         as before."""
         if taken:
             self._reload()
+            self._tidy()
         self.set_status(replace(self._status, lease=standing))
         if taken:
             self._wake.set()

@@ -177,6 +177,10 @@ class StateStore:
     def rendered_path(self, stack: str) -> Path:
         return self.rendered_dir / f"{stack}.yml"
 
+    def tidy(self) -> int:
+        """Nothing to tidy: each file is replaced whole (written aside, then renamed)."""
+        return 0
+
 
 def journal_to_text(journal: Journal) -> str:
     return json.dumps(to_jsonable(journal)) + "\n"

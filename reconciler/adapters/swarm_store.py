@@ -115,3 +115,11 @@ class SwarmStore:
 
     def rendered_path(self, stack: str) -> Path:
         return self.rendered_dir / f"{stack}.yml"
+
+    def tidy(self) -> int:
+        """Remove the state configs no lease object names (a write that lost its race, an agent
+        killed between writing a document and naming it)."""
+        try:
+            return self.state.prune()
+        except DockerError as exc:
+            raise _unwritable(exc) from exc

@@ -105,3 +105,20 @@ async def test_a_waiting_agent_never_writes_the_status(world: World) -> None:
         before = (world.config.state_dir / "status.json").read_text()
         await agent.pause("from the standby's memory only")
         assert (world.config.state_dir / "status.json").read_text() == before
+
+
+async def test_the_agent_that_takes_the_lease_tidies_what_the_last_holder_left(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with world.agent() as agent:
+        calls: list[str] = []
+
+        def tidy() -> int:
+            calls.append("tidy")
+            return 2
+
+        monkeypatch.setattr(agent.store, "tidy", tidy)
+        holding = AgentStanding(True, "me", "manager-2", 2, "me", "manager-2", "")
+        agent.on_lease(holding, taken=True, lost=False)
+        agent.on_lease(holding, taken=False, lost=False)  # a renewal tidies nothing
+        assert calls == ["tidy"]
