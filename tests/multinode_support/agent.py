@@ -113,7 +113,8 @@ class AgentService:
     work: Path
     images: dict[str, str]  #: on the nodes' registry address
     prefix: str
-    lease: str = "15s"
+    lease: str = "15s"  #: state.lease_duration (the production default)
+    health_timeout: str = "20s"  #: how long web's health check may fail before the verify does
     remote: Remote = field(init=False)
 
     def __post_init__(self) -> None:
@@ -131,7 +132,7 @@ class AgentService:
     def commit(self, message: str, tag: str, *, stack: str | None = None) -> str:
         files = {f"{STACK_DIR}/images.yaml": f"web: {self.images[tag]}\n"}
         if stack is not None or not self.remote.head():
-            files[f"{STACK_DIR}/stack.yml"] = stack or app_stack()
+            files[f"{STACK_DIR}/stack.yml"] = stack or app_stack(health_timeout=self.health_timeout)
         with _safe():
             return self.remote.write(files, message)
 

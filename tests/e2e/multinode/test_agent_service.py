@@ -29,7 +29,9 @@ def agent(swarm_cluster: Cluster, registry: str, base_image: str) -> Iterator[Ag
     built = build_agent_images(registry, base_image, prefix)
     images = {k: v.replace(registry, swarm_cluster.registry, 1) for k, v in built.items()}
     work = Path(tempfile.mkdtemp(prefix=f"{prefix}-agent-"))
-    service = AgentService(swarm_cluster, work, images, prefix)
+    # a shorter lease and health check than production's (15 s, 20 s) keep the tests short;
+    # bench/multinode/bench_multinode.py measures failover with production's
+    service = AgentService(swarm_cluster, work, images, prefix, lease="6s", health_timeout="10s")
     service.remove()  # what an earlier run on this Swarm left
     try:
         first = service.commit("Web 1", "1")
@@ -125,7 +127,8 @@ def test_a_worker_drained_during_a_rollout_still_verifies(acting: AgentService) 
     """Swarm pauses an update when it stops a new task itself, on the drained node: the agent
     resumes it (not the revision's fault) and the rollout verifies."""
     tag = "1" if acting.web_tag() != "1" else "2"
-    stack = app_stack(replicas=4, monitor="8s", parallelism=2)  # the drain falls in a window
+    # the drain falls in a new task's monitor window
+    stack = app_stack(4, acting.health_timeout, monitor="8s", parallelism=2)
     sha = acting.commit(f"Web {tag} on four replicas", tag, stack=stack)
 
     def rolling_onto_w1() -> bool:
@@ -178,8 +181,19 @@ def test_the_agents_node_killed_while_it_verifies_a_bad_release(acting: AgentSer
     )
     print(acting.story(standby))
     acting.cluster.restore()  # the dead node comes back: nothing is reverted twice
-    time.sleep(10)
+    time.sleep(5)
     assert len(acting.reverts()) == 1
+    # Swarm started a second task in place of the lost one: it waits for the one that took over
+    wait_until("two agent tasks again", lambda: len(set(acting.running_on())) == 2, 120)
+    newcomer = _standby(acting)
+    wait_until(
+        "the new task to wait for the acting one",
+        lambda: (
+            f"held by {lease['holder']}"
+            in ((acting.status_on(newcomer) or {}).get("lease") or {}).get("why", "")
+        ),
+        60,
+    )
 
 
 def test_managers_quorum_lost_the_agent_changes_nothing_then_recovers(

@@ -2,7 +2,7 @@
 fakes at its ports (``reconciler_support.world``) and a fake lease object with the Swarm's
 compare-and-swap. An agent that waits runs no pass however often it is woken; it acts once the
 holder stops renewing; losing the lease stops the pass it runs; a clean stop releases the lease.
-(The real Swarm: tests/e2e/reconciler_e2e/test_failover.py.)"""
+(The real Swarm: tests/e2e/multinode/test_agent_service.py.)"""
 
 from __future__ import annotations
 
