@@ -23,6 +23,7 @@ import requests.exceptions
 from loguru import logger
 
 from reconciler.adapters.port_holders import stop_port_holders
+from reconciler.adapters.sdk_errors import sdk_fault
 from reconciler.adapters.stack_cli import StackCli
 from reconciler.adapters.swarm_objects import missing_objects, read_nodes
 from reconciler.adapters.swarm_resume import resume_update
@@ -43,7 +44,7 @@ from reconciler.errors import (
     RollbackError,
     WaitingError,
 )
-from reconciler.faults import Component, Fault, docker_error, docker_fault, last_line
+from reconciler.faults import Component, docker_error, docker_fault
 from reconciler.fields import fields_from_swarm
 from reconciler.imageref import parse_image
 from reconciler.masking import Masker
@@ -64,11 +65,7 @@ def _docker_error(
     """An SDK error as the reconciler's: the engine not answering, or what its answer means.
     ``about_spec``: the request carried a service spec, so an answer that blames it is an
     ``ApplyError`` (not retried); any other request the engine refuses is the engine's."""
-    if not isinstance(exc, docker.errors.APIError):
-        text = masker.mask(str(exc))
-        return docker_error(what, text, Fault(Component.ENGINE, True, last_line(text)))
-    text = masker.mask(str(exc.explanation or exc))
-    fault = docker_fault(text, status=exc.status_code)
+    text, fault = sdk_fault(exc, masker)
     if fault.component is Component.REVISION:
         if about_spec:
             return ApplyError(

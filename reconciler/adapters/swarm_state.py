@@ -31,8 +31,9 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from reconciler.adapters.sdk_errors import sdk_fault
 from reconciler.errors import DockerError, LeaseLost
-from reconciler.faults import Component, Fault, docker_error, docker_fault, last_line
+from reconciler.faults import Component, docker_error
 from reconciler.lease import Lease
 from reconciler.types import JSONDict
 
@@ -155,14 +156,8 @@ class SwarmState:
         (``faults``) but always the engine's (retried: the state is the Swarm's, never the
         revision's fault): "reading the agent's state: Docker engine unreachable: the swarm does
         not have a leader"."""
-        if not isinstance(exc, docker.errors.APIError):
-            text = str(exc)
-            return docker_error(doing, text, Fault(Component.ENGINE, True, last_line(text)))
-        text = str(exc.explanation or exc)
-        fault = docker_fault(text, status=exc.status_code)
-        if fault.component is not Component.ENGINE:
-            fault = replace(fault, component=Component.ENGINE)
-        return docker_error(doing, text, fault)
+        text, fault = sdk_fault(exc)
+        return docker_error(doing, text, replace(fault, component=Component.ENGINE))
 
     def _found_at(self, version: int, doing: str) -> JSONDict | None:
         """The object when it is still at ``version``; None (and no longer held) when another

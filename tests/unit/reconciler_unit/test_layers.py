@@ -64,6 +64,7 @@ LAYERS: list[set[str]] = [
         "adapters.swarm_objects",
         "adapters.port_holders",
         "adapters.swarm_resume",
+        "adapters.sdk_errors",
         "adapters.sops",
         "adapters.stack_cli",
         "adapters.probes",
@@ -137,6 +138,7 @@ CLIENTS = {
         "adapters.swarm_secrets",
         "adapters.swarm_state",
         "adapters.port_holders",
+        "adapters.sdk_errors",
     },
     "git": {"adapters.git", "adapters.git_promote"},
     "aiohttp": {
