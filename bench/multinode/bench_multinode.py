@@ -48,23 +48,6 @@ from multinode_support.fixtures import build_context  # noqa: E402
 from reconciler_support.testenv import load_testenv  # noqa: E402
 
 
-def _holder_applied(agent: AgentService, sha: str) -> bool:
-    lease = agent.leaseholder()
-    status = agent.status_on(lease["node"]) if lease else None
-    return bool(status and (status.get("last_applied") or {}).get("sha") == sha)
-
-
-def _reverts_of(agent: AgentService, sha: str) -> int:
-    """Revert commits on the remote that name ``sha`` in their trailer."""
-    out = subprocess.run(
-        ["git", "-C", str(agent.remote.bare), "log", "--format=%B%x00", "main"],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory",
-             "GIT_CONFIG_VALUE_0": "*"},
-    ).stdout  # fmt: skip
-    return sum(f"Driftless-Revert-Of: {sha}" in body for body in out.split("\0"))
-
-
 def bench_failover(
     cluster: Cluster, images: dict[str, str], prefix: str, args: argparse.Namespace
 ) -> None:
@@ -76,7 +59,7 @@ def bench_failover(
     try:
         first = agent.commit("Web 1", "1")
         agent.deploy(replicas=args.replicas)
-        wait_until("web 1 deployed", lambda: _holder_applied(agent, first), 300, 2)
+        wait_until("web 1 deployed", lambda: agent.applied(first), 300, 2)
         good = "1"
         for n in range(1, args.kills + 1):
             cluster.restore()
@@ -98,10 +81,10 @@ def bench_failover(
             killed = time.monotonic()
             want = good if bad else tag
             if bad:
-                wait_until("the revert", lambda s=sha: _reverts_of(agent, s) >= 1, 300, 1)
+                wait_until("the revert", lambda s=sha: agent.reverts_of(s) >= 1, 300, 1)
                 reverted = since(killed)
             else:
-                wait_until("applied", lambda s=sha: _holder_applied(agent, s), 300, 1)
+                wait_until("applied", lambda s=sha: agent.applied(s), 300, 1)
                 reverted = None
                 good = tag
             every = [want] * agent.web_replicas()
@@ -111,7 +94,7 @@ def bench_failover(
             row = {
                 "kill": n, "release": "bad" if bad else "good", "after": round(delay, 1),
                 "phase": phase, "node": node, "revert_s": reverted and round(reverted, 1),
-                "back_s": round(back, 1), "reverts": _reverts_of(agent, sha),
+                "back_s": round(back, 1), "reverts": agent.reverts_of(sha),
             }  # fmt: skip
             rows.append(row)
             print(json.dumps(row), flush=True)

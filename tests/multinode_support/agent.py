@@ -142,6 +142,12 @@ class AgentService:
             lines = self.remote.log("%H %s")
         return [line for line in lines if line.split(" ", 1)[1].startswith("Revert ")]
 
+    def reverts_of(self, sha: str) -> int:
+        """The revert commits on the remote's branch that name ``sha`` in their trailer."""
+        with _safe():
+            bodies = git(self.remote.bare, "log", "--format=%B%x00", "main")
+        return sum(f"Driftless-Revert-Of: {sha}" in body for body in bodies.split("\0"))
+
     def last_message(self) -> str:
         with _safe():
             return self.remote.message()
@@ -280,6 +286,17 @@ class AgentService:
             return self.page(node)  # type: ignore[no-any-return]
         except httpx.HTTPError:
             return None
+
+    def holder_status(self) -> dict[str, Any] | None:
+        """The status page of the agent task that holds the lease."""
+        lease = self.leaseholder()
+        status = self.status_on(lease["node"]) if lease else None
+        return status if status and status["lease"] and status["lease"]["holding"] else None
+
+    def applied(self, sha: str) -> bool:
+        """The acting agent says it last applied ``sha``."""
+        status = self.holder_status()
+        return bool(status and (status["last_applied"] or {}).get("sha") == sha)
 
     def state(self) -> dict[str, str]:
         """The labels of the lease service (``<app>-agent-state``): lease, status, journal."""

@@ -53,7 +53,7 @@ def acting(agent: AgentService) -> Iterator[AgentService]:
     answering; what the agents did printed after the test (pytest shows it when it failed)."""
     agent.cluster.restore()
     wait_until("two agent tasks running", lambda: len(set(agent.running_on())) == 2, 120)
-    wait_until("an agent to hold the lease", lambda: _holder_page(agent), 120)
+    wait_until("an agent to hold the lease", lambda: agent.holder_status(), 120)
     yield agent
     for node in agent.running_on():  # shown when the test failed
         print(f"--- what the agent on {node} did\n{agent.story(node)}")
@@ -64,20 +64,6 @@ def _standby(agent: AgentService) -> str:
     lease = agent.leaseholder()
     assert lease is not None
     return next(n for n in agent.running_on() if n != lease["node"])
-
-
-def _holder_page(agent: AgentService) -> dict[str, Any] | None:
-    """The status page of the agent task that holds the lease."""
-    lease = agent.leaseholder()
-    if lease is None:
-        return None
-    status = agent.status_on(lease["node"])
-    return status if status and status["lease"] and status["lease"]["holding"] else None
-
-
-def _applied(agent: AgentService, sha: str) -> bool:
-    status = _holder_page(agent)
-    return bool(status and (status["last_applied"] or {}).get("sha") == sha)
 
 
 def test_the_page_names_the_node_the_agent_runs_on_and_every_node(acting: AgentService) -> None:
@@ -113,7 +99,7 @@ def test_two_agent_tasks_at_once_only_one_applies(acting: AgentService) -> None:
     assert "Standby" in acting.page(other, "")
 
     sha = acting.commit("Web 2", "2")
-    wait_until("web 2 applied", lambda: _applied(acting, sha), 180, 1)
+    wait_until("web 2 applied", lambda: acting.applied(sha), 180, 1)
     assert acting.web_running_tags() == ["2", "2"]
     after = acting.leaseholder()
     assert after is not None
@@ -144,13 +130,13 @@ def test_a_worker_drained_during_a_rollout_still_verifies(acting: AgentService) 
     wait_until("the rollout to reach dln-w1", rolling_onto_w1, 120, 0.2)
     acting.cluster.drain("dln-w1")
     try:
-        wait_until(f"web {tag} applied", lambda: _applied(acting, sha), 240, 1)
+        wait_until(f"web {tag} applied", lambda: acting.applied(sha), 240, 1)
         assert acting.reverts() == []
         assert acting.web_running_tags() == [tag] * 4
         assert acting.cluster.running_on(f"{acting.app}_web") == ["dln-w2"] * 4
         resumed = "Swarm paused the update" in acting.story(acting.leaseholder()["node"])  # type: ignore[index]
         print(f"drained during the rollout; Swarm paused it and the agent resumed it: {resumed}")
-        history = _holder_page(acting)["history"]  # type: ignore[index]
+        history = acting.holder_status()["history"]  # type: ignore[index]
         results = [h["result"] for h in history if (h["revision"] or {}).get("sha") == sha]
         assert "success" in results, history
         assert not {"rolled_back", "failed"} & set(results), history
@@ -220,7 +206,7 @@ def test_managers_quorum_lost_the_agent_changes_nothing_then_recovers(
     for name in others:
         acting.cluster.start(name)
     back = time.monotonic()
-    wait_until("web 2 applied once quorum is back", lambda: _applied(acting, sha), 240, 1)
+    wait_until("web 2 applied once quorum is back", lambda: acting.applied(sha), 240, 1)
     print(f"quorum back -> web 2 applied {since(back):.1f} s")
     assert before != "2"
     every = ["2"] * acting.web_replicas()
