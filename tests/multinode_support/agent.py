@@ -221,15 +221,6 @@ class AgentService:
             check=True, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
 
-    def scale(self, replicas: int) -> None:
-        """``docker service scale``: only the number of replicas changes (the SDK's ``scale``
-        rewrites the task template too, which restarts the running task)."""
-        subprocess.run(
-            ["docker", "-H", self.cluster.manager().url, "service", "scale", "--detach",
-             f"{self.name}_reconciler={replicas}"],
-            check=True, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-
     def remove(self) -> None:
         """The agent first, and only when its tasks have stopped (until then it would deploy the
         app again), then the app and the agent's state."""
