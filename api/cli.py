@@ -60,9 +60,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
             return serve(settings)
         if args.command == "migrate":
-            from api.db.migrate import head_revision, upgrade
+            from api.db.migrate import head_revision, upgrade_when_reachable
 
-            upgrade(settings.database.url)
+            upgrade_when_reachable(settings.database.url, settings.database.migrate_wait)
             logger.info("schema at revision {}", head_revision())
             return 0
         password = _admin_password(args)

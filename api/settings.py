@@ -43,6 +43,8 @@ class DatabaseSettings:
     command_timeout: float = 10.0
     connect_timeout: float = 5.0
     migrate_on_start: bool = True
+    #: ``api migrate``: how long to wait for the server to be reachable before failing
+    migrate_wait: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class Settings:
             command_timeout=r.number("DB_COMMAND_TIMEOUT_SECONDS", 10.0, low=0.1),
             connect_timeout=r.number("DB_CONNECT_TIMEOUT_SECONDS", 5.0, low=0.1),
             migrate_on_start=r.boolean("MIGRATE_ON_START", True),
+            migrate_wait=r.number("DB_MIGRATE_WAIT_SECONDS", 120.0, low=0.0),
         )
         if database.pool_min_size > database.pool_max_size:
             r.problems.append("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
+import time
+from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -38,8 +41,8 @@ async def _schema_diff(url: str) -> list:
         await engine.dispose()
 
 
-def _migrate(url: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "redis://127.0.0.1:1/0"}
+def _migrate(url: str, **extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "redis://127.0.0.1:1/0", **extra}
     return subprocess.Popen(
         [sys.executable, "-m", "api", "migrate"],
         env=env,
@@ -85,9 +88,47 @@ async def test_migrating_again_changes_nothing(pg_database: str) -> None:
     assert "Running upgrade" not in out
 
 
-async def test_migrate_reports_an_unreachable_database() -> None:
-    process = _migrate("postgresql://nobody@127.0.0.1:1/none")
+async def test_migrate_reports_a_database_still_unreachable_after_its_wait() -> None:
+    started = time.monotonic()
+    process = _migrate("postgresql://nobody@127.0.0.1:1/none", DB_MIGRATE_WAIT_SECONDS="3")
     out, _ = await asyncio.to_thread(process.communicate, timeout=60)
     assert process.returncode == 1
+    assert time.monotonic() - started >= 3
+    assert "PostgreSQL is not reachable yet, trying again" in out
     assert "Traceback" not in out
     assert "postgres unavailable" in out
+
+
+async def test_migrate_waits_for_a_database_that_starts_after_it(pg_database: str) -> None:
+    """A first deploy: the migration job starts before PostgreSQL listens (its node is still
+    pulling the image). Here PostgreSQL is reached through a port that opens 4 s later."""
+    real = urlsplit(pg_database)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    late = real._replace(
+        netloc=real.netloc.replace(f"{real.hostname}:{real.port}", f"127.0.0.1:{port}")
+    )
+    process = _migrate(urlunsplit(late), DB_MIGRATE_WAIT_SECONDS="60")
+    await asyncio.sleep(4)
+    assert process.poll() is None, "migrate gave up on a database that is not up yet"
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(real.hostname, real.port)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(forward, "127.0.0.1", port)
+    try:
+        out, _ = await asyncio.to_thread(process.communicate, timeout=60)
+    finally:
+        server.close()
+    assert process.returncode == 0, out
+    assert "PostgreSQL is not reachable yet, trying again" in out
+    assert "Running upgrade  -> 0001" in out
