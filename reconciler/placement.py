@@ -4,7 +4,10 @@ compared without regard to case; keys ``node.id``, ``node.hostname``, ``node.rol
 ``node.platform.os``, ``node.platform.arch``, ``node.labels.<name>``, ``engine.labels.<name>``; a
 label a node does not have is the empty value. Pre-flight refuses a revision whose constraints no
 node meets (a typo in a label, a role no node has), naming the first constraint that leaves no
-node. A constraint it cannot read is not judged (Swarm itself refuses it at the deploy).
+node. A constraint it cannot read is not judged (Swarm itself refuses it at the deploy). With
+``max_replicas_per_node``, it also refuses more replicas than the nodes that meet the constraints
+may hold (two nginx replicas, one per node, with one edge node): Swarm would leave the rest
+pending, and the verify would wait for them in vain.
 
 Every node counts, whatever its state: a node that is down or drained now can come back, and a
 revision is not refused for the state of the Swarm. Only services that must run tasks are judged:
@@ -73,8 +76,23 @@ def constraints(placement: Sequence[str] | None) -> list[str]:
     return [p for p in placement or () if "==" in p or "!=" in p]
 
 
-def unplaceable(service: str, placement: Sequence[str] | None, nodes: Sequence[Node]) -> str | None:
-    """Why no node can run ``service``, or None when one can (or there are no nodes to judge)."""
+def per_node(placement: Sequence[str] | None) -> int | None:
+    """The placement's ``max_replicas=N`` (``max_replicas_per_node``), or None."""
+    for item in placement or ():
+        key, _, value = item.partition("=")
+        if key == "max_replicas" and value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
+def unplaceable(
+    service: str,
+    placement: Sequence[str] | None,
+    nodes: Sequence[Node],
+    replicas: int | None = None,
+) -> str | None:
+    """Why the Swarm's nodes cannot run ``service`` (its ``replicas``, if given), or None when
+    they can (or there are no nodes to judge)."""
     if not nodes:
         return None
     left = list(nodes)
@@ -88,4 +106,17 @@ def unplaceable(service: str, placement: Sequence[str] | None, nodes: Sequence[N
                 f"({', '.join(constraints(placement))})"
             )
         left = kept
+    most = per_node(placement)
+    if most is not None and replicas is not None and replicas > most * len(left):
+        where = "node" if len(left) == 1 else "nodes"
+        meet = "meets" if len(left) == 1 else "meet"
+        which = (
+            f"{meet} its placement constraints ({', '.join(constraints(placement))})"
+            if constraints(placement)
+            else "in the Swarm"
+        )
+        return (
+            f"{service}: {replicas} replicas, at most {most} per node, but {len(left)} {where} "
+            f"{which}"
+        )
     return None

@@ -92,13 +92,13 @@ async def _queries(
 
 def _unplaceable(desired: DesiredState, the_plan: Plan, nodes: Sequence[Node]) -> list[str]:
     """The services the pass changes that must run a task but whose placement constraints no
-    node of the Swarm meets."""
+    node of the Swarm meets, or fewer nodes than their replicas need."""
     found = []
     for change in the_plan.to_apply:
         spec = desired.service(change.service)
         if spec is None or not must_run(spec.fields.mode, spec.fields.replicas):
             continue
-        if why := unplaceable(spec.name, spec.fields.placement, nodes):
+        if why := unplaceable(spec.name, spec.fields.placement, nodes, spec.fields.replicas):
             found.append(why)
     return found
 

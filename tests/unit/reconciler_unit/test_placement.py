@@ -53,6 +53,21 @@ def test_nothing_is_refused_without_constraints_nodes_or_a_readable_constraint()
     assert unplaceable("web", ("node.gpu == yes",), NODES) is None
 
 
+def test_more_replicas_than_their_nodes_may_hold_one_per_node_are_named() -> None:
+    edge = ("node.labels.driftless.role == edge", "max_replicas=1")
+    assert unplaceable("nginx", edge, NODES, replicas=2) is None  # two edge nodes, one each
+    why = unplaceable("nginx", edge, NODES[:3], replicas=2)
+    assert why == (
+        "nginx: 2 replicas, at most 1 per node, but 1 node meets its placement constraints "
+        "(node.labels.driftless.role == edge)"
+    )
+    spread = ("max_replicas=2",)
+    assert unplaceable("api", spread, NODES, replicas=8) is None
+    why = unplaceable("api", spread, NODES, replicas=9)
+    assert why == "api: 9 replicas, at most 2 per node, but 4 nodes in the Swarm"
+    assert unplaceable("api", ("max_replicas=1",), NODES) is None  # replicas not known: not judged
+
+
 def test_only_services_that_must_run_a_task_are_judged() -> None:
     assert must_run("replicated", 3)
     assert must_run("replicated-job", None)
