@@ -17,7 +17,7 @@
 # Nodes dln-m1.. (managers, 10.77.0.11..) and dln-w1.. (workers, 10.77.0.21..) on the bridge dlnbr0
 # (10.77.0.1/24). Engine sockets: unix:///run/dln/NODE/docker.sock. Labels: driftless.role=edge on
 # the workers (where Nginx publishes its ports), driftless.db=true on the last manager (where
-# PostgreSQL keeps its volume). The local registry (127.0.0.1:5000, started here unless one
+# PostgreSQL keeps its volume), driftless.monitoring=true on the one before it (Prometheus's). The local registry (127.0.0.1:5000, started here unless one
 # answers) is 10.77.0.1:5000 from the nodes. Every process of a node runs in the cgroup
 # dln/NODE, which is how `kill` finds them all. Nothing of the host's own engine is touched.
 # Details: docs/testing.md.
@@ -347,6 +347,8 @@ swarm_up() {
     node_docker "$first" node update --label-add driftless.role=edge "dln-w$i" >/dev/null
   done
   node_docker "$first" node update --label-add driftless.db=true "dln-m$managers" >/dev/null
+  node_docker "$first" node update --label-add driftless.monitoring=true \
+    "dln-m$((managers > 1 ? managers - 1 : 1))" >/dev/null
   wait_for 60 "Swarm of ${#nodes[@]} nodes" swarm_ready "$first" "${#nodes[@]}" ||
     die "not every node is Ready: $(node_docker "$first" node ls)"
 

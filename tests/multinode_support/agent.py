@@ -115,13 +115,17 @@ class AgentService:
     prefix: str
     lease: str = "15s"  #: state.lease_duration (the production default)
     health_timeout: str = "20s"  #: how long web's health check may fail before the verify does
+    path: str = STACK_DIR  #: the desired-state folder in the remote
+    #: more of the agent's environment (over the test's), and more mounts
+    environment: dict[str, str] = field(default_factory=dict)
+    mounts: list[dict[str, Any]] = field(default_factory=list)
     remote: Remote = field(init=False)
 
     def __post_init__(self) -> None:
         self.name = f"{self.prefix}ag"
         self.app = f"{self.prefix}app"
         self.work.mkdir(parents=True, exist_ok=True)
-        self.remote = Remote(self.work, STACK_DIR)
+        self.remote = Remote(self.work, self.path)
         git(self.remote.bare, "config", "core.sharedRepository", "0777")
         for path in (self.work, *self.work.rglob("*")):
             shutil.chown(path, AGENT_UID)  # git refuses a repository another user owns
@@ -133,6 +137,11 @@ class AgentService:
         files = {f"{STACK_DIR}/images.yaml": f"web: {self.images[tag]}\n"}
         if stack is not None or not self.remote.head():
             files[f"{STACK_DIR}/stack.yml"] = stack or app_stack(health_timeout=self.health_timeout)
+        with _safe():
+            return self.remote.write(files, message)
+
+    def write(self, files: dict[str, str], message: str) -> str:
+        """Commit ``files`` (paths in the repository) and push them."""
         with _safe():
             return self.remote.write(files, message)
 
@@ -166,7 +175,7 @@ class AgentService:
             "RECONCILER_ENVIRONMENT": "e2e",
             "RECONCILER_GIT__URL": "file:///repo/remote.git",
             "RECONCILER_GIT__BRANCH": "main",
-            "RECONCILER_GIT__PATH": STACK_DIR,
+            "RECONCILER_GIT__PATH": self.path,
             "RECONCILER_SYNC__INTERVAL": "2s",
             "RECONCILER_SYNC__JITTER": "0s",
             "RECONCILER_SYNC__RETRY_INTERVAL": "2s",
@@ -176,7 +185,7 @@ class AgentService:
             "RECONCILER_HEALTH__PROBE_NETWORK": f"{self.name}_probes",
             "RECONCILER_TIMEOUTS__VERIFY": "90s",
             "RECONCILER_TIMEOUTS__ROLLBACK": "90s",
-        }
+        } | self.environment
         deploy = {
             key: prod["deploy"][key] for key in ("placement", "update_config", "restart_policy")
         }
@@ -195,6 +204,7 @@ class AgentService:
                         },
                         {"type": "bind", "source": str(self.work), "target": "/repo"},
                         "state:/var/lib/reconciler",
+                        *self.mounts,
                     ],
                     "networks": ["probes"],
                     "ports": [{"target": PAGE_PORT, "published": PAGE_PORT, "mode": "host"}],
@@ -223,19 +233,27 @@ class AgentService:
 
     def remove(self) -> None:
         """The agent first, and only when its tasks have stopped (until then it would deploy the
-        app again), then the app and the agent's state."""
+        app again), then the app, its volumes and the agent's state."""
         client = self.cluster.manager().client
         with contextlib.suppress(docker.errors.NotFound):
             client.api.remove_service(f"{self.name}_reconciler")
         wait_until("the agent's tasks stopped", lambda: self._stopped(self.name), 90)
-        for name in (f"{self.app}_web", f"{self.app}-agent-state"):
+        app = {"label": f"com.docker.stack.namespace={self.app}"}
+        services = [s["Spec"]["Name"] for s in client.api.services(filters=app)]
+        for name in (*services, f"{self.app}-agent-state"):
             with contextlib.suppress(docker.errors.NotFound):
                 client.api.remove_service(name)
-        wait_until("the app's tasks stopped", lambda: self._stopped(self.app), 90)
+        wait_until("the app's tasks stopped", lambda: self._stopped(self.app), 120)
+        for node in self.cluster.nodes.values():  # its data: a next run starts from nothing
+            if node.alive():
+                for volume in node.client.volumes.list(filters=app):
+                    with contextlib.suppress(docker.errors.APIError):
+                        volume.remove(force=True)
         for config in client.api.configs(filters={"label": f"io.driftless.state={self.app}"}):
             with contextlib.suppress(docker.errors.APIError):
                 client.api.remove_config(config["ID"])
-        for network in (f"{self.app}_back", f"{self.name}_probes"):
+        networks = [n["Name"] for n in client.api.networks(filters=app)]
+        for network in (*networks, f"{self.name}_probes"):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 client.networks.get(network).remove()
 

@@ -104,6 +104,8 @@ class Cluster:
             self.nodes[name] = Node(name, role, addresses[name], url, client)
         #: the local registry as the nodes reach it (push and pull through any node)
         self.registry = env["SWARM_NODES_REGISTRY"]
+        #: made for these tests and removed after them, with all they left on it
+        self.disposable = False
 
     @classmethod
     def from_env_file(cls, path: Path = ENV_FILE) -> Cluster:

@@ -58,6 +58,7 @@ def swarm_cluster() -> Iterator[Cluster]:
     if made:
         run_script("up", timeout=600)
     cluster = Cluster.from_env_file()
+    cluster.disposable = made
     try:
         yield cluster
     finally:

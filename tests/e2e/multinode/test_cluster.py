@@ -64,6 +64,7 @@ def test_three_managers_and_two_workers_all_ready(cluster: Cluster) -> None:
         assert sum(row["leader"] for row in managers.values()) == 1
         labels = {name: row["labels"] for name, row in table.items() if row["labels"]}
         assert labels == {
+            "dln-m2": {"driftless.monitoring": "true"},
             "dln-m3": {"driftless.db": "true"},
             "dln-w1": {"driftless.role": "edge"},
             "dln-w2": {"driftless.role": "edge"},
