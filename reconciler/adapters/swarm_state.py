@@ -82,10 +82,18 @@ class SwarmState:
                     raise DockerError(f"the Swarm did not keep service {self.name}")
             return self._reading(found)
 
+    def peek(self) -> Reading | None:
+        """The lease object as it is, or None when there is none (nothing is created: for
+        readers such as ``reconciler status``)."""
+        with self._lock:
+            found = self._call("reading the agent's state", self._inspect)
+            return None if found is None else self._reading(found)
+
     def document(self, kind: str) -> str | None:
         """The status or the journal as the object names it now (None: there is none)."""
         with self._lock:
-            name = self.read().documents.get(kind)
+            reading = self.peek()
+            name = reading.documents.get(kind) if reading else None
             if not name:
                 return None
             return self._call(f"reading the agent's {kind}", lambda: self._config_text(name))

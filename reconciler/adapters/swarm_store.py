@@ -49,7 +49,8 @@ class SwarmStore:
         self._journal: bool | None = None  # whether a journal is saved (None: not read yet)
 
     def has_status(self) -> bool:
-        return bool(self.state.read().documents.get("status"))
+        reading = self.state.peek()
+        return bool(reading and reading.documents.get("status"))
 
     def load_status(self, stack: str, environment: str) -> Status:
         text = self.state.document("status")

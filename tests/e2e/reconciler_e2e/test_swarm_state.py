@@ -56,6 +56,20 @@ def configs(stack: str) -> set[str]:
     return {c["Spec"]["Name"] for c in found}
 
 
+def test_reading_the_state_of_a_stack_no_agent_manages_creates_nothing(
+    stack: str, tmp_path: Path
+) -> None:
+    """``reconciler status`` on a manager where no agent ever ran: an empty status, and no
+    lease object or config left behind in the Swarm."""
+    store = SwarmStore(SwarmState(docker.from_env(), stack), tmp_path)
+    assert not store.has_status()
+    assert store.load_status(stack, "production").last_applied is None
+    assert store.load_journal() is None
+    with pytest.raises(docker.errors.NotFound):
+        docker.from_env().api.inspect_service(f"{stack}-agent-state")
+    assert configs(stack) == set()
+
+
 def test_one_agent_acts_and_a_takeover_fences_the_old_one_out(stack: str, tmp_path: Path) -> None:
     clock = Clock()
     state_a, a = agent(stack, clock, "a")
