@@ -8,7 +8,7 @@
 #
 #   ./scripts/faults.sh                  every fault at every phase, good and bad releases
 #   ./scripts/faults.sh -k git           only some (pytest's -k)
-#   FAULTS=ci ./scripts/faults.sh        the bounded version ./scripts/test.sh runs (each fault once)
+#   FAULTS=ci ./scripts/faults.sh        the bounded version ./scripts/test.sh runs (each fault once, at most 10 s)
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 . "$(dirname "$0")/lib/common.sh"

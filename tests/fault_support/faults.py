@@ -6,7 +6,8 @@ A phase is either one the agent reports while a pass runs (``apply``, ``verify``
 pre-flight meets it) or ``after`` (the release has settled).
 
 ``FAULTS=all`` runs every fault at every phase with a good and a bad release where both make
-sense; otherwise (CI) every fault runs once, at its ``ci`` phase.
+sense; otherwise (CI) every fault runs once, at its ``ci`` phase, and an outage lasts at most
+``CI_HOLD`` seconds (still several of the agent's 2 s retries).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from fault_support.lab import Lab
 
 BEFORE = ("fetch", "preflight")
+#: the longest a fault lasts in the bounded run (CI)
+CI_HOLD = 10.0
 BAD_ONLY = ("rollback", "revert")
 
 
@@ -44,6 +47,7 @@ class Run:
     fault: Fault
     phase: str
     good: bool
+    hold: float  # seconds the fault lasts in this run
 
     @property
     def id(self) -> str:
@@ -234,5 +238,6 @@ def runs() -> list[Run]:
                 kinds = [True, False]
             else:
                 kinds = [i % 2 == 0]
-            out += [Run(fault, phase, good) for good in kinds]
+            hold = fault.hold if everything else min(fault.hold, CI_HOLD)
+            out += [Run(fault, phase, good, hold) for good in kinds]
     return out

@@ -30,7 +30,7 @@ def execute(lab: Lab, run: Run) -> list[str]:
         else:
             lab.wait_phase(run.phase)
         fault.inject(lab)
-    time.sleep(fault.hold)
+    time.sleep(run.hold)
     fault.clear(lab)
     cleared = datetime.now(UTC)
     problems: list[str] = []
