@@ -16,6 +16,18 @@ cd "$ROOT"
 # shellcheck source=/dev/null
 . "$VENV/bin/activate"
 
+# The whole suite: the unit tests (no server, no Docker) run while the linters run and the test
+# servers start, and the rest after them, appending to the same coverage data.
+unit_pid=""
+unit_log="$CACHE_DIR/unit-tests.log"
+if [ "$#" -eq 0 ]; then
+  mkdir -p "$CACHE_DIR"
+  log "pytest tests/unit (beside the linters and the servers' start; output at the end of it)"
+  python -m pytest --durations=5 --cov --cov-report= -p no:cacheprovider tests/unit \
+    >"$unit_log" 2>&1 &
+  unit_pid=$!
+fi
+
 if [ "${LINT:-1}" = "1" ]; then
   "$ROOT/scripts/lint.sh"
 fi
@@ -26,6 +38,7 @@ multinode_was_up=0
 [ ! -s "$CACHE_DIR/swarm-nodes/env" ] || multinode_was_up=1
 cleanup() {
   local rc=$?
+  [ -z "$unit_pid" ] || kill "$unit_pid" 2>/dev/null || true
   [ "$multinode_was_up" = 1 ] || "$ROOT/scripts/swarm-nodes.sh" down || true
   "$ROOT/scripts/testenv.sh" down || true
   exit "$rc"
@@ -36,9 +49,17 @@ trap cleanup EXIT INT TERM
 . "$CACHE_DIR/testenv/env"
 
 mkdir -p "$ROOT/.cache/artifacts"
-if [ "$#" -eq 0 ]; then
-  set -- tests
+cov_append=()
+if [ -n "$unit_pid" ]; then
+  unit_rc=0
+  wait "$unit_pid" || unit_rc=$?
+  unit_pid=""
+  cat "$unit_log"
+  [ "$unit_rc" = 0 ] || die "the unit tests failed (above)"
+  cov_append=(--cov-append)
+  set -- tests --ignore=tests/unit
 fi
 log "pytest $*"
 # the slowest tests at the end of the output: where the CI time goes
-python -m pytest --durations=25 --cov --cov-report=term:skip-covered --cov-report=xml:.cache/artifacts/coverage.xml "$@"
+python -m pytest --durations=25 --cov "${cov_append[@]}" --cov-report=term:skip-covered \
+  --cov-report=xml:.cache/artifacts/coverage.xml "$@"

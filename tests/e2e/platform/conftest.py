@@ -28,7 +28,9 @@ from stack_harness import (
 
 
 @pytest.fixture(scope="module")
-def platform(registry: str, artifacts_dir: Path) -> Iterator[Platform]:
+def platform(
+    registry: str, artifacts_dir: Path, request: pytest.FixtureRequest
+) -> Iterator[Platform]:
     prefix = os.environ.get("TEST_STACK_PREFIX", "dlt")
     name = f"{prefix}pf"
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
@@ -40,6 +42,7 @@ def platform(registry: str, artifacts_dir: Path) -> Iterator[Platform]:
     first = repo.init(images.local(images.api_v1))
     reconciler = Reconciler(workdir, name, repo, variables, probe_image=images.api_v1)
     plat = Platform(images, repo, reconciler, stack, secrets_dir, first)
+    failed_before = request.session.testsfailed
     try:
         reconciler.start()
         yield plat
@@ -49,7 +52,8 @@ def platform(registry: str, artifacts_dir: Path) -> Iterator[Platform]:
         logs.mkdir(parents=True, exist_ok=True)
         if reconciler.log_path.exists():
             shutil.copy(reconciler.log_path, logs / "reconciler.log")
-        for svc in ("api", "nginx", "postgres"):
+        failed = request.session.testsfailed > failed_before
+        for svc in ("api", "nginx", "postgres") if failed else ():  # the services' logs: slow
             try:  # `docker service logs` can hang on tasks that are going away: bounded
                 out = run(
                     "docker",
