@@ -1,11 +1,11 @@
 """A real five-node Swarm (scripts/swarm-nodes.sh: 3 managers and 2 workers, each a Docker engine in
-its own network namespace): placement across nodes, host-mode ports on every node's address, and
-what a user sees when a worker dies. Managers dying (the quorum kept, then lost and back) are
-tested with the agent on them: test_agent_service.py."""
+its own network namespace): every node ready with its labels, and host-mode ports on every node's
+address. Placement by labels and a worker dying are tested with the production stack on it
+(test_production_stack.py); managers dying (the quorum kept, then lost and back) with the agent
+on them (test_agent_service.py)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import docker.errors
@@ -82,49 +82,3 @@ def test_one_task_per_node_answers_on_every_node(
     for node in cluster.nodes.values():  # each node's own address answers, from its own task
         got = wait_until(f"{node.name} answers", lambda n=node: answer(n.address, 8080), 30)
         assert got == node.name
-
-
-def test_edge_service_runs_only_on_edge_nodes(
-    cluster: Cluster, web_image: str, network: str
-) -> None:
-    create_service(
-        cluster, "edge", web_image, network, replicas=3, port=8081, maxreplicas=1,
-        constraints=["node.labels.driftless.role==edge"],
-    )  # fmt: skip
-    wait_until("edge running on both edge nodes", lambda: len(cluster.running_on("edge")) == 2, 60)
-    time.sleep(2)  # the third replica has nowhere to go: it stays pending, not placed elsewhere
-    assert cluster.running_on("edge") == ["dln-w1", "dln-w2"]
-    states = [t["Status"]["State"] for t in cluster.tasks("edge")]
-    assert sorted(states) == ["pending", "running", "running"]
-    for node in cluster.nodes.values():
-        expected = node.name if node.name in ("dln-w1", "dln-w2") else None
-        assert answer(node.address, 8081) == expected
-
-
-def test_tasks_of_a_dead_worker_move_to_the_others(
-    cluster: Cluster, web_image: str, network: str
-) -> None:
-    create_service(
-        cluster, "spread", web_image, network, replicas=5, preferences=[("spread", "node.id")]
-    )
-    wait_until(
-        "one task on every node", lambda: cluster.running_on("spread") == sorted(cluster.nodes), 90
-    )
-    started = time.monotonic()
-    cluster.kill("dln-w2")
-    assert not cluster.nodes["dln-w2"].alive()
-    wait_until(
-        "dln-w2 down",
-        lambda: cluster.node_table()["dln-w2"]["state"] == "down",
-        60,
-    )
-    wait_until(
-        "5 tasks running again, on the 4 nodes left",
-        lambda: len(cluster.running_on("spread")) == 5,
-        60,
-    )
-    elapsed = time.monotonic() - started
-    placed = cluster.running_on("spread")
-    assert "dln-w2" not in placed
-    assert set(placed) == {"dln-m1", "dln-m2", "dln-m3", "dln-w1"}
-    print(f"worker killed -> its task running elsewhere: {elapsed:.1f} s")
