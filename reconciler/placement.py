@@ -95,15 +95,16 @@ def unplaceable(
     they can (or there are no nodes to judge)."""
     if not nodes:
         return None
+    named = constraints(placement)
     left = list(nodes)
-    for constraint in constraints(placement):
+    for constraint in named:
         kept = [n for n in left if meets(constraint, n) is not False]
         if not kept:
             if len(left) == len(nodes):
                 return f"{service}: no node meets the placement constraint `{constraint}`"
             return (
                 f"{service}: no node meets the placement constraints up to `{constraint}` "
-                f"({', '.join(constraints(placement))})"
+                f"({', '.join(named)})"
             )
         left = kept
     most = per_node(placement)
@@ -111,9 +112,7 @@ def unplaceable(
         where = "node" if len(left) == 1 else "nodes"
         meet = "meets" if len(left) == 1 else "meet"
         which = (
-            f"{meet} its placement constraints ({', '.join(constraints(placement))})"
-            if constraints(placement)
-            else "in the Swarm"
+            f"{meet} its placement constraints ({', '.join(named)})" if named else "in the Swarm"
         )
         return (
             f"{service}: {replicas} replicas, at most {most} per node, but {len(left)} {where} "

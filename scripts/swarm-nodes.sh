@@ -17,8 +17,9 @@
 # Nodes dln-m1.. (managers, 10.77.0.11..) and dln-w1.. (workers, 10.77.0.21..) on the bridge dlnbr0
 # (10.77.0.1/24). Engine sockets: unix:///run/dln/NODE/docker.sock. Labels: driftless.role=edge on
 # the workers (where Nginx publishes its ports), driftless.db=true on the last manager (where
-# PostgreSQL keeps its volume), driftless.monitoring=true on the one before it (Prometheus's). The local registry (127.0.0.1:5000, started here unless one
-# answers) is 10.77.0.1:5000 from the nodes. Every process of a node runs in the cgroup
+# PostgreSQL keeps its volume), driftless.monitoring=true on the one before it (Prometheus's).
+# The local registry (127.0.0.1:5000, started here unless one answers) is 10.77.0.1:5000 from
+# the nodes. Every process of a node runs in the cgroup
 # dln/NODE, which is how `kill` finds them all. Nothing of the host's own engine is touched.
 # Details: docs/testing.md.
 set -euo pipefail

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -56,27 +55,19 @@ def upgrade(database_url: str, revision: str = "head") -> None:
         raise StoreUnavailable("postgres", f"{type(exc).__name__}: {exc}") from exc
 
 
-def upgrade_when_reachable(
-    database_url: str,
-    wait: float,
-    *,
-    migrate: Callable[[str], None] = upgrade,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    every: float = 2.0,
-) -> None:
-    """``migrate`` the database, trying again while the server cannot be reached, for up to
-    ``wait`` seconds: a first deploy starts the migration job before PostgreSQL is up (its node
-    may still be pulling the image), which is no fault of the release. Any other error, or the
-    server still unreachable after ``wait``, propagates."""
-    deadline = clock() + wait
+def upgrade_when_reachable(database_url: str, wait: float) -> None:
+    """Migrate the database to head, trying again every 2 s while the server cannot be reached,
+    for up to ``wait`` seconds: a first deploy starts the migration job before PostgreSQL is up
+    (its node may still be pulling the image), which is no fault of the release. Any other
+    error, or the server still unreachable after ``wait``, propagates."""
+    deadline = time.monotonic() + wait
     while True:
         try:
-            migrate(database_url)
+            upgrade(database_url)
             return
         except StoreUnavailable as exc:
-            left = deadline - clock()
+            left = deadline - time.monotonic()
             if left <= 0:
                 raise
             logger.warning("PostgreSQL is not reachable yet, trying again: {}", exc)
-            sleep(min(every, left))
+            time.sleep(min(2.0, left))

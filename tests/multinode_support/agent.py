@@ -137,8 +137,7 @@ class AgentService:
         files = {f"{STACK_DIR}/images.yaml": f"web: {self.images[tag]}\n"}
         if stack is not None or not self.remote.head():
             files[f"{STACK_DIR}/stack.yml"] = stack or app_stack(health_timeout=self.health_timeout)
-        with _safe():
-            return self.remote.write(files, message)
+        return self.write(files, message)
 
     def write(self, files: dict[str, str], message: str) -> str:
         """Commit ``files`` (paths in the repository) and push them."""
