@@ -9,12 +9,16 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from .conftest import Env, open_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+#: the page replaces its content as it refreshes itself: an element found may be gone when read
+REFRESHED = (StaleElementReferenceException,)
 
 
 def test_the_status_page_shows_the_agent_and_syncs(
@@ -39,13 +43,14 @@ def test_the_status_page_shows_the_agent_and_syncs(
     since = env.agent.last_pass()
     browser.find_element(By.ID, "token").send_keys(env.agent.token)
     browser.find_element(By.ID, "sync-now").click()
-    WebDriverWait(browser, 10).until(
+    WebDriverWait(browser, 10, ignored_exceptions=REFRESHED).until(
         lambda d: "queued" in d.find_element(By.ID, "action-result").text
     )
     after = env.agent.wait_pass(since, "the pass started from the page")
     assert after["history"][0]["trigger"] == "manual"
     shown = after["last_pass_at"][:19] + "Z"
-    WebDriverWait(browser, 10).until(  # the page refreshed itself with that pass
+    # the page refreshed itself with that pass
+    WebDriverWait(browser, 10, ignored_exceptions=REFRESHED).until(
         lambda d: (
             d.find_element(By.CSS_SELECTOR, "#hero .facts time").get_attribute("datetime") == shown
             and d.find_element(By.ID, "state-label").text != "Reconciling"
