@@ -83,14 +83,26 @@ def _after(timestamp: str | None, since: datetime) -> bool:
     return timestamp is None or parse_time(timestamp).timestamp() >= since.timestamp() - _SKEW
 
 
-def _failed_update(service: JSONDict, since: datetime) -> Progress | None:
+def _failed_update(
+    service: JSONDict, tasks: Sequence[JSONDict], since: datetime
+) -> Progress | None:
     update = service.get("UpdateStatus") or {}
     state = update.get("State")
     if state in FAILED_UPDATE and _after(update.get("StartedAt"), since):
-        return Progress(
-            Convergence.FAILED, f"Swarm update {state}: {update.get('Message', '')}".strip()
-        )
+        message = f"Swarm update {state}: {update.get('Message', '')}".strip()
+        return Progress(Convergence.FAILED, message + _named_task(update, tasks))
     return None
+
+
+def _named_task(update: JSONDict, tasks: Sequence[JSONDict]) -> str:
+    """What became of the task Swarm names in its update's message, as it says."""
+    found = _EARLY.search(str(update.get("Message") or ""))
+    task = next((t for t in tasks if found and t.get("ID") == found.group(1)), None)
+    if task is None:
+        return ""
+    status = task.get("Status") or {}
+    why = status.get("Err") or status.get("Message") or ""
+    return f" (that task: {_state(task)}, desired {task.get('DesiredState')}: {why})"
 
 
 def _interrupted(service: JSONDict, tasks: Sequence[JSONDict]) -> Progress | None:
@@ -233,7 +245,7 @@ def judge(
     interrupted = _interrupted(service, tasks)
     if interrupted is not None:
         return interrupted
-    failed = _not_pulled(current, since, image_checked) or _failed_update(service, since)
+    failed = _not_pulled(current, since, image_checked) or _failed_update(service, tasks, since)
     if failed is not None:
         return failed
     failed = _failed_tasks(current, since)

@@ -181,7 +181,9 @@ node_net_down() {
 }
 
 # engine_start NODE: dockerd in the node's network namespace and its own UTS namespace (its
-# hostname, so Swarm's node name, is NODE), with every process in the node's cgroup
+# hostname, so Swarm's node name, is NODE), with every process in the node's cgroup. No iptables
+# rules: its default bridge reaches nothing off the node, and a port published on the node's
+# loopback (`-p 127.0.0.1::8080`, as the agent's probe does) answers through the userland proxy
 engine_start() {
   local name="$1" dir cg
   dir="$(dirname "$(node_data "$name")")"
@@ -201,7 +203,7 @@ engine_start() {
     sh "$cg/engine" "$name" \
     dockerd --config-file "$dir/daemon.json" \
     --data-root "$dir/data" --exec-root "$RUN/$name" --pidfile "$RUN/$name/dockerd.pid" \
-    -H "unix://$RUN/$name/docker.sock" --iptables=false --bridge=none \
+    -H "unix://$RUN/$name/docker.sock" --iptables=false \
     --insecure-registry "$NODE_REGISTRY" --storage-driver "$STORAGE_DRIVER" \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "/dln/$name/ctr" \
     --shutdown-timeout 5 </dev/null >>"$dir/dockerd.log" 2>&1 9>&- &

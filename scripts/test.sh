@@ -61,5 +61,5 @@ if [ -n "$unit_pid" ]; then
 fi
 log "pytest $*"
 # the slowest tests at the end of the output: where the CI time goes
-python -m pytest --durations=25 --cov "${cov_append[@]}" --cov-report=term:skip-covered \
+python -m pytest --durations=60 --cov "${cov_append[@]}" --cov-report=term:skip-covered \
   --cov-report=xml:.cache/artifacts/coverage.xml "$@"

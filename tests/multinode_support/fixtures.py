@@ -21,7 +21,7 @@ BUSYBOX = Path("/bin/busybox")
 
 #: The test service: busybox's httpd on $PORT (8080) answering the name of the node it runs on
 #: ($NODE, set from the Swarm template {{.Node.Hostname}}). No RUN step: building it runs no
-#: container, so it builds on a node's engine, which has no default bridge.
+#: container, so the build needs no network (a node's engine reaches nothing off the node).
 DOCKERFILE = """FROM scratch
 COPY busybox /bin/busybox
 COPY serve.sh /serve.sh

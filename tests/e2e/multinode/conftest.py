@@ -13,7 +13,7 @@ from multinode_support import web_image as web_image
 
 @pytest.fixture(scope="package")
 def network(swarm_cluster: Cluster) -> str:
-    """An overlay network for the tests' services (the nodes' engines have no default bridge)."""
+    """An overlay network for the tests' services (a node's default bridge stays on the node)."""
     name = "multinode"
     client = swarm_cluster.manager().client
     if not client.networks.list(names=[name]):

@@ -1,10 +1,12 @@
 """The agent as a one-replica Swarm service on the managers of a five-node Swarm
 (``multinode_support.agent``), its state in the Swarm under a lease: what a team sees when it
-runs two tasks at once, drains a worker during a rollout, loses the node the agent runs on in the
-middle of a bad release, or loses the managers' quorum.
+moves the agent from systemd to the service, runs two tasks at once, drains a worker during a
+rollout, loses the node the agent runs on in the middle of a bad release, or loses the managers'
+quorum.
 
 The tests run in order on one deployment of the agent (a module fixture: it takes a minute to
-start); each begins with every node up and the agent acting."""
+start, moved there from the agent systemd runs on the first manager); each begins with every node
+up and the agent acting."""
 
 from __future__ import annotations
 
@@ -13,18 +15,36 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from multinode_support import Cluster, wait_until
 from multinode_support.agent import AgentService, app_stack, build_agent_images, since
+from multinode_support.host_agent import HostAgent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
+@dataclass
+class Moved:
+    """The agent moved from systemd to the Swarm service as ``runbooks/SCALING.md`` says: what
+    each step left."""
+
+    service: AgentService
+    host: HostAgent
+    first: str  #: the revision the systemd agent deployed
+    recorded: dict[str, Any]  #: ``reconciler status --json`` once the systemd agent was paused
+    exit_code: int | None  #: the systemd agent's, on SIGTERM
+    version: int  #: web's service version when the systemd agent stopped
+    status: dict[str, Any]  #: the service agent's page after its first pass
+
+
 @pytest.fixture(scope="module")
-def agent(swarm_cluster: Cluster, registry: str, base_image: str) -> Iterator[AgentService]:
+def moved(swarm_cluster: Cluster, registry: str, base_image: str) -> Iterator[Moved]:
+    """The agent starts as systemd runs it on the first manager and deploys web 1; then it is
+    paused, stopped between passes, and the service is deployed with two replicas."""
     prefix = os.environ.get("TEST_STACK_PREFIX", "dlt")
     built = build_agent_images(registry, base_image, prefix)
     images = {k: v.replace(registry, swarm_cluster.registry, 1) for k, v in built.items()}
@@ -33,18 +53,42 @@ def agent(swarm_cluster: Cluster, registry: str, base_image: str) -> Iterator[Ag
     # bench/multinode/bench_multinode.py measures failover with production's
     service = AgentService(swarm_cluster, work, images, prefix, lease="6s", health_timeout="10s")
     service.remove()  # what an earlier run on this Swarm left
+    host = HostAgent(service, swarm_cluster.managers[0])
     try:
         first = service.commit("Web 1", "1")
+        host.start()
+        wait_until("the systemd agent to deploy web 1", lambda: host.applied(first), 240, 1)
+        paused = host.cli("pause", "--reason", "moving to the Swarm service")
+        assert paused.returncode == 0, paused.stdout + paused.stderr
+        recorded = wait_until(
+            "the systemd agent paused and between passes (`reconciler status`)",
+            lambda: (r := host.recorded()) and r["paused"] and not r["phase"] and r,
+            60,
+        )
+        exit_code = host.stop()
+        web = service.web()
+        assert web is not None
         service.deploy(replicas=2)
-        wait_until("the agent to deploy web 1", lambda: service.web_revision() == first, 240, 2)
-        yield service
+        status = wait_until(
+            "the service's agent to hold the lease and end a pass",
+            lambda: (s := service.holder_status()) and s["last_pass_at"] and s,
+            180,
+            1,
+        )
+        yield Moved(service, host, first, recorded, exit_code, web["Version"]["Index"], status)
     except BaseException:
-        print(service.logs())
+        print(f"--- the systemd agent\n{host.tail()}\n--- the service\n{service.logs()}")
         raise
     finally:
+        host.stop()
         swarm_cluster.restore()
         service.remove()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def agent(moved: Moved) -> AgentService:
+    return moved.service
 
 
 @pytest.fixture
@@ -57,6 +101,28 @@ def acting(agent: AgentService) -> Iterator[AgentService]:
     yield agent
     for node in agent.running_on():  # shown when the test failed
         print(f"--- what the agent on {node} did\n{agent.story(node)}")
+
+
+def test_moved_from_systemd_to_the_service_without_redeploying(moved: Moved) -> None:
+    """SCALING.md's move: the systemd agent paused, stopped between passes, the service
+    deployed; the service's agent takes over what runs and deploys nothing again."""
+    assert moved.recorded["paused"] is True
+    assert moved.recorded["paused_reason"] == "moving to the Swarm service"
+    assert moved.recorded["journal"] is None
+    assert moved.exit_code == 0  # SIGTERM between passes: a clean stop
+    assert moved.host.page() is None  # nothing answers where it did
+    service = moved.service
+    web = service.web()
+    assert web is not None
+    assert web["Version"]["Index"] == moved.version  # not updated by the new agent
+    assert service.web_revision() == moved.first
+    assert service.web_running_tags() == ["1", "1"]
+    lease = moved.status["lease"]
+    assert lease["holding"] is True
+    assert lease["node"] in {n.name for n in service.cluster.managers}
+    assert moved.status["paused"] is False  # the pause was the systemd agent's own
+    assert moved.status["last_result"] == "noop", moved.status["last_message"]
+    assert service.reverts() == []
 
 
 def _standby(agent: AgentService) -> str:
@@ -206,7 +272,17 @@ def test_managers_quorum_lost_the_agent_changes_nothing_then_recovers(
     for name in others:
         acting.cluster.start(name)
     back = time.monotonic()
-    wait_until("web 2 applied once quorum is back", lambda: acting.applied(sha), 240, 1)
+    try:
+        wait_until("web 2 applied once quorum is back", lambda: acting.applied(sha), 240, 1)
+    except AssertionError:
+        # what Swarm says of web's tasks, when the agent blamed the revision for them
+        api = acting.cluster.manager().client.api
+        for task in api.tasks(filters={"service": f"{acting.app}_web"}):
+            status = task["Status"]
+            where = (task["ID"][:12], task.get("NodeID", "")[:8], task["DesiredState"])
+            print(*where, status["State"], status.get("Timestamp"), status.get("Err") or "")
+        print(acting.web())
+        raise
     print(f"quorum back -> web 2 applied {since(back):.1f} s")
     assert before != "2"
     every = ["2"] * acting.web_replicas()

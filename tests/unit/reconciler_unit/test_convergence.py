@@ -73,6 +73,8 @@ def test_an_update_paused_because_the_named_task_failed_is_the_revisions() -> No
     progress = judge(service, failed, since, _later(since))
     assert progress.state == Convergence.FAILED
     assert progress.resume is False
+    # the message says what became of that task, so a person sees why without `service ps`
+    assert "(that task: failed, desired shutdown: task: non-zero exit (1))" in progress.message
     # a task that stopped with no error while Swarm still wanted it running ended by itself
     ended = [{**t, "DesiredState": "running"} if t["ID"] == named else t for t in tasks]
     assert judge(service, ended, since, _later(since)).state == Convergence.FAILED
