@@ -94,10 +94,15 @@ def _failed_update(
     return None
 
 
+def _early_task(update: JSONDict, tasks: Sequence[JSONDict]) -> JSONDict | None:
+    """The task whose "early termination" Swarm names in its update's message, if listed."""
+    found = _EARLY.search(str(update.get("Message") or ""))
+    return next((t for t in tasks if found and t.get("ID") == found.group(1)), None)
+
+
 def _named_task(update: JSONDict, tasks: Sequence[JSONDict]) -> str:
     """What became of the task Swarm names in its update's message, as it says."""
-    found = _EARLY.search(str(update.get("Message") or ""))
-    task = next((t for t in tasks if found and t.get("ID") == found.group(1)), None)
+    task = _early_task(update, tasks)
     if task is None:
         return ""
     status = task.get("Status") or {}
@@ -112,8 +117,7 @@ def _interrupted(service: JSONDict, tasks: Sequence[JSONDict]) -> Progress | Non
     update = service.get("UpdateStatus") or {}
     if update.get("State") not in ("paused", "rollback_paused"):
         return None
-    found = _EARLY.search(str(update.get("Message") or ""))
-    task = next((t for t in tasks if found and t.get("ID") == found.group(1)), None)
+    task = _early_task(update, tasks)
     if task is None:
         return None
     status = task.get("Status") or {}

@@ -23,11 +23,13 @@ from typing import Any
 
 import httpx
 import yaml
+from web_support.agent import stop_process
 
 from multinode_support.agent import AgentService
 from multinode_support.cluster import Node
 
 PORT = 9481  #: not the service's 9480: both may listen on the node while the move happens
+EXE = Path(sys.executable).with_name("reconciler")
 
 
 class HostAgent:
@@ -72,19 +74,17 @@ class HostAgent:
         return env | {"DOCKER_HOST": self.node.url, "GIT_CONFIG_GLOBAL": str(self.gitconfig)}
 
     def start(self) -> None:
-        exe = Path(sys.executable).with_name("reconciler")
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 ["nsenter", f"--net=/var/run/netns/{self.node.name}",
-                 str(exe), "--config", str(self.config), "run"],
+                 str(EXE), "--config", str(self.config), "run"],
                 stdout=out, stderr=subprocess.STDOUT, env=self._env(),
             )  # fmt: skip
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``reconciler --config FILE ARGS...`` as a person on the VM runs it."""
-        exe = Path(sys.executable).with_name("reconciler")
         return subprocess.run(
-            [str(exe), "--config", str(self.config), *args],
+            [str(EXE), "--config", str(self.config), *args],
             capture_output=True, text=True, timeout=60, env=self._env(), check=False,
         )  # fmt: skip
 
@@ -108,16 +108,7 @@ class HostAgent:
 
     def stop(self, grace: float = 60) -> int | None:
         """SIGTERM, as ``systemctl stop`` sends it; its exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
+        return None if self.proc is None else stop_process(self.proc, grace=grace)
 
     def tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
