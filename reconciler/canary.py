@@ -14,9 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 from urllib.parse import urlsplit, urlunsplit
 
-from reconciler.convergence import FAILED_UPDATE, ServiceTasks, TaskView
+from reconciler.convergence import FAILED_UPDATE
 from reconciler.faults import Component, task_fault
 from reconciler.models import CheckResult, HealthCheck
+from reconciler.task_views import ServiceTasks, TaskView
 
 
 class Step(StrEnum):
@@ -36,6 +37,8 @@ class TasksVerdict:
     registry: bool = False
     #: FAILED because the service was removed (by hand): not the revision's fault either
     gone: bool = False
+    #: FAILED because the engine could not start a canary task, for its own trouble
+    engine: bool = False
 
 
 def canary_tasks(
@@ -51,6 +54,9 @@ def canary_tasks(
             if fault.component is Component.REGISTRY:
                 message = f"{fault.who} did not serve the image: {fault.evidence}"
                 return TasksVerdict(Step.FAILED, message, registry=True)
+            if fault.component is Component.ENGINE:
+                message = f"the engine could not start a canary task: {fault.evidence}"
+                return TasksVerdict(Step.FAILED, message, engine=True)
     started = tasks.update_started
     if tasks.update_state in FAILED_UPDATE and (started is None or started >= since):
         message = f"Swarm update {tasks.update_state}: {tasks.update_message}".strip()

@@ -13,20 +13,19 @@ that runs from one that crashes (Swarm watches its own updates for the same wind
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from reconciler.faults import Component, task_fault
 from reconciler.models import CheckResult
 from reconciler.serialize import parse_time
+from reconciler.task_views import TASK_FAILED, runs_current_spec
 from reconciler.types import JSONDict
 
 #: Swarm update states that mean the update failed (or Swarm is undoing it)
 FAILED_UPDATE = frozenset({"paused", "rollback_started", "rollback_paused", "rollback_completed"})
-TASK_FAILED = frozenset({"failed", "rejected", "orphaned"})
 #: task states in which its container may be running (and answering)
 TASK_ALIVE = frozenset({"assigned", "accepted", "preparing", "starting", "running"})
 #: tasks of the new spec that failed since the apply before the verify gives up early
@@ -54,25 +53,14 @@ class Progress:
     registry: bool = False
     #: Swarm paused the update for a reason that is not the revision's: resume it and wait on
     resume: bool = False
+    #: that reason is the engine's trouble (it could not start a task): if the wait then runs
+    #: out, the engine is to blame, not the revision
+    engine: bool = False
 
     @property
     def settled(self) -> bool:
         """Nothing more to wait for (converged, failed or gone)."""
         return self.state is not Convergence.PENDING
-
-
-def _canon(value: Any) -> Any:
-    """A task's spec and its service's template, compared without Docker's fill-ins."""
-    if isinstance(value, dict):
-        out = {k: _canon(v) for k, v in value.items() if k not in ("Runtime",)}
-        return {k: v for k, v in out.items() if v not in (None, {}, [], "", False)}
-    if isinstance(value, list):
-        return [_canon(v) for v in value]
-    return value
-
-
-def runs_current_spec(task: JSONDict, template: JSONDict) -> bool:
-    return bool(_canon(task.get("Spec") or {}) == _canon(template))
 
 
 def _state(task: JSONDict) -> str:
@@ -110,10 +98,17 @@ def _named_task(update: JSONDict, tasks: Sequence[JSONDict]) -> str:
     return f" (that task: {_state(task)}, desired {task.get('DesiredState')}: {why})"
 
 
+def _engine_failed(task: JSONDict) -> bool:
+    """The task failed because the engine could not start it, for trouble of its own."""
+    err = str((task.get("Status") or {}).get("Err") or "")
+    return _state(task) in TASK_FAILED and task_fault(err).component is Component.ENGINE
+
+
 def _interrupted(service: JSONDict, tasks: Sequence[JSONDict]) -> Progress | None:
-    """Swarm paused its update (or rollback) for "early termination" of a task that Swarm
-    stopped itself (its node drained or left: the task shut down, wanted shut down, no error),
-    not one that failed: not the revision's fault, and the update is to be resumed."""
+    """Swarm paused its update (or rollback) for "early termination" of a task that was not the
+    revision's doing, and the update is to be resumed: a task Swarm stopped itself (its node
+    drained or left: the task shut down, wanted shut down, no error), or one the engine could not
+    start for trouble of its own (an overlay address still held on the node)."""
     update = service.get("UpdateStatus") or {}
     if update.get("State") not in ("paused", "rollback_paused"):
         return None
@@ -121,11 +116,20 @@ def _interrupted(service: JSONDict, tasks: Sequence[JSONDict]) -> Progress | Non
     if task is None:
         return None
     status = task.get("Status") or {}
+    short = str(task["ID"])[:12]
+    if _engine_failed(task):
+        return Progress(
+            Convergence.PENDING,
+            f"Swarm paused the update when the engine could not start task {short} "
+            f"({status.get('Err')}), not for the revision: resuming it",
+            resume=True,
+            engine=True,
+        )
     if task.get("DesiredState") != "shutdown" or _state(task) != "shutdown" or status.get("Err"):
         return None
     return Progress(
         Convergence.PENDING,
-        f"Swarm paused the update when it stopped task {str(task['ID'])[:12]} itself (its node "
+        f"Swarm paused the update when it stopped task {short} itself (its node "
         "drained or gone), not for failing: resuming it",
         resume=True,
     )
@@ -149,7 +153,9 @@ def _failed_tasks(current: Sequence[JSONDict], since: datetime) -> Progress | No
     failures = [
         t
         for t in current
-        if _state(t) in TASK_FAILED and _after(t["Status"].get("Timestamp"), since)
+        if _state(t) in TASK_FAILED
+        and _after(t["Status"].get("Timestamp"), since)
+        and not _engine_failed(t)
     ]
     if len(failures) < FAILED_TASKS_LIMIT:
         return None
@@ -289,94 +295,16 @@ def settled(
     )
 
 
-def timed_out(name: str, last: str, limit: float, attempts: int, elapsed: float) -> CheckResult:
+def timed_out(
+    name: str, last: str, limit: float, attempts: int, elapsed: float, *, engine: bool = False
+) -> CheckResult:
+    """The verify's result for a service still pending at its time limit. ``engine``: the wait
+    met the engine's own trouble (a task it could not start): the result's kind says so."""
     return CheckResult(
         name=name,
         ok=False,
-        kind="swarm",
+        kind="engine" if engine else "swarm",
         output=f"not converged after {limit:.0f}s: {last or 'pending'}",
         attempts=attempts,
         elapsed_seconds=elapsed,
-    )
-
-
-# ------------------------------------------------------------------ tasks, one by one
-
-
-@dataclass(frozen=True)
-class TaskView:
-    """One task of a service, as the rollout looks at it."""
-
-    id: str
-    slot: int | None
-    current: bool  # runs the service's current spec
-    desired: str  # the state Swarm wants (running, shutdown, ...)
-    state: str  # the state it is in
-    since: datetime | None  # when it entered that state
-    message: str  # the task's error, or Swarm's message about it
-    addresses: Mapping[str, str] = field(default_factory=dict)  # network name → IP address
-
-    @property
-    def running(self) -> bool:
-        return self.desired == "running" and self.state == "running"
-
-    @property
-    def failed(self) -> bool:
-        return self.state in TASK_FAILED
-
-
-@dataclass(frozen=True)
-class ServiceTasks:
-    """A service's rolling update and its tasks, read at one moment."""
-
-    exists: bool
-    update_state: str | None = None
-    update_message: str = ""
-    update_started: datetime | None = None
-    tasks: tuple[TaskView, ...] = ()
-
-    @property
-    def new(self) -> tuple[TaskView, ...]:
-        """The tasks of the current spec that Swarm wants running."""
-        return tuple(t for t in self.tasks if t.current and t.desired == "running")
-
-
-def _addresses(task: JSONDict) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for attachment in task.get("NetworksAttachments") or ():
-        name = ((attachment.get("Network") or {}).get("Spec") or {}).get("Name")
-        addresses = attachment.get("Addresses") or ()
-        if name and addresses:
-            out[str(name)] = str(addresses[0]).split("/")[0]
-    return out
-
-
-def _view(task: JSONDict, template: JSONDict) -> TaskView:
-    status = task.get("Status") or {}
-    stamp = status.get("Timestamp")
-    return TaskView(
-        id=str(task.get("ID", "")),
-        slot=task.get("Slot"),
-        current=runs_current_spec(task, template),
-        desired=str(task.get("DesiredState") or ""),
-        state=str(status.get("State") or ""),
-        since=parse_time(stamp) if stamp else None,
-        message=str(status.get("Err") or status.get("Message") or ""),
-        addresses=_addresses(task),
-    )
-
-
-def service_tasks(service: JSONDict | None, tasks: Sequence[JSONDict]) -> ServiceTasks:
-    """The service object and its tasks (Engine API) as the rollout reads them."""
-    if service is None:
-        return ServiceTasks(exists=False)
-    update = service.get("UpdateStatus") or {}
-    started = update.get("StartedAt")
-    template = service["Spec"]["TaskTemplate"]
-    return ServiceTasks(
-        exists=True,
-        update_state=update.get("State"),
-        update_message=str(update.get("Message") or ""),
-        update_started=parse_time(started) if started else None,
-        tasks=tuple(_view(t, template) for t in tasks),
     )

@@ -246,15 +246,24 @@ _GIT_BUSY = _rx(r"returned error: (5\d\d|408|429)", r"RPC failed; HTTP (5\d\d|40
 #: image existed; the registry then failed to serve it while Swarm pulled
 _PULL_FAILED = _rx(r"No such image: \S+@sha256:[0-9a-f]{64}")
 _NOT_PULLED = _rx(r"No such image: \S+")
+#: a task whose container the engine could not start for trouble of its own: Swarm's overlay gave
+#: it an address the node still holds (moby/moby#24486, #34163; seen right after the managers
+#: regained quorum). A published port taken on the host says "bind: address already in use".
+_ENGINE_TASK = _rx(r"starting container failed: address already in use\s*$")
 
 
 def task_fault(err: str, *, image_checked: bool = False) -> Fault:
     """What a failed task's error (``Status.Err``) says: the registry's trouble when an image
     known to exist could not be pulled (pinned by digest, or ``image_checked``: pre-flight found
-    it in its registry just before the deploy), else the revision's (its process failed)."""
+    it in its registry just before the deploy), the engine's when it could not start the
+    container for its own reasons (an overlay address still held), else the revision's (its
+    process failed)."""
     found = _find(_NOT_PULLED if image_checked else _PULL_FAILED, err)
     if found is not None:
         return Fault(Component.REGISTRY, True, found, err.split(": ", 1)[-1].split("/", 1)[0])
+    found = _find(_ENGINE_TASK, err)
+    if found is not None:
+        return Fault(Component.ENGINE, True, found)
     return Fault(Component.REVISION, False, last_line(err))
 
 

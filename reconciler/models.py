@@ -265,7 +265,7 @@ class CheckResult:
 
     name: str
     ok: bool
-    kind: str = "http"  # http | swarm
+    kind: str = "http"  # http | swarm | registry | engine | gone
     url: str | None = None
     status_code: int | None = None
     output: str = ""  # body excerpt, error text or Swarm task message

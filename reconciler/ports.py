@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler.analysis import Answer
-from reconciler.convergence import ServiceTasks
 from reconciler.forges import Proposal
 from reconciler.models import CheckResult, HealthCheck, LiveState, RevisionInfo
 from reconciler.placement import Node
 from reconciler.signatures import Signature
 from reconciler.sopsfiles import SealedSecret
+from reconciler.task_views import ServiceTasks
 from reconciler.types import JSONDict
 
 

@@ -28,14 +28,7 @@ from reconciler.adapters.stack_cli import StackCli
 from reconciler.adapters.swarm_objects import missing_objects, read_nodes
 from reconciler.adapters.swarm_resume import resume_update
 from reconciler.adapters.swarm_secrets import STACK_LABEL, create_secrets, prune_secrets
-from reconciler.convergence import (
-    Progress,
-    ServiceTasks,
-    judge,
-    service_tasks,
-    settled,
-    timed_out,
-)
+from reconciler.convergence import Progress, judge, settled, timed_out
 from reconciler.errors import (
     ApplyError,
     DockerError,
@@ -52,6 +45,7 @@ from reconciler.models import CheckResult, LiveService, LiveState
 from reconciler.placement import Node
 from reconciler.ports import Clock
 from reconciler.sopsfiles import SealedSecret
+from reconciler.task_views import ServiceTasks, service_tasks
 from reconciler.types import JSONDict
 
 T = TypeVar("T")
@@ -310,6 +304,7 @@ class SwarmAdapter(StackCli):
         start = self._clock.monotonic()
         waiting = {**dict.fromkeys(services, False), **dict.fromkeys(expected_gone, True)}
         last: dict[str, str] = {}
+        troubled: set[str] = set()  # met the engine's own trouble while waiting
         results: dict[str, CheckResult] = {}
         attempts = 0
         while waiting:
@@ -323,6 +318,8 @@ class SwarmAdapter(StackCli):
                 result = settled(
                     name, progress, removed=removed, attempts=attempts, elapsed=elapsed
                 )
+                if progress.engine:
+                    troubled.add(name)
                 if result is None:
                     if not removed:
                         last[name] = progress.message
@@ -333,7 +330,12 @@ class SwarmAdapter(StackCli):
             if waiting and elapsed >= time_limit:
                 for name in waiting:
                     results[name] = timed_out(
-                        name, last.get(name, ""), time_limit, attempts, elapsed
+                        name,
+                        last.get(name, ""),
+                        time_limit,
+                        attempts,
+                        elapsed,
+                        engine=name in troubled,
                     )
                 break
             if waiting:

@@ -111,13 +111,16 @@ class Canary:
             await clock.sleep(POLL)
 
     def _failed(self, verdict: TasksVerdict) -> CanaryResult:
-        """A canary task failed: the revision's fault, unless the registry did not serve it."""
+        """A canary task failed: the revision's fault, unless the registry did not serve it or
+        the engine could not start it."""
         if verdict.gone:
             return self.window.result(Step.FAILED, Reason.DRIFT_DETECTED, verdict.message)
         if verdict.registry:
             return self.window.result(
                 Step.INCONCLUSIVE, Reason.REGISTRY_UNAVAILABLE, verdict.message
             )
+        if verdict.engine:
+            return self.window.result(Step.INCONCLUSIVE, Reason.DOCKER_UNAVAILABLE, verdict.message)
         return self.window.result(Step.FAILED, Reason.HEALTH_CHECK_FAILED, verdict.message)
 
     def _pace(self) -> float:

@@ -212,6 +212,10 @@ class Rollout:
                 f"{message} (the engine went away during the rollout: rolled back, tried again)",
             )
             return Stopped(halt, verified.checks, blamed=False)
+        if first.kind == "engine":  # the engine could not start tasks, for its own trouble
+            logger.error("verify stopped: {} (the engine's trouble)", message)
+            halt = Halt(Next.FAILED, Reason.DOCKER_UNAVAILABLE, message)
+            return Stopped(halt, verified.checks, blamed=False)
         if first.kind == "registry":  # the image exists, the registry did not serve it
             logger.error("verify stopped: {}", message)
             halt = Halt(Next.FAILED, Reason.REGISTRY_UNAVAILABLE, message)

@@ -19,13 +19,13 @@ from reconciler_support.fakes import FakeClock, FakeSwarm
 
 from reconciler.adapters.clock import SystemClock
 from reconciler.adapters.swarm import SwarmAdapter
-from reconciler.convergence import ServiceTasks
 from reconciler.documents import HOLD
 from reconciler.errors import ApplyError, DockerError, ValidationError
 from reconciler.imageref import same_image
 from reconciler.masking import Masker
 from reconciler.ports import Swarm
 from reconciler.sopsfiles import SealedSecret
+from reconciler.task_views import ServiceTasks
 from scripts.remove_stack import remove_stack
 
 CRASH = {"command": ["python3", "-c", "raise SystemExit(3)"]}

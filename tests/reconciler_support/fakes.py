@@ -29,7 +29,6 @@ import yaml
 from reconciler.adapters.http import HttpChecker
 from reconciler.analysis import Answer
 from reconciler.checks import Judged, judge_answer
-from reconciler.convergence import ServiceTasks, TaskView
 from reconciler.documents import HOLD
 from reconciler.errors import (
     ApplyError,
@@ -50,6 +49,7 @@ from reconciler.models import CheckResult, HealthCheck, LiveService, LiveState, 
 from reconciler.placement import Node
 from reconciler.signatures import Signature
 from reconciler.sopsfiles import SOPS_LABEL, Format, SealedSecret
+from reconciler.task_views import ServiceTasks, TaskView
 from reconciler.types import JSONDict
 
 REVERT_TRAILER = "Driftless-Revert-Of"
@@ -499,6 +499,10 @@ def _secret_names(stack: str, doc: JSONDict, definition: JSONDict) -> list[str]:
     return sorted(names)
 
 
+#: what a task says when the engine could not start it (Swarm's overlay, moby/moby#24486)
+UNSTARTABLE = "starting container failed: Address already in use"
+
+
 @dataclass
 class FakeSwarm(_Hooked):
     """Implements ``reconciler.ports.Swarm``: services deployed from the compose file, their
@@ -511,6 +515,8 @@ class FakeSwarm(_Hooked):
     crashing: set[str] = field(default_factory=set)  # tasks exit at once
     crash_after: dict[str, float] = field(default_factory=dict)  # tasks exit after N seconds
     never_ready: set[str] = field(default_factory=set)  # tasks never become ready
+    #: the engine cannot start their tasks, for trouble of its own (an overlay address held)
+    unstartable: set[str] = field(default_factory=set)
     objects: set[str] = field(default_factory=set)  # "secret x", "config y", "network z"
     #: the Swarm's nodes (one manager, as on one VM)
     swarm_nodes: list[Node] = field(
@@ -575,7 +581,7 @@ class FakeSwarm(_Hooked):
 
     def _state(self, task: _Task) -> str:
         image = _tagged(task.template["image"])
-        if image in self.crashing:
+        if image in self.crashing or image in self.unstartable:
             return "failed"
         after = self.crash_after.get(image)
         if after is not None and (self.clock.now() - task.started).total_seconds() >= after:
@@ -583,6 +589,10 @@ class FakeSwarm(_Hooked):
         if image in self.never_ready or image not in self.images:
             return "starting"
         return "running"
+
+    def _err(self, task: _Task) -> str:
+        unstartable = _tagged(task.template["image"]) in self.unstartable
+        return UNSTARTABLE if unstartable else "task: non-zero exit (1)"
 
     def _new_task(self, slot: int, template: JSONDict) -> _Task:
         ip = f"10.0.0.{next(self._addresses)}"
@@ -796,7 +806,7 @@ class FakeSwarm(_Hooked):
             desired="running",
             state=state,
             since=task.started,
-            message="task: non-zero exit (1)" if state == "failed" else "",
+            message=self._err(task) if state == "failed" else "",
             addresses={f"{stack}_{n}": task.ip for n in nets},
         )
 
@@ -815,6 +825,13 @@ class FakeSwarm(_Hooked):
             return CheckResult(name, ok=False, kind="gone", output="service does not exist")
         states = [self._state(t) for t in svc.tasks]
         want, running = len(svc.tasks), states.count("running")
+        if any(_tagged(t.template["image"]) in self.unstartable for t in svc.tasks):
+            # Swarm's paused update resumed again and again, till the time limit
+            output = (
+                f"not converged after {time_limit:.0f}s: Swarm paused the update when the "
+                f"engine could not start task x ({UNSTARTABLE}), not for the revision: resuming it"
+            )
+            return CheckResult(name, ok=False, kind="engine", output=output)
         if "failed" in states:
             output = "3 tasks of the new spec failed: task: non-zero exit (1)"
             return CheckResult(name, ok=False, kind="swarm", output=output)

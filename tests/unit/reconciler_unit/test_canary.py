@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from reconciler.canary import Step, TaskChecks, canary_tasks, per_task
-from reconciler.convergence import ServiceTasks, TaskView, service_tasks
 from reconciler.models import CheckResult, HealthCheck
 from reconciler.serialize import parse_time
+from reconciler.task_views import ServiceTasks, TaskView, service_tasks
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "swarm"
 
@@ -54,6 +54,24 @@ def test_a_canary_task_whose_pinned_image_was_not_served_is_the_registrys_fault(
     assert verdict.step == Step.FAILED
     assert verdict.registry
     assert verdict.message.startswith("registry 127.0.0.1:5001 did not serve the image")
+
+
+def test_a_canary_task_the_engine_could_not_start_is_the_engines_fault() -> None:
+    """Swarm's overlay handed the task an address its node still held (moby/moby#24486): the
+    canary is not the revision's failure (rolled back, tried again, no revert)."""
+    data = json.loads((FIXTURES / "tasks-failing.json").read_text())
+    for task in data["tasks"]:
+        task["Status"] = {
+            **task["Status"],
+            "Err": "starting container failed: Address already in use",
+        }
+    tasks, since = service_tasks(data["service"], data["tasks"]), parse_time(data["since"])
+    verdict = canary_tasks(tasks, 1, since)
+    assert (verdict.step, verdict.engine, verdict.registry) == (Step.FAILED, True, False)
+    assert verdict.message == (
+        "the engine could not start a canary task: "
+        "starting container failed: Address already in use"
+    )
 
 
 def test_swarm_pausing_or_undoing_the_update_fails_the_canary() -> None:

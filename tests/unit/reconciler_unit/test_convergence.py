@@ -80,6 +80,49 @@ def test_an_update_paused_because_the_named_task_failed_is_the_revisions() -> No
     assert judge(service, ended, since, _later(since)).state == Convergence.FAILED
 
 
+def _named_failed(err: str) -> tuple[dict[str, Any], list[dict[str, Any]], datetime]:
+    """The recorded paused update, its named task failed with ``err``."""
+    service, tasks, since = _recorded("update-paused-drained")
+    named = service["UpdateStatus"]["Message"].rsplit(" ", 1)[1]
+    failed = [
+        {**t, "Status": {**t["Status"], "State": "failed", "Err": err}} if t["ID"] == named else t
+        for t in tasks
+    ]
+    return service, failed, since
+
+
+def test_an_update_paused_because_the_engine_could_not_start_the_task_is_resumed() -> None:
+    """Right after the managers regain quorum, Swarm's overlay can hand a new task an address its
+    node still holds: the engine cannot start the container ("Address already in use",
+    moby/moby#24486) and Swarm pauses the update for that task. The engine's trouble, not the
+    revision's: the verify resumes the update, and says a timeout after it is the engine's."""
+    service, tasks, since = _named_failed("starting container failed: Address already in use")
+    progress = judge(service, tasks, since, _later(since))
+    assert progress.state == Convergence.PENDING
+    assert (progress.resume, progress.engine) == (True, True)
+    assert "engine could not start task" in progress.message
+    assert "Address already in use" in progress.message
+    late = timed_out("web", progress.message, 60, 30, 60.1, engine=True)
+    assert (late.ok, late.kind) == (False, "engine")
+    # a published port the host already uses is the stack's to fix: the revision's
+    service, tasks, since = _named_failed(
+        "starting container failed: driver failed programming external connectivity on "
+        "endpoint x: Error starting userland proxy: listen tcp4 0.0.0.0:8080: bind: address "
+        "already in use"
+    )
+    assert judge(service, tasks, since, _later(since)).state == Convergence.FAILED
+
+
+def test_tasks_the_engine_could_not_start_do_not_count_as_the_new_specs_failures() -> None:
+    service, tasks, since = _recorded("tasks-failing")
+    engine = [
+        {**t, "Status": {**t["Status"], "Err": "starting container failed: Address already in use"}}
+        for t in tasks
+    ]
+    assert judge(service, tasks, since, _later(since)).state == Convergence.FAILED
+    assert judge(service, engine, since, _later(since)).state == Convergence.PENDING
+
+
 def test_a_service_that_is_not_there_is_gone() -> None:
     assert judge(None, [], datetime.now(), datetime.now()).state == Convergence.GONE
 

@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"attached"},
     {"forges"},
     {"rollout", "analysis", "models", "masking", "signatures", "windows", "lease", "placement"},
-    {"progress", "status", "checks", "fields", "waves", "journal"},
+    {"progress", "status", "checks", "fields", "waves", "journal", "task_views"},
     # values built from those, and the pure decisions over them
     {
         "events",
@@ -198,6 +198,7 @@ PURE = {
     "plan",
     "outcome",
     "convergence",
+    "task_views",
     "analysis",
     "decisions",
     "record",

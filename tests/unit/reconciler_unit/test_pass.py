@@ -234,6 +234,16 @@ def _api_canary_never_starts(world: World) -> None:
     world.release(api="3")
 
 
+def _engine_cannot_start(world: World) -> None:
+    world.swarm.unstartable.add(image("web", "2"))
+    world.release(web="2")
+
+
+def _engine_cannot_start_canary(world: World) -> None:
+    world.swarm.unstartable.add(image("api", "2"))
+    world.release(api="2")
+
+
 def _prometheus_down(world: World) -> None:
     world.metrics.down = True
     world.release(api="3")
@@ -319,6 +329,22 @@ CANARY_ROWS = [
         stalled=Reason.PREFLIGHT_FAILED,
         events=("revision_refused",),
         message="api: error-rate: Prometheus refuses the query: 1:8: parse error",
+    ),
+    Row(
+        "the engine cannot start web's tasks (an overlay address held): rolled back, not blamed",
+        _engine_cannot_start,
+        PassResult.ERROR,
+        Reason.DOCKER_UNAVAILABLE,
+        ExitCode.TRANSIENT,
+        message="the engine could not start task",
+    ),
+    Row(
+        "the engine cannot start the api canary: rolled back, not blamed",
+        _engine_cannot_start_canary,
+        PassResult.ERROR,
+        Reason.DOCKER_UNAVAILABLE,
+        ExitCode.TRANSIENT,
+        message="api canary: the engine could not start a canary task: starting container failed",
     ),
     Row(
         "Prometheus is down during the api canary",
