@@ -346,14 +346,16 @@ swarm_up() {
   done
   for i in "${pids[@]}"; do wait "$i" || die "a worker did not join the Swarm"; done
 
+  wait_for 60 "Swarm of ${#nodes[@]} nodes" swarm_ready "$first" "${#nodes[@]}" ||
+    die "not every node is Ready: $(node_docker "$first" node ls)"
+  # by host name: a node has one once it has reported to the managers (Ready), not as soon as
+  # its join returns
   for i in $(seq "$workers"); do
     node_docker "$first" node update --label-add driftless.role=edge "dln-w$i" >/dev/null
   done
   node_docker "$first" node update --label-add driftless.db=true "dln-m$managers" >/dev/null
   node_docker "$first" node update --label-add driftless.monitoring=true \
     "dln-m$((managers > 1 ? managers - 1 : 1))" >/dev/null
-  wait_for 60 "Swarm of ${#nodes[@]} nodes" swarm_ready "$first" "${#nodes[@]}" ||
-    die "not every node is Ready: $(node_docker "$first" node ls)"
 
   for name in "${nodes[@]}"; do
     nsenter --net="/var/run/netns/$name" curl -fsS --max-time 5 "http://$NODE_REGISTRY/v2/" >/dev/null ||
@@ -362,10 +364,11 @@ swarm_up() {
   write_env
 }
 
-swarm_ready() { # swarm_ready MANAGER COUNT: COUNT nodes Ready and every manager reachable
+swarm_ready() { # swarm_ready MANAGER COUNT: COUNT nodes Ready under their names, managers reachable
   local out
-  out="$(node_docker "$1" node ls --format '{{.Status}} {{.ManagerStatus}}')" || return 1
-  [ "$(grep -c '^Ready' <<<"$out")" -eq "$2" ] && ! grep -q Unreachable <<<"$out"
+  out="$(node_docker "$1" node ls --format '{{.Hostname}} {{.Status}} {{.ManagerStatus}}')" ||
+    return 1
+  [ "$(grep -c '^dln-[a-z0-9]* Ready' <<<"$out")" -eq "$2" ] && ! grep -q Unreachable <<<"$out"
 }
 
 # already_up MANAGERS WORKERS: this checkout's Swarm of that shape is up and whole

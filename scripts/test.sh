@@ -60,6 +60,7 @@ if [ -n "$unit_pid" ]; then
   set -- tests --ignore=tests/unit
 fi
 log "pytest $*"
-# the slowest tests at the end of the output: where the CI time goes
-python -m pytest --durations=60 --cov "${cov_append[@]}" --cov-report=term:skip-covered \
-  --cov-report=xml:.cache/artifacts/coverage.xml "$@"
+# the slowest tests at the end of the output, and every test's time in the JUnit report: where
+# the CI time goes
+python -m pytest --durations=60 --junitxml=.cache/artifacts/junit.xml --cov "${cov_append[@]}" \
+  --cov-report=term:skip-covered --cov-report=xml:.cache/artifacts/coverage.xml "$@"

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -176,9 +176,15 @@ class Lab:
         )
 
     def passed_since(self, moment: datetime) -> bool:
-        """The agent finished a pass that started after ``moment`` (it has seen what changed)."""
-        last = self.status().get("last_pass_at")
-        return bool(last) and datetime.fromisoformat(str(last).replace("Z", "+00:00")) > moment
+        """The agent finished a pass that started after ``moment`` (it has seen what changed; a
+        pass that ends after it may have read the live stack before it). The history's newest
+        entry ends with the newest pass, which took its ``duration_seconds`` (repeated passes
+        share an entry)."""
+        history = self.status().get("history") or []
+        if not history:
+            return False
+        finished = datetime.fromisoformat(str(history[0]["finished_at"]).replace("Z", "+00:00"))
+        return finished - timedelta(seconds=float(history[0]["duration_seconds"])) > moment
 
     # ---------------------------------------------------------------- the clock
 
